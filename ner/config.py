@@ -1,0 +1,294 @@
+"""Configuration as data: YAML files validated into typed, frozen dataclasses at the edge.
+
+A model file (e.g. `config/bert_ner.yaml`) names a `base` file (normally `config.yaml`) whose values it
+overrides key by key. After loading, command-line overrides (`key.path=value`, values parsed as YAML) and
+two environment variables apply:
+
+- `NER_GMB_PATH` replaces `data.gmb_path`;
+- `NER_ENCODER_HANDLE` replaces `encoder.handle`.
+
+Every problem — a missing file, an unknown key, a wrong type, a value out of range — raises `ConfigError`
+naming the file and the dotted key, and saying what was expected.
+"""
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Tuple
+
+import yaml
+
+from ner.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "config"
+DEFAULT_ENCODER_HANDLE = "saved_models/encoders/all-MiniLM-L6-v2"
+ENV_OVERRIDES = {"NER_GMB_PATH": "data.gmb_path", "NER_ENCODER_HANDLE": "encoder.handle"}
+
+TAG_SCHEMES = ("io", "bio")
+LONG_SENTENCE_POLICIES = ("split", "truncate")
+MODEL_TYPES = ("ner_baseline", "bert_ner")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the GMB corpus is and how sentences become tensors."""
+
+    gmb_path: str = "../shared/data/gmb/ner_dataset.csv"
+    encoding: str = "latin-1"
+    tag_scheme: str = "io"
+    max_seq_length: int = 128
+    long_sentences: str = "split"
+
+    def problems(self) -> list:
+        out = []
+        if self.tag_scheme not in TAG_SCHEMES:
+            out.append(("tag_scheme", f"one of {TAG_SCHEMES}", self.tag_scheme))
+        if self.long_sentences not in LONG_SENTENCE_POLICIES:
+            out.append(("long_sentences", f"one of {LONG_SENTENCE_POLICIES}", self.long_sentences))
+        if not 8 <= self.max_seq_length <= 512:
+            out.append(("max_seq_length", "an integer in [8, 512]", self.max_seq_length))
+        return out
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Seeded split by sentence id: test, labelled train, validation; the rest is unlabelled train."""
+
+    seed: int = 1
+    test_size: int = 9600
+    labelled_size: int = 2560
+    validation_size: int = 960
+
+    def problems(self) -> list:
+        return [(name, "a positive integer", value)
+                for name, value in (("test_size", self.test_size), ("labelled_size", self.labelled_size),
+                                    ("validation_size", self.validation_size)) if value < 1]
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """A TF-Hub BERT encoder: a local SavedModel directory or a tfhub.dev / Kaggle handle."""
+
+    handle: str = DEFAULT_ENCODER_HANDLE
+    trainable: bool = False
+
+    def problems(self) -> list:
+        return [("handle", "a non-empty string", self.handle)] if not self.handle.strip() else []
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The MLP head shared by the baseline and BERT NER models."""
+
+    hidden_units: Tuple[int, ...] = (256, 128, 64)
+    latent_dim: int = 32
+    dropout_rate: float = 0.1
+
+    def problems(self) -> list:
+        out = []
+        if not self.hidden_units or any(units < 1 for units in self.hidden_units):
+            out.append(("hidden_units", "a non-empty list of positive integers", list(self.hidden_units)))
+        if self.latent_dim < 1:
+            out.append(("latent_dim", "a positive integer", self.latent_dim))
+        if not 0.0 <= self.dropout_rate < 1.0:
+            out.append(("dropout_rate", "a number in [0, 1)", self.dropout_rate))
+        return out
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model to build; `embedding_dim` is used by the baseline only."""
+
+    type: str = "bert_ner"
+    embedding_dim: int = 784
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+    def problems(self) -> list:
+        out = []
+        if self.type not in MODEL_TYPES:
+            out.append(("type", f"one of {MODEL_TYPES}", self.type))
+        if self.embedding_dim < 1:
+            out.append(("embedding_dim", "a positive integer", self.embedding_dim))
+        return out
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Supervised training: batches, epochs and the Adam learning rate."""
+
+    batch_size: int = 128
+    epochs: int = 20
+    learning_rate: float = 1e-3
+    seed: int = 1
+
+    def problems(self) -> list:
+        out = []
+        if self.batch_size < 1:
+            out.append(("batch_size", "a positive integer", self.batch_size))
+        if self.epochs < 1:
+            out.append(("epochs", "a positive integer", self.epochs))
+        if not 0.0 < self.learning_rate < 1.0:
+            out.append(("learning_rate", "a number in (0, 1)", self.learning_rate))
+        return out
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Where runs (weights, checkpoints) and results (tables, plots) are written."""
+
+    saved_models_dir: str = "saved_models"
+    results_dir: str = "results"
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one training run needs; `run_name` names its directories."""
+
+    run_name: str = "bert_ner"
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def problems(self) -> list:
+        valid = self.run_name and all(c.isalnum() or c in "-_." for c in self.run_name)
+        return [] if valid else [("run_name", "letters, digits, '-', '_' or '.'", self.run_name)]
+
+    def run_dir(self) -> Path:
+        """`saved_models/<run name>/`: weights, checkpoints, config and split of this run."""
+        return resolve_path(self.paths.saved_models_dir) / self.run_name
+
+    def results_dir(self) -> Path:
+        """`results/<run name>/`: tables and plots of this run."""
+        return resolve_path(self.paths.results_dir) / self.run_name
+
+    def to_dict(self) -> dict:
+        return _to_plain(dataclasses.asdict(self))
+
+
+def resolve_path(path: str) -> Path:
+    """A relative path is taken from the current directory if it exists there, else from the repo root."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    return REPO_ROOT / candidate
+
+
+def load_config(path: os.PathLike, overrides: Sequence[str] = (),
+                environ: Optional[Mapping[str, str]] = None) -> ExperimentConfig:
+    """Loads a model YAML file (merged over its `base`), applies overrides, and validates it.
+
+    Args:
+      path: the model's YAML file, e.g. `config/bert_ner.yaml`.
+      overrides: `dotted.key=value` strings; values are parsed as YAML (`training.epochs=2`).
+      environ: the environment to read `NER_*` overrides from (default `os.environ`).
+    """
+    path = resolve_path(str(path))
+    raw = _read_with_base(path, seen=())
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}': expected key.path=value, e.g. training.epochs=2")
+        _set_dotted(raw, key.strip(), yaml.safe_load(value), source=f"override '{item}'")
+    environ = os.environ if environ is None else environ
+    for variable, key in ENV_OVERRIDES.items():
+        if environ.get(variable):
+            _set_dotted(raw, key, environ[variable], source=f"environment variable {variable}")
+    source = str(path) + (f" with overrides {', '.join(overrides)}" if overrides else "")
+    return build_dataclass(ExperimentConfig, raw, source=source)
+
+
+def save_config(config: ExperimentConfig, path: os.PathLike) -> None:
+    """Writes the fully resolved config (atomically) so a run can be repeated or evaluated later."""
+    from ner.utils import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def build_dataclass(cls, values: Any, source: str, prefix: str = ""):
+    """Builds dataclass `cls` from a mapping, rejecting unknown keys and wrong types by dotted name."""
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{source}: '{where}' must be a mapping of keys to values, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key '{prefix}{unknown[0]}'; "
+                          f"expected one of: {', '.join(prefix + name for name in fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _coerce(hints[name], value, source, f"{prefix}{name}") for name, value in values.items()}
+    instance = cls(**kwargs)
+    for key, expected, got in instance.problems() if hasattr(instance, "problems") else ():
+        raise ConfigError(f"{source}: key '{prefix}{key}' must be {expected}, got {got!r}")
+    return instance
+
+
+def _coerce(hint, value, source: str, key: str):
+    if dataclasses.is_dataclass(hint):
+        return build_dataclass(hint, value, source, prefix=f"{key}.")
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        item_type = typing.get_args(hint)[0]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: key '{key}' must be a list of {item_type.__name__}, got {value!r}")
+        return tuple(_coerce(item_type, item, source, f"{key}[{i}]") for i, item in enumerate(value))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{source}: key '{key}' must be true or false, got {value!r}")
+    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+        raise ConfigError(f"{source}: key '{key}' must be of type {hint.__name__}, got {value!r}")
+    return value
+
+
+def _read_with_base(path: Path, seen: Tuple[Path, ...]) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    base_path = (path.parent / base).resolve()
+    if base_path in seen:
+        raise ConfigError(f"{path}: key 'base' makes a cycle through {base_path}")
+    merged = _read_with_base(base_path, seen + (path.resolve(),))
+    _deep_update(merged, raw)
+    return merged
+
+
+def _deep_update(target: dict, update: Mapping) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def _set_dotted(raw: dict, dotted: str, value, source: str) -> None:
+    *parents, last = dotted.split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: '{part}' in '{dotted}' is not a section")
+        node = child
+    node[last] = value
+
+
+def _to_plain(value):
+    if isinstance(value, dict):
+        return {key: _to_plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(item) for item in value]
+    return value

@@ -1,0 +1,51 @@
+"""Small helpers shared by the package: seeding and atomic writes."""
+import contextlib
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator, Union
+
+import numpy as np
+
+PathLike = Union[str, os.PathLike]
+
+
+def set_seed(seed: int) -> None:
+    """Seeds Python, NumPy and TensorFlow; call it from entry points and tests, never at import."""
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yields a temporary path beside `path`; on success renames it onto `path` in one step.
+
+    Works for a file or a directory: whatever the body writes at the yielded path replaces `path`
+    only if the body finishes, so a crash never leaves a half-written file a later run would read.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    target = tmp / path.name
+    try:
+        yield target
+        if path.is_dir() and target.is_dir():
+            old = tmp / (path.name + ".old")
+            os.replace(path, old)
+            os.replace(target, path)
+        else:
+            os.replace(target, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text_atomic(path: PathLike, text: str) -> Path:
+    """Writes `text` (UTF-8) to `path` atomically and returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)

@@ -1,0 +1,69 @@
+"""Config loading: base merging, overrides, environment variables, and clear errors."""
+import pytest
+
+import ner  # noqa: F401
+from ner.config import CONFIG_DIR, ExperimentConfig, load_config, save_config
+from ner.errors import ConfigError
+
+
+def test_shipped_configs_load_with_seed_001_defaults():
+    for name, model_type in (("bert_ner.yaml", "bert_ner"), ("ner_baseline.yaml", "ner_baseline")):
+        config = load_config(CONFIG_DIR / name, environ={})
+        assert config.model.type == model_type
+        assert (config.split.test_size, config.split.labelled_size) == (9600, 2560)
+        assert (config.training.batch_size, config.training.epochs) == (128, 20)
+        assert config.training.learning_rate == pytest.approx(1e-3)
+        assert config.model.head.hidden_units == (256, 128, 64)
+        assert config.model.head.latent_dim == 32
+
+
+def test_model_file_overrides_base_key_by_key(tmp_path):
+    (tmp_path / "config.yaml").write_text("training: {epochs: 20, batch_size: 64}\n")
+    (tmp_path / "m.yaml").write_text("base: config.yaml\nrun_name: m\ntraining: {epochs: 3}\n")
+    config = load_config(tmp_path / "m.yaml", environ={})
+    assert (config.run_name, config.training.epochs, config.training.batch_size) == ("m", 3, 64)
+
+
+def test_overrides_and_environment(tmp_path):
+    config = load_config(CONFIG_DIR / "bert_ner.yaml", ["training.epochs=2", "encoder.trainable=true"],
+                         environ={"NER_GMB_PATH": "/data/gmb.csv", "NER_ENCODER_HANDLE": "/enc"})
+    assert config.training.epochs == 2 and config.encoder.trainable is True
+    assert config.data.gmb_path == "/data/gmb.csv" and config.encoder.handle == "/enc"
+
+
+def test_saved_config_loads_back_identical(tmp_path):
+    config = load_config(CONFIG_DIR / "bert_ner.yaml", ["training.epochs=2"], environ={})
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml", environ={}) == config
+    assert isinstance(config, ExperimentConfig)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("training: {learnin_rate: 0.1}", "unknown key 'training.learnin_rate'"),
+    ("training: {epochs: two}", "key 'training.epochs' must be of type int, got 'two'"),
+    ("training: {epochs: 1.5}", "key 'training.epochs' must be of type int"),
+    ("encoder: {trainable: 1}", "key 'encoder.trainable' must be true or false"),
+    ("model: {head: {dropout_rate: 1.5}}", "key 'model.head.dropout_rate' must be a number in [0, 1)"),
+    ("data: {tag_scheme: biluo2}", "key 'data.tag_scheme' must be one of"),
+    ("model: {head: {hidden_units: 256}}", "key 'model.head.hidden_units' must be a list of int"),
+    ("training: [1, 2]", "'training' must be a mapping"),
+    ("run_name: 'a/b'", "key 'run_name' must be letters"),
+    ("base: missing.yaml", "config file not found"),
+    ("training: {epochs: [", "not valid YAML"),
+])
+def test_bad_config_names_file_and_key(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert message in str(raised.value)
+    assert "bad.yaml" in str(raised.value) or "missing.yaml" in str(raised.value)
+
+
+def test_missing_config_file_and_bad_override():
+    with pytest.raises(ConfigError, match="config file not found: .*nope.yaml"):
+        load_config("nope.yaml", environ={})
+    with pytest.raises(ConfigError, match="expected key.path=value"):
+        load_config(CONFIG_DIR / "bert_ner.yaml", ["training.epochs"], environ={})
+    with pytest.raises(ConfigError, match="with overrides training.epochs=0: key 'training.epochs'"):
+        load_config(CONFIG_DIR / "bert_ner.yaml", ["training.epochs=0"], environ={})
