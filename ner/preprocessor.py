@@ -1,0 +1,591 @@
+"""From the GMB CSV to model inputs: reading sentences, seeded splits, WordPiece features and tf.data.
+
+* `read_gmb_csv` reads the Kaggle GMB file into `Sentence` records, raising `DataError` on any bad row.
+* `make_split` draws the test / labelled / unlabelled sentence ids; `DataSplit` saves and loads them.
+* `WordPieceFeaturizer` turns sentences into fixed-width id arrays (`EncodedSentences`) with the
+  encoder's vocabulary, and maps per-piece predictions back to one label per word (`words_labels`).
+* `make_dataset` batches `EncodedSentences` into a `tf.data.Dataset`, trimming each batch's padding.
+
+Label ids follow one convention everywhere: a word's label id sits on its first wordpiece and every
+other position ([CLS], [SEP], later pieces, padding) holds `IGNORE_LABEL` (-1), which the loss masks.
+"""
+import codecs
+import csv
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence, TextIO
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from ner.errors import ConfigError, DataError
+from ner.tagging import ENTITY_TYPES, IGNORE_LABEL, OUTSIDE, LabelMap, bio_tags, validate_bio
+from ner.utils import PathLike, write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+LONG_SENTENCE_MODES = ("split", "truncate")
+
+_GMB_COLUMNS = ("Sentence #", "Word", "Tag")
+_SENTENCE_ID = re.compile(r"Sentence:\s*(\d+)")
+_TOKENIZE_CHUNK = 8192  # sentences per BertTokenizer call: bounds memory, keeps op overhead negligible
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence: its id from the file ("Sentence: N" -> N), words and gold IOB2 tags (same length)."""
+
+    sentence_id: int
+    words: tuple[str, ...]
+    tags: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.words) != len(self.tags):
+            raise DataError(
+                f"sentence {self.sentence_id}: {len(self.words)} words but {len(self.tags)} tags; "
+                "expected one tag per word"
+            )
+
+
+def read_gmb_csv(
+    path: PathLike, encoding: str = "latin-1", entity_types: Sequence[str] = ENTITY_TYPES
+) -> list[Sentence]:
+    """Reads the GMB `ner_dataset.csv` (columns "Sentence #", "Word", "Tag"; others such as POS ignored).
+
+    A sentence starts at a row whose "Sentence #" is "Sentence: N" and runs until the next such row.
+    Every word is kept as written (including the literal word "None"). Raises DataError naming the
+    file and the 1-based line for a missing or empty file, a bad header, a row with the wrong number
+    of fields, a missing or malformed sentence id, an empty word, a tag outside IOB2 over
+    `entity_types`, or bytes that are not valid `encoding`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"GMB data file not found: {path}. Put ner_dataset.csv there or set data.gmb_path / NER_GMB_PATH"
+        )
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigError(f"unknown text encoding {encoding!r} for {path}") from None
+    try:
+        with path.open(encoding=encoding, newline="") as f:
+            return _parse_gmb_rows(f, path, entity_types)
+    except UnicodeDecodeError as error:
+        line = _first_undecodable_line(path, encoding)
+        where = f"{path} line {line}" if line is not None else str(path)
+        raise DataError(
+            f"{where}: bytes are not valid {encoding} ({error.reason}); pass the file's encoding"
+        ) from None
+
+
+def _parse_gmb_rows(f: TextIO, path: Path, entity_types: Sequence[str]) -> list[Sentence]:
+    """Groups the CSV rows of the open file `f` into sentences; `reader.line_num` is a row's 1-based line."""
+    reader = csv.reader(f, strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error})") from None
+    if header is None:
+        raise DataError(f"{path} is empty; expected a header line with columns {', '.join(_GMB_COLUMNS)}")
+    header = [name.strip() for name in header]
+    missing = [name for name in _GMB_COLUMNS if name not in header]
+    if missing:
+        raise DataError(
+            f"{path} line 1: header lacks columns {missing}; expected {list(_GMB_COLUMNS)}, found {header}"
+        )
+    id_col, word_col, tag_col = (header.index(name) for name in _GMB_COLUMNS)
+    num_fields = len(header)
+    allowed_tags = frozenset(bio_tags(entity_types))
+
+    sentences: list[Sentence] = []
+    seen_ids: dict[int, int] = {}  # sentence id -> line it started on
+    sentence_id, words, tags = None, [], []
+    try:
+        for row in reader:
+            if len(row) != num_fields:
+                raise DataError(
+                    f"{path} line {reader.line_num}: expected {num_fields} fields ({','.join(header)}), "
+                    f"found {len(row)}"
+                )
+            id_text, word, tag = row[id_col], row[word_col], row[tag_col]
+            if id_text:
+                match = _SENTENCE_ID.fullmatch(id_text.strip())
+                if match is None:
+                    raise DataError(
+                        f"{path} line {reader.line_num}: malformed sentence id {id_text!r}; "
+                        'expected "Sentence: <number>"'
+                    )
+                if sentence_id is not None:
+                    sentences.append(Sentence(sentence_id, tuple(words), tuple(tags)))
+                sentence_id, words, tags = int(match.group(1)), [], []
+                if sentence_id in seen_ids:
+                    raise DataError(
+                        f"{path} line {reader.line_num}: sentence id {sentence_id} already used on line "
+                        f"{seen_ids[sentence_id]}; expected each sentence id once"
+                    )
+                seen_ids[sentence_id] = reader.line_num
+            elif sentence_id is None:
+                raise DataError(
+                    f"{path} line {reader.line_num}: the first data row has no sentence id; "
+                    'expected "Sentence: <number>" in column "Sentence #"'
+                )
+            if not word:
+                raise DataError(f"{path} line {reader.line_num}: empty word; expected a non-empty \"Word\"")
+            if tag not in allowed_tags:
+                validate_bio((tag,), f"{path} line {reader.line_num}", entity_types)
+            words.append(word)
+            tags.append(tag)
+    except csv.Error as error:
+        raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error})") from None
+    if sentence_id is None:
+        raise DataError(f"{path} has a header but no data rows")
+    sentences.append(Sentence(sentence_id, tuple(words), tuple(tags)))
+    return sentences
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | None:
+    """The 1-based line holding the first byte sequence `encoding` cannot decode, or None if not found."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# Splits
+
+SPLIT_PARTS = ("test", "labelled", "validation", "unlabelled")
+_SPLIT_KEYS = ("seed",) + tuple(f"{name}_ids" for name in SPLIT_PARTS)
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """Disjoint sentence ids for testing, labelled training, validation and unlabelled training.
+
+    Validation sentences come out of the unlabelled pool; they are only monitored during training.
+    """
+
+    test_ids: tuple[int, ...]
+    labelled_ids: tuple[int, ...]
+    validation_ids: tuple[int, ...]
+    unlabelled_ids: tuple[int, ...]
+    seed: int
+
+    def __post_init__(self) -> None:
+        parts = self.parts()
+        for name, ids in parts.items():
+            if len(set(ids)) != len(ids):
+                raise DataError(f"split part {name!r} repeats sentence ids; expected each id once")
+        names = list(parts)
+        for i, first in enumerate(names):
+            for second in names[i + 1:]:
+                shared = set(parts[first]) & set(parts[second])
+                if shared:
+                    raise DataError(
+                        f"split parts {first!r} and {second!r} share {len(shared)} sentence ids "
+                        f"(e.g. {min(shared)}); expected disjoint parts"
+                    )
+
+    def parts(self) -> dict[str, tuple[int, ...]]:
+        """The parts by name, in `SPLIT_PARTS` order."""
+        return {name: getattr(self, f"{name}_ids") for name in SPLIT_PARTS}
+
+    def to_json(self, path: PathLike) -> Path:
+        """Writes the split as JSON atomically (one key per line) and returns the path."""
+        values = {"seed": self.seed, **{f"{name}_ids": ids for name, ids in self.parts().items()}}
+        body = ",\n".join(f"  {json.dumps(key)}: {json.dumps(values[key])}" for key in _SPLIT_KEYS)
+        return write_text_atomic(path, "{\n" + body + "\n}\n")
+
+    @classmethod
+    def from_json(cls, path: PathLike) -> "DataSplit":
+        """Reads a split written by `to_json`; DataError naming the file and key if it is not one."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"split file not found: {path}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise DataError(f"{path}: not a JSON split file ({error})") from None
+        if not isinstance(data, dict) or set(data) != set(_SPLIT_KEYS):
+            found = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise DataError(f"{path}: expected exactly the keys {list(_SPLIT_KEYS)}, found {found}")
+        if type(data["seed"]) is not int:
+            raise DataError(f"{path}: key 'seed' must be an integer, found {data['seed']!r}")
+        for key in _SPLIT_KEYS[1:]:
+            ids = data[key]
+            if not isinstance(ids, list) or any(type(i) is not int for i in ids):
+                raise DataError(f"{path}: key {key!r} must be a list of integer sentence ids")
+        return cls(seed=data["seed"], **{key: tuple(data[key]) for key in _SPLIT_KEYS[1:]})
+
+
+def make_split(sentence_ids: Sequence[int], test_size: int, labelled_size: int, seed: int,
+               validation_size: int = 0) -> DataSplit:
+    """Shuffles the ids with `np.random.default_rng(seed)`: the first `test_size` are test, the next
+    `labelled_size` labelled, the next `validation_size` validation, the rest unlabelled. Depends only on
+    the set of ids, not their order; each part keeps the shuffled order, so any prefix of a part is itself
+    a random sample."""
+    ids = np.asarray(sentence_ids, dtype=np.int64)
+    if ids.ndim != 1:
+        raise DataError(f"sentence_ids must be a flat sequence of integers, got shape {ids.shape}")
+    unique = np.unique(ids)
+    if len(unique) != len(ids):
+        raise DataError(f"sentence ids repeat ({len(ids) - len(unique)} duplicates); expected unique ids")
+    sizes = {"test_size": test_size, "labelled_size": labelled_size, "validation_size": validation_size}
+    if any(size < 0 for size in sizes.values()):
+        raise ConfigError(f"split sizes must not be negative, got {sizes}")
+    if sum(sizes.values()) > len(ids):
+        raise ConfigError(
+            f"split sizes {sizes} add up to {sum(sizes.values())}, "
+            f"more than the {len(ids)} sentences available"
+        )
+    order = np.random.default_rng(seed).permutation(unique).tolist()
+    bounds = np.cumsum([0, test_size, labelled_size, validation_size]).tolist()
+    return DataSplit(
+        test_ids=tuple(order[bounds[0]:bounds[1]]),
+        labelled_ids=tuple(order[bounds[1]:bounds[2]]),
+        validation_ids=tuple(order[bounds[2]:bounds[3]]),
+        unlabelled_ids=tuple(order[bounds[3]:]),
+        seed=seed,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# WordPiece features
+
+
+@dataclass(frozen=True)
+class FeaturizeStats:
+    """What `featurize` did with long input; nothing is dropped without being counted here."""
+
+    max_seq_length: int
+    sentences: int
+    rows: int
+    sentences_split: int
+    sentences_truncated: int
+    words_truncated: int  # words dropped from truncated sentences (no label, no prediction)
+    words_cut: int  # single words longer than a row: their tail pieces dropped, label kept
+    words_unk: int  # words the tokenizer gave no pieces (e.g. only control characters): one [UNK] each
+
+    def summary(self) -> str:
+        return (
+            f"featurized {self.sentences:,} sentences into {self.rows:,} rows "
+            f"(max_seq_length {self.max_seq_length}): {self.sentences_split:,} split, "
+            f"{self.sentences_truncated:,} truncated ({self.words_truncated:,} words lost), "
+            f"{self.words_cut:,} long words cut to fit, {self.words_unk:,} words without pieces set to [UNK]"
+        )
+
+
+@dataclass(frozen=True)
+class EncodedSentences:
+    """Model inputs for N rows of width T = max_seq_length; a long sentence may span several rows.
+
+    input_word_ids: [N, T] int32, [CLS] pieces [SEP] then 0 padding.
+    input_mask:     [N, T] int32, 1 on [CLS], pieces and [SEP].
+    input_type_ids: [N, T] int32, all 0.
+    label_ids:      [N, T] int32, the word's label id on its first piece, IGNORE_LABEL elsewhere.
+    sentence_ids:   [N] int64, the sentence each row came from (a sentence's rows are consecutive).
+    word_offsets:   [N] int64, index in its sentence of the row's first word (0 unless split).
+    num_words:      [N] int64, words in this row.
+    sentence_lengths: [N] int64, words in the row's whole sentence (more than the rows hold if truncated).
+    """
+
+    input_word_ids: np.ndarray
+    input_mask: np.ndarray
+    input_type_ids: np.ndarray
+    label_ids: np.ndarray
+    sentence_ids: np.ndarray
+    word_offsets: np.ndarray
+    num_words: np.ndarray
+    sentence_lengths: np.ndarray
+    stats: FeaturizeStats
+
+
+class WordPieceFeaturizer:
+    """Tokenizes words with tensorflow-text's BertTokenizer on an encoder's vocab.txt and aligns labels.
+
+    Each word becomes one or more wordpieces (BERT's basic tokenizer may also split a word such as
+    "U.S." into several tokens; all their pieces belong to the word). A word with no pieces at all
+    (e.g. only control characters) becomes one [UNK] so that it keeps its label.
+
+    A sentence needing more than `max_seq_length` pieces (counting [CLS] and [SEP]) is, with
+    `long_sentences="split"`, cut at word boundaries into consecutive rows, each filled greedily; with
+    "truncate" only its first row is kept and the words after it are counted as lost. A single word
+    with more pieces than a row holds keeps only its first pieces (counted in `words_cut`).
+    """
+
+    def __init__(
+        self,
+        vocab_path: PathLike,
+        do_lower_case: bool,
+        max_seq_length: int,
+        label_map: LabelMap,
+        long_sentences: str = "split",
+    ) -> None:
+        if long_sentences not in LONG_SENTENCE_MODES:
+            raise ConfigError(
+                f"unknown long_sentences mode {long_sentences!r}; expected one of {', '.join(LONG_SENTENCE_MODES)}"
+            )
+        if max_seq_length < 3:
+            raise ConfigError(f"max_seq_length must be at least 3 ([CLS], one piece, [SEP]), got {max_seq_length}")
+        self.max_seq_length = max_seq_length
+        self.label_map = label_map
+        self.long_sentences = long_sentences
+        vocab = _read_vocab(Path(vocab_path))
+        self._vocab_size = len(vocab)
+        ids = {token: i for i, token in enumerate(vocab)}
+        self._cls_id, self._sep_id, self._unk_id = ids["[CLS]"], ids["[SEP]"], ids["[UNK]"]
+        table = tf.lookup.StaticVocabularyTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(vocab), tf.range(len(vocab), dtype=tf.int64)),
+            num_oov_buckets=1,
+        )
+        self._tokenizer = tf_text.BertTokenizer(
+            table, token_out_type=tf.int64, unknown_token="[UNK]", lower_case=do_lower_case
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        return self._vocab_size
+
+    def featurize(self, sentences: Sequence[Sentence]) -> EncodedSentences:
+        """Encodes the sentences into rows of width max_seq_length (see `EncodedSentences`)."""
+        sentence_ids = np.array([s.sentence_id for s in sentences], dtype=np.int64)
+        if len(np.unique(sentence_ids)) != len(sentence_ids):
+            raise DataError("featurize got repeated sentence ids; expected each sentence once")
+        lengths = np.array([len(s.words) for s in sentences], dtype=np.int64)  # [S]
+        word_labels = np.array(
+            [
+                self.label_map.label_to_id(label)
+                for s in sentences
+                for label in self.label_map.from_bio(s.tags, where=f"sentence {s.sentence_id}")
+            ],
+            dtype=np.int32,
+        )  # [W]
+        pieces, piece_counts, words_unk = self._word_pieces(sentences, lengths)  # [P], [W], int
+        return self._layout(sentence_ids, lengths, word_labels, pieces, piece_counts, words_unk)
+
+    def _word_pieces(
+        self, sentences: Sequence[Sentence], lengths: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Tokenizes all words batched. Returns flat piece ids [P] int64, pieces per word [W] (each >= 1)
+        and how many words had no pieces and were given one [UNK]."""
+        flat_ids, counts = [], []
+        for start in range(0, len(sentences), _TOKENIZE_CHUNK):
+            chunk_lengths = lengths[start:start + _TOKENIZE_CHUNK]
+            flat_words = [w for s in sentences[start:start + _TOKENIZE_CHUNK] for w in s.words]
+            words = tf.RaggedTensor.from_row_lengths(
+                tf.constant(flat_words, dtype=tf.string, shape=[len(flat_words)]), chunk_lengths
+            )  # [sentences, (words)]
+            pieces = self._tokenizer.tokenize(words).merge_dims(2, 3)  # [sentences, (words), (pieces)]
+            flat_ids.append(pieces.flat_values.numpy())
+            counts.append(pieces.values.row_lengths().numpy())
+        ids = np.concatenate(flat_ids) if flat_ids else np.zeros(0, np.int64)
+        count = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+        empty = count == 0
+        if not empty.any():
+            return ids, count, 0
+        # A word without pieces gets a single [UNK]: copy the real pieces into their new places.
+        fixed_count = np.maximum(count, 1)
+        fixed = np.full(int(fixed_count.sum()), self._unk_id, dtype=np.int64)
+        word_of_piece = np.repeat(np.arange(len(count)), count)
+        shift = (np.cumsum(fixed_count) - fixed_count) - (np.cumsum(count) - count)  # [W]
+        fixed[np.arange(len(ids)) + shift[word_of_piece]] = ids
+        return fixed, fixed_count, int(empty.sum())
+
+    def _layout(
+        self,
+        sentence_ids: np.ndarray,
+        lengths: np.ndarray,
+        word_labels: np.ndarray,
+        pieces: np.ndarray,
+        piece_counts: np.ndarray,
+        words_unk: int,
+    ) -> EncodedSentences:
+        """Places words into rows and columns; see `featurize`. Array shapes: [S], [S], [W], [P], [W]."""
+        width, budget = self.max_seq_length, self.max_seq_length - 2
+        truncate = self.long_sentences == "truncate"
+        counts = np.minimum(piece_counts, budget)  # [W] pieces each word keeps
+        sentence_of_word = np.repeat(np.arange(len(lengths)), lengths)  # [W]
+        first_word = np.cumsum(lengths) - lengths  # [S]
+        totals = np.bincount(sentence_of_word, weights=counts, minlength=len(lengths))  # [S]
+
+        chunk = np.zeros(len(counts), dtype=np.int64)  # [W] row within its sentence; -1: truncated
+        rows_per_sentence = np.ones(len(lengths), dtype=np.int64)  # [S]
+        long_sentences = np.flatnonzero(totals > budget)
+        for s in long_sentences:
+            words = slice(first_word[s], first_word[s] + lengths[s])
+            chunk[words] = _pack_words(counts[words], budget, truncate)
+            rows_per_sentence[s] = chunk[words].max() + 1
+
+        row_of_sentence = np.cumsum(rows_per_sentence) - rows_per_sentence  # [S] first row
+        num_rows = int(rows_per_sentence.sum())
+        kept = np.flatnonzero(chunk >= 0)  # [K] word indices
+        kept_counts = counts[kept]
+        word_row = row_of_sentence[sentence_of_word[kept]] + chunk[kept]  # [K]
+        before = np.cumsum(kept_counts) - kept_counts  # [K] pieces of kept words before this one
+        starts_row = np.ones(len(kept), dtype=bool)
+        starts_row[1:] = word_row[1:] != word_row[:-1]
+        row_base = np.maximum.accumulate(np.where(starts_row, before, 0))
+        word_col = 1 + before - row_base  # [K] column of the word's first piece
+
+        piece_word = np.repeat(np.arange(len(kept)), kept_counts)  # [Q] kept word of each placed piece
+        piece_k = np.arange(len(piece_word)) - before[piece_word]  # [Q] index of the piece in its word
+        piece_src = (np.cumsum(piece_counts) - piece_counts)[kept][piece_word] + piece_k
+        row_pieces = np.bincount(word_row, weights=kept_counts, minlength=num_rows).astype(np.int64)
+
+        input_word_ids = np.zeros((num_rows, width), dtype=np.int32)
+        input_word_ids[word_row[piece_word], word_col[piece_word] + piece_k] = pieces[piece_src]
+        input_word_ids[:, 0] = self._cls_id
+        input_word_ids[np.arange(num_rows), row_pieces + 1] = self._sep_id
+        input_mask = (np.arange(width)[None, :] < (row_pieces + 2)[:, None]).astype(np.int32)
+        label_ids = np.full((num_rows, width), IGNORE_LABEL, dtype=np.int32)
+        label_ids[word_row, word_col] = word_labels[kept]
+
+        word_offsets = np.zeros(num_rows, dtype=np.int64)
+        word_offsets[word_row[starts_row]] = (kept - first_word[sentence_of_word[kept]])[starts_row]
+        stats = FeaturizeStats(
+            max_seq_length=width,
+            sentences=len(lengths),
+            rows=num_rows,
+            sentences_split=0 if truncate else len(long_sentences),
+            sentences_truncated=len(long_sentences) if truncate else 0,
+            words_truncated=len(counts) - len(kept),
+            words_cut=int((piece_counts > budget).sum()),
+            words_unk=words_unk,
+        )
+        if stats.words_truncated or stats.words_cut:
+            logger.warning(stats.summary())
+        else:
+            logger.info(stats.summary())
+        return EncodedSentences(
+            input_word_ids=input_word_ids,
+            input_mask=input_mask,
+            input_type_ids=np.zeros((num_rows, width), dtype=np.int32),
+            label_ids=label_ids,
+            sentence_ids=np.repeat(sentence_ids, rows_per_sentence),
+            word_offsets=word_offsets,
+            num_words=np.bincount(word_row, minlength=num_rows).astype(np.int64),
+            sentence_lengths=np.repeat(lengths, rows_per_sentence),
+            stats=stats,
+        )
+
+    def words_labels(self, encoded: EncodedSentences, predicted_ids: np.ndarray) -> dict[int, list[int]]:
+        """One predicted label id per word for every sentence, keyed by sentence id in input order.
+
+        predicted_ids: [N, t] int, per-piece label ids for the rows of `encoded`; t may be less than
+            max_seq_length (a trimmed batch) as long as every first piece lies within it.
+        Only first-piece predictions are read; a split sentence's rows are re-joined in order. Words
+        lost to truncation have no prediction and get the OUTSIDE ("O") id; `encoded.stats` counts them.
+        """
+        predicted = np.asarray(predicted_ids)
+        num_rows, width = encoded.label_ids.shape
+        if predicted.ndim != 2 or predicted.shape[0] != num_rows or predicted.shape[1] > width:
+            raise ValueError(f"predicted_ids must have shape [{num_rows}, <= {width}], got {predicted.shape}")
+        first_piece = encoded.label_ids >= 0  # [N, T]
+        if first_piece[:, predicted.shape[1]:].any():
+            raise ValueError(
+                f"predicted_ids has width {predicted.shape[1]} but first pieces reach column "
+                f"{int(np.flatnonzero(first_piece.any(axis=0)).max())}"
+            )
+        values = predicted[first_piece[:, :predicted.shape[1]]].astype(np.int64).tolist()  # row-major
+        outside = self.label_map.label_to_id(OUTSIDE)
+        result: dict[int, list[int]] = {}
+        start = 0
+        for sentence_id, offset, count in zip(
+            encoded.sentence_ids.tolist(), encoded.word_offsets.tolist(), encoded.num_words.tolist()
+        ):
+            labels = result.setdefault(sentence_id, [])
+            if len(labels) != offset:
+                raise ValueError(f"rows of sentence {sentence_id} are not consecutive and in word order")
+            labels.extend(values[start:start + count])
+            start += count
+        for sentence_id, length in zip(encoded.sentence_ids.tolist(), encoded.sentence_lengths.tolist()):
+            labels = result[sentence_id]
+            labels.extend([outside] * (length - len(labels)))
+        return result
+
+
+def _read_vocab(path: Path) -> list[str]:
+    """The tokens of a BERT vocab.txt, one per line (id = 0-based line index)."""
+    if not path.is_file():
+        raise DataError(f"vocab file not found: {path}; expected the encoder's vocab.txt")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: vocab file is not UTF-8 ({error.reason})") from None
+    tokens = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    seen: dict[str, int] = {}
+    for line, token in enumerate(tokens, start=1):
+        if token in seen:
+            raise DataError(
+                f"{path} line {line}: token {token!r} already on line {seen[token]}; expected unique tokens"
+            )
+        seen[token] = line
+    missing = [t for t in ("[CLS]", "[SEP]", "[UNK]") if t not in seen]
+    if missing:
+        raise DataError(f"{path}: vocab lacks the special tokens {missing}")
+    return tokens
+
+
+def _pack_words(counts: np.ndarray, budget: int, truncate: bool) -> np.ndarray:
+    """Greedy row index for each word of one sentence, given its piece counts (each <= budget).
+
+    counts: [w] int. Returns [w] int64: 0, 0, 1, 1, 1, 2, ... or, with `truncate`, -1 after row 0.
+    """
+    rows = np.empty(len(counts), dtype=np.int64)
+    row = used = 0
+    for i, count in enumerate(counts.tolist()):
+        if used + count > budget:
+            if truncate:
+                rows[i:] = -1
+                break
+            row, used = row + 1, 0
+        rows[i] = row
+        used += count
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# tf.data
+
+
+def make_dataset(
+    encoded: EncodedSentences, batch_size: int, shuffle: bool, seed: int | None, drop_remainder: bool = False
+) -> tf.data.Dataset:
+    """Batches of (features, label_ids), each trimmed to its longest row.
+
+    features: dict of "input_word_ids", "input_mask", "input_type_ids", each [B, t] int32, where
+    t = max(input_mask.sum(1)) over the batch; label_ids: [B, t] int32. With `shuffle`, rows are
+    reshuffled each epoch in an order fixed by `seed`. Unlabelled data uses it too (labels ignored).
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    features = {
+        "input_word_ids": encoded.input_word_ids,
+        "input_mask": encoded.input_mask,
+        "input_type_ids": encoded.input_type_ids,
+    }
+    dataset = tf.data.Dataset.from_tensor_slices((features, encoded.label_ids))
+    if shuffle:
+        dataset = dataset.shuffle(max(len(encoded.label_ids), 1), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).map(_trim_batch)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _trim_batch(features: dict[str, tf.Tensor], label_ids: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    """Cuts [B, T] tensors to [B, t], t = the batch's longest row (sum of input_mask)."""
+    length = tf.reduce_max(tf.reduce_sum(features["input_mask"], axis=1))
+    return {name: value[:, :length] for name, value in features.items()}, label_ids[:, :length]
