@@ -7,7 +7,7 @@ from typing import Dict
 
 import tensorflow as tf
 
-IGNORE_LABEL = -1
+from ner.tagging import IGNORE_LABEL
 EPSILON = 1e-7
 
 

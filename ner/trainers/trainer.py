@@ -16,6 +16,10 @@ from ner.trainers.losses import masked_cross_entropy, token_counts
 from ner.utils import atomic_path, write_text_atomic
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+# Batches are trimmed to their longest row, so the length varies: one trace serves every shape.
+FEATURES_SPEC = {name: tf.TensorSpec([None, None], tf.int32)
+                 for name in ("input_word_ids", "input_mask", "input_type_ids")}
+LABELS_SPEC = tf.TensorSpec([None, None], tf.int32)
 WEIGHTS_DIR = "weights"
 WEIGHTS_PREFIX = "model"
 CHECKPOINTS_DIR = "checkpoints"
@@ -37,7 +41,7 @@ class Trainer:
         self.outside_id = outside_id
         self.verbose = verbose
         self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
-        self._evaluate_step = tf.function(self._evaluate_batch)
+        self._evaluate_step = tf.function(self._evaluate_batch, input_signature=[FEATURES_SPEC, LABELS_SPEC])
 
     def make_step(self, loss_fn: LossFn, optimizer: keras.optimizers.Optimizer):
         """A compiled step: one gradient update of `loss_fn(labels, probabilities)`; returns batch stats."""
@@ -50,7 +54,7 @@ class Trainer:
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
             return {"loss": loss, **token_counts(labels, probabilities, self.outside_id)}
 
-        return tf.function(step)
+        return tf.function(step, input_signature=[FEATURES_SPEC, LABELS_SPEC])
 
     def fit(self, train_data: tf.data.Dataset, epochs: int, learning_rate: float,
             validation_data: Optional[tf.data.Dataset] = None, resume: bool = False) -> List[Dict[str, float]]:

@@ -1,0 +1,152 @@
+"""A BERT encoder network in tf_keras, laid out like Hugging Face `BertModel` so its weights map one to one.
+
+The network takes the TF-Hub BERT inputs (`input_word_ids`, `input_mask`, `input_type_ids`, each int32
+[B, T]) and returns the TF-Hub BERT outputs (`sequence_output` [B, T, H], `pooled_output` [B, H],
+`encoder_outputs`, a list of L tensors [B, T, H]). It holds no head and is never trained alone; it only
+exists to be exported as a SavedModel by `ner.encoders.bert_export`.
+
+Shapes: B batch, T sequence length, H hidden size, N attention heads, D = H / N head size, I intermediate size.
+"""
+import dataclasses
+import math
+from typing import Callable, Dict, Optional
+
+import tensorflow as tf
+import tf_keras as keras
+
+ACTIVATIONS: Dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "gelu": lambda x: tf.nn.gelu(x, approximate=False),
+    "gelu_new": lambda x: tf.nn.gelu(x, approximate=True),
+    "relu": tf.nn.relu,
+}
+
+# Added to attention scores at padded key positions (as in the original BERT); exp() of it is 0 in float32.
+_MASK_ADDER = -10000.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+    """The architecture of a BERT encoder (the subset of a Hugging Face `config.json` the network needs)."""
+
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    max_position: int
+    type_vocab_size: int
+    hidden_act: str = "gelu"
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    layer_norm_eps: float = 1e-12
+
+
+class BertEmbeddings(keras.layers.Layer):
+    """Word + position + token-type embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, config: BertConfig, name: str = "embeddings"):
+        super().__init__(name=name)
+        self._config = config
+        self.layer_norm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="layer_norm")
+        self.dropout = keras.layers.Dropout(config.hidden_dropout)
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        c = self._config
+        self.word_embeddings = self.add_weight("word_embeddings", shape=[c.vocab_size, c.hidden_size])
+        self.position_embeddings = self.add_weight("position_embeddings", shape=[c.max_position, c.hidden_size])
+        self.type_embeddings = self.add_weight("type_embeddings", shape=[c.type_vocab_size, c.hidden_size])
+        super().build(input_shape)
+
+    def call(self, word_ids: tf.Tensor, type_ids: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
+        """word_ids, type_ids: int32 [B, T] with T <= max_position. Returns float32 [B, T, H]."""
+        seq_len = tf.shape(word_ids)[1]
+        check = tf.debugging.assert_less_equal(
+            seq_len, self._config.max_position, message="sequence length exceeds max_position_embeddings"
+        )
+        with tf.control_dependencies([check]):  # fail with this message before any shape error
+            positions = tf.range(seq_len)  # [T]
+        x = (
+            tf.gather(self.word_embeddings, word_ids)
+            + tf.gather(self.type_embeddings, type_ids)
+            + tf.gather(self.position_embeddings, positions)[tf.newaxis]
+        )
+        return self.dropout(self.layer_norm(x), training=training)
+
+
+class TransformerBlock(keras.layers.Layer):
+    """One post-LayerNorm BERT layer: self-attention, add & norm, feed-forward, add & norm."""
+
+    def __init__(self, config: BertConfig, name: str):
+        super().__init__(name=name)
+        if config.hidden_size % config.num_heads:
+            raise ValueError(f"hidden_size {config.hidden_size} is not a multiple of num_heads {config.num_heads}")
+        h, self._num_heads = config.hidden_size, config.num_heads
+        self._head_size = h // config.num_heads
+        self._activation = ACTIVATIONS[config.hidden_act]
+        self.query = keras.layers.Dense(h, name="query")
+        self.key = keras.layers.Dense(h, name="key")
+        self.value = keras.layers.Dense(h, name="value")
+        self.attention_output = keras.layers.Dense(h, name="attention_output")
+        self.attention_norm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="attention_norm")
+        self.intermediate = keras.layers.Dense(config.intermediate_size, name="intermediate")
+        self.output_dense = keras.layers.Dense(h, name="output")
+        self.output_norm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="output_norm")
+        self.attention_dropout = keras.layers.Dropout(config.attention_dropout)
+        self.hidden_dropout = keras.layers.Dropout(config.hidden_dropout)
+
+    def _split_heads(self, x: tf.Tensor) -> tf.Tensor:
+        """[B, T, H] -> [B, N, T, D]."""
+        b, t = tf.shape(x)[0], tf.shape(x)[1]
+        return tf.transpose(tf.reshape(x, [b, t, self._num_heads, self._head_size]), [0, 2, 1, 3])
+
+    def call(self, hidden: tf.Tensor, input_mask: tf.Tensor, training: Optional[bool] = None) -> tf.Tensor:
+        """hidden: float32 [B, T, H]; input_mask: int32 [B, T], 1 for real tokens. Returns [B, T, H]."""
+        b, t = tf.shape(hidden)[0], tf.shape(hidden)[1]
+        q = self._split_heads(self.query(hidden))  # [B, N, T, D]
+        k = self._split_heads(self.key(hidden))
+        v = self._split_heads(self.value(hidden))
+        scores = tf.einsum("bnqd,bnkd->bnqk", q, k) / math.sqrt(self._head_size)  # [B, N, T, T]
+        key_mask = tf.cast(input_mask, scores.dtype)[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, T]
+        probs = tf.nn.softmax(scores + (1.0 - key_mask) * _MASK_ADDER, axis=-1)
+        probs = self.attention_dropout(probs, training=training)
+        context = tf.transpose(tf.einsum("bnqk,bnkd->bnqd", probs, v), [0, 2, 1, 3])  # [B, T, N, D]
+        context = tf.reshape(context, [b, t, self._num_heads * self._head_size])  # [B, T, H]
+        attended = self.hidden_dropout(self.attention_output(context), training=training)
+        attended = self.attention_norm(attended + hidden)
+        ff = self.output_dense(self._activation(self.intermediate(attended)))  # [B, T, I] -> [B, T, H]
+        ff = self.hidden_dropout(ff, training=training)
+        return self.output_norm(ff + attended)
+
+
+class BertPooler(keras.layers.Layer):
+    """tanh(Dense) on the first ([CLS]) position: [B, T, H] -> [B, H]."""
+
+    def __init__(self, hidden_size: int, name: str = "pooler"):
+        super().__init__(name=name)
+        self.dense = keras.layers.Dense(hidden_size, activation="tanh", name="dense")
+
+    def call(self, sequence_output: tf.Tensor) -> tf.Tensor:
+        return self.dense(sequence_output[:, 0, :])
+
+
+def build_bert_network(config: BertConfig) -> keras.Model:
+    """Wires the functional encoder; layers are named `embeddings`, `transformer_layer_{i}` and `pooler`.
+
+    Inputs: dict of int32 [B, T] `input_word_ids`, `input_mask`, `input_type_ids` (B and T unknown).
+    Outputs: dict with `sequence_output` [B, T, H], `pooled_output` [B, H] and `encoder_outputs`,
+    a list of `num_layers` tensors [B, T, H] whose last element is `sequence_output`.
+    """
+    if config.hidden_act not in ACTIVATIONS:
+        raise ValueError(f"hidden_act {config.hidden_act!r} is not one of {sorted(ACTIVATIONS)}")
+    inputs = {
+        name: keras.Input(shape=(None,), dtype=tf.int32, name=name)
+        for name in ("input_word_ids", "input_mask", "input_type_ids")
+    }
+    hidden = BertEmbeddings(config)(inputs["input_word_ids"], inputs["input_type_ids"])
+    encoder_outputs = []
+    for i in range(config.num_layers):
+        hidden = TransformerBlock(config, name=f"transformer_layer_{i}")(hidden, inputs["input_mask"])
+        encoder_outputs.append(hidden)
+    pooled = BertPooler(config.hidden_size)(hidden)
+    outputs = {"sequence_output": hidden, "pooled_output": pooled, "encoder_outputs": encoder_outputs}
+    return keras.Model(inputs=inputs, outputs=outputs, name="bert_encoder")

@@ -1,0 +1,25 @@
+"""Installs the `ner` package. Heavy dependencies are pinned to the stack known to work together."""
+from setuptools import find_packages, setup
+
+setup(
+    name="ner",
+    version="0.1.0",
+    description="Named-entity recognition with a pre-trained TF-Hub BERT encoder when labelled data is scarce",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["ner", "ner.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=[
+        "tensorflow==2.21.*",
+        "tf-keras==2.21.*",
+        "tensorflow-hub==0.16.1",
+        "tensorflow-text==2.21.*",
+        "safetensors>=0.4",
+        "numpy>=1.24",
+        "pyyaml>=6",
+        "seqeval==1.2.2",
+        "scikit-learn>=1.3",
+        "matplotlib>=3.7",
+    ],
+    extras_require={"test": ["pytest>=8", "hypothesis>=6"]},
+)

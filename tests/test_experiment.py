@@ -1,0 +1,97 @@
+"""End to end on small data the test makes: config → GMB CSV → split → train → saved run → evaluate → files."""
+import csv
+import dataclasses
+
+import numpy as np
+import pytest
+
+import ner  # noqa: F401
+from ner.config import CONFIG_DIR, EncoderConfig, load_config
+from ner.errors import DataError, EncoderError, NerError
+from ner.experiment import evaluate, train
+from ner.model_evaluator import latent_pca
+from ner.preprocessor import DataSplit
+from ner.reporting import write_latent_plots, write_report
+
+# Tiny sentences whose entities are predictable from the word itself, so a few epochs learn them.
+PATTERNS = [
+    (["john", "said", "the", "president", "in", "london"], ["B-per", "O", "O", "O", "O", "B-geo"]),
+    (["the", "president", "of", "london", "said"], ["O", "O", "O", "B-geo", "O"]),
+    (["john", "smith", "in", "london", "today"], ["B-per", "I-per", "O", "B-geo", "B-tim"]),
+    (["the", "army", "said", "today"], ["O", "B-org", "O", "B-tim"]),
+]
+
+
+def write_gmb_csv(path, sentences: int = 60) -> None:
+    with open(path, "w", newline="", encoding="latin-1") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Sentence #", "Word", "POS", "Tag"])
+        for number in range(1, sentences + 1):
+            words, tags = PATTERNS[number % len(PATTERNS)]
+            for position, (word, tag) in enumerate(zip(words, tags)):
+                writer.writerow([f"Sentence: {number}" if position == 0 else "", word, "NN", tag])
+
+
+def tiny_config(tmp_path, encoder_handle, model_type, scheme="io", epochs=15, learning_rate=0.03):
+    data_path = tmp_path / "gmb.csv"
+    write_gmb_csv(data_path)
+    overrides = [f"run_name={model_type}_{scheme}", f"model.type={model_type}", f"data.tag_scheme={scheme}",
+                 "data.max_seq_length=16", "split.test_size=12", "split.labelled_size=32",
+                 "split.validation_size=8", "model.embedding_dim=16", "model.head.hidden_units=[32]",
+                 "model.head.latent_dim=8", "model.head.dropout_rate=0.0", f"training.epochs={epochs}",
+                 "training.batch_size=8", f"training.learning_rate={learning_rate}",
+                 f"paths.saved_models_dir={tmp_path / 'saved_models'}", f"paths.results_dir={tmp_path / 'results'}"]
+    environ = {"NER_GMB_PATH": str(data_path), "NER_ENCODER_HANDLE": encoder_handle}
+    return load_config(CONFIG_DIR / "bert_ner.yaml", overrides, environ=environ)
+
+
+def test_baseline_learns_word_level_patterns(tmp_path, tiny_encoder_handle):
+    """The baseline sees each word's identity, so near-perfect scores prove labels, pieces and words align."""
+    config = tiny_config(tmp_path, tiny_encoder_handle, "ner_baseline", "bio")
+    report = evaluate(str(train(config, verbose=False)), verbose=False).report
+    assert report.token.accuracy > 0.95 and report.entity.f1 > 0.9
+
+
+@pytest.mark.parametrize("model_type, scheme", [("bert_ner", "io"), ("ner_baseline", "bio")])
+def test_train_save_evaluate_report(tmp_path, tiny_encoder_handle, model_type, scheme):
+    config = tiny_config(tmp_path, tiny_encoder_handle, model_type, scheme, epochs=4)
+    run_dir = train(config, verbose=False)
+    assert {"config.yaml", "split.json", "history.csv", "weights", "checkpoints"} <= {p.name for p in run_dir.iterdir()}
+    split = DataSplit.from_json(run_dir / "split.json")
+    assert [len(ids) for ids in split.parts().values()] == [12, 32, 8, 8]
+
+    evaluation = evaluate(str(run_dir), verbose=False)
+    report = evaluation.report
+    assert report.num_sentences == 12
+    assert report.token.labels[0] == "O" and len(report.token.labels) == 9  # always scored on types
+    history = (run_dir / "history.csv").read_text().splitlines()
+    first_loss, last_loss = (float(line.split(",")[1]) for line in (history[1], history[-1]))
+    assert last_loss < 0.8 * first_loss
+    assert evaluation.latent.shape == (report.num_tokens, 8)
+    assert evaluation.latent_true.shape == evaluation.latent_pred.shape == (report.num_tokens,)
+
+    results = config.results_dir()
+    write_latent_plots(results, latent_pca(evaluation.latent), evaluation.latent_true, evaluation.latent_pred,
+                       evaluation.labels, config.run_name)
+    written = {path.name for path in write_report(results, report, config.run_name)}
+    assert {"metrics.csv", "per_class.csv", "report.md", "latent_pca_true.png"} <= written | {
+        p.name for p in results.iterdir()}
+
+
+def test_evaluation_is_repeatable_from_the_saved_run(tmp_path, tiny_encoder_handle):
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=1)
+    run_dir = train(config, verbose=False)
+    first, second = evaluate(str(run_dir), verbose=False), evaluate(str(run_dir), verbose=False)
+    np.testing.assert_array_equal(first.report.token.confusion, second.report.token.confusion)
+
+
+def test_clear_errors_for_missing_data_encoder_and_run(tmp_path, tiny_encoder_handle):
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=1)
+    missing_data = load_config(CONFIG_DIR / "bert_ner.yaml", environ={"NER_GMB_PATH": str(tmp_path / "no.csv")})
+    with pytest.raises(DataError, match="no.csv"):
+        train(missing_data, verbose=False)
+    bad_encoder = dataclasses.replace(config, encoder=EncoderConfig(handle=str(tmp_path / "no_encoder")))
+    with pytest.raises(EncoderError, match="no_encoder"):
+        train(bad_encoder, verbose=False)
+    with pytest.raises(NerError, match="run 'nothing_here' not found"):
+        evaluate("nothing_here", verbose=False)
