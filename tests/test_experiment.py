@@ -95,3 +95,18 @@ def test_clear_errors_for_missing_data_encoder_and_run(tmp_path, tiny_encoder_ha
         train(bad_encoder, verbose=False)
     with pytest.raises(NerError, match="run 'nothing_here' not found"):
         evaluate("nothing_here", verbose=False)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--set", "training.epoch=2"], "unknown key 'training.epoch'"),
+    (["--config", "config/missing.yaml"], "config file not found"),
+    (["--set", "data.gmb_path=/nonexistent/gmb.csv"], "GMB data file not found: /nonexistent/gmb.csv"),
+])
+def test_example_scripts_print_one_error_line(capsys, argv, expected):
+    from examples.common import train_main
+
+    with pytest.raises(SystemExit) as exited:
+        train_main("config/bert_ner.yaml", argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0]
