@@ -3,7 +3,7 @@
 The examples and the command line call these functions; each piece they use (reader, featurizer, model,
 trainer, evaluator) knows nothing of configs and takes plain arguments.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -12,14 +12,15 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ner.config import ExperimentConfig, load_config, resolve_path, save_config
-from ner.encoders.hub_encoder import encoder_vocab
+from ner.encoders.hub_encoder import encoder_info, encoder_vocab, resolve_handle
 from ner.errors import NerError
 from ner.model_evaluator import EvaluationReport, build_report
-from ner.models import build_model
+from ner.feature_cache import WordFeatureStore, make_encode_fn
+from ner.models import BertNER, WordFeatureNER, build_model, needs_first_piece_mask
 from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset,
-                              make_split, read_gmb_csv)
-from ner.tagging import OUTSIDE, LabelMap
-from ner.trainers.trainer import FEATURES_SPEC, Trainer, load_weights
+                              make_split, read_gmb_csv, select_rows)
+from ner.tagging import IGNORE_LABEL, OUTSIDE, LabelMap, bio_tags
+from ner.trainers.trainer import Trainer, load_weights
 from ner.utils import set_seed
 
 CONFIG_FILE = "config.yaml"
@@ -29,29 +30,32 @@ PCA_BATCHES = 10
 
 @dataclass
 class PreparedData:
-    """The corpus, its split and a featurizer; each part is featurized once, on first use."""
+    """The corpus featurized once (rows in sentence-id order), its split, and the label set."""
 
     sentences: Dict[int, Sentence]
     split: DataSplit
     label_map: LabelMap
     featurizer: WordPieceFeaturizer
-    verbose: bool = True
-    _encoded: Dict[str, EncodedSentences] = field(default_factory=dict)
+    encoded_all: EncodedSentences
 
     def part_sentences(self, part: str) -> List[Sentence]:
         """The sentences of `part`: 'test', 'labelled', 'validation' or 'unlabelled'."""
-        return [self.sentences[i] for i in getattr(self.split, f"{part}_ids")]
+        return [self.sentences[i] for i in self.split.parts()[part]]
+
+    def rows(self, part: str) -> np.ndarray:
+        """Row indices into `encoded_all` of `part`'s sentences, in split order (a split sentence's
+        rows stay consecutive)."""
+        ids = np.asarray(self.split.parts()[part], dtype=np.int64)
+        starts = np.searchsorted(self.encoded_all.sentence_ids, ids, side="left")
+        ends = np.searchsorted(self.encoded_all.sentence_ids, ids, side="right")
+        return np.concatenate([np.zeros(0, np.int64)] + [np.arange(b, e) for b, e in zip(starts, ends)])
 
     def encoded(self, part: str) -> EncodedSentences:
-        if part not in self._encoded:
-            self._encoded[part] = self.featurizer.featurize(self.part_sentences(part))
-            if self.verbose:
-                print(f"[data] {part}: {self._encoded[part].stats.summary()}")
-        return self._encoded[part]
+        return select_rows(self.encoded_all, self.rows(part))
 
 
 def prepare_data(config: ExperimentConfig, split: Optional[DataSplit] = None, verbose: bool = True) -> PreparedData:
-    """Reads the GMB corpus the config names and makes (or reuses) the seeded split."""
+    """Reads the GMB corpus the config names, featurizes it, and makes (or reuses) the seeded split."""
     sentences = read_gmb_csv(resolve_path(config.data.gmb_path), encoding=config.data.encoding)
     by_id = {sentence.sentence_id: sentence for sentence in sentences}
     if split is None:
@@ -62,16 +66,56 @@ def prepare_data(config: ExperimentConfig, split: Optional[DataSplit] = None, ve
     label_map = LabelMap.for_scheme(config.data.tag_scheme)
     featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                      label_map, long_sentences=config.data.long_sentences)
+    encoded_all = featurizer.featurize([by_id[i] for i in sorted(by_id)])
     if verbose:
         print(f"[data] {len(by_id):,} sentences from {config.data.gmb_path}: {len(split.test_ids):,} test, "
               f"{len(split.labelled_ids):,} labelled, {len(split.validation_ids):,} validation, "
               f"{len(split.unlabelled_ids):,} unlabelled (seed {split.seed})")
-    return PreparedData(by_id, split, label_map, featurizer, verbose)
+        print(f"[data] {encoded_all.stats.summary()}")
+    return PreparedData(by_id, split, label_map, featurizer, encoded_all)
+
+
+class ModelInputs:
+    """What the trainer and evaluator feed a model: word pieces through the live encoder, or, for a
+    frozen encoder with `training.feature_cache`, word vectors the encoder produced once.
+
+    `model` is the full model (saved and used for prediction); `trainable_model` is what the loops
+    call: the model itself, or a `WordFeatureNER` that shares its head (and layer mix).
+    """
+
+    def __init__(self, config: ExperimentConfig, data: PreparedData, model: keras.Model, verbose: bool = True):
+        self.config, self.data, self.model, self.verbose = config, data, model, verbose
+        self.store: Optional[WordFeatureStore] = None
+        self.trainable_model = model
+        cached = isinstance(model, BertNER) and not config.encoder.trainable and config.training.feature_cache
+        if cached:
+            info = encoder_info(model.encoder)
+            self.store = WordFeatureStore.open(
+                resolve_path(config.paths.feature_cache_dir), data.encoded_all, resolve_handle(config.encoder.handle),
+                use_all_layers=model.layer_mix is not None, num_layers=info.num_layers, hidden_size=info.hidden_size)
+            self.trainable_model = WordFeatureNER(model.head, model.layer_mix)
+            self._encode = make_encode_fn(model.encoder, use_all_layers=model.layer_mix is not None)
+
+    def dataset(self, part: str, shuffle: bool) -> tf.data.Dataset:
+        """Batches of `(features, labels)` for a split part; `shuffle` reshuffles each epoch (seeded)."""
+        batch_size, seed = self.config.training.batch_size, self.config.training.seed
+        if self.store is None:
+            return make_dataset(self.data.encoded(part), batch_size, shuffle=shuffle, seed=seed,
+                                first_piece_mask=needs_first_piece_mask(self.model))
+        rows = self.data.rows(part)
+        missing = self.store.missing_rows(rows)
+        if missing.size:
+            progress = keras.utils.Progbar(missing.size, verbose=1 if self.verbose else 0, unit_name="row")
+            if self.verbose:
+                print(f"[cache] encoding {missing.size:,} {part} rows once into {self.store.directory}")
+            self.store.fill(self.data.encoded_all, rows, self._encode, progress=progress.add)
+        return self.store.dataset(rows, batch_size, shuffle=shuffle, seed=seed)
 
 
 def model_for(config: ExperimentConfig, data: PreparedData) -> keras.Model:
     """Builds the config's model for the data's label set and vocabulary."""
-    return build_model(config.model, config.encoder, data.label_map.num_labels, data.featurizer.vocab_size)
+    return build_model(config.model, config.encoder, data.label_map.num_labels, data.featurizer.vocab_size,
+                       label_map=data.label_map)
 
 
 def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True) -> Path:
@@ -86,13 +130,14 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True) 
     data = prepare_data(config, split=split, verbose=verbose)
     save_config(config, run_dir / CONFIG_FILE)
     data.split.to_json(run_dir / SPLIT_FILE)
-    model = model_for(config, data)
-    batch_size, seed = config.training.batch_size, config.training.seed
-    train_data = make_dataset(data.encoded("labelled"), batch_size, shuffle=True, seed=seed)
-    validation_data = make_dataset(data.encoded("validation"), batch_size, shuffle=False, seed=None)
-    trainer = Trainer(model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE), verbose=verbose)
-    trainer.fit(train_data, config.training.epochs, config.training.learning_rate,
-                validation_data=validation_data, resume=resume)
+    inputs = ModelInputs(config, data, model_for(config, data), verbose)
+    train_data, validation_data = inputs.dataset("labelled", shuffle=True), inputs.dataset("validation", shuffle=False)
+    trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
+                      verbose=verbose)
+    training = config.training
+    trainer.fit(train_data, training.epochs, training.learning_rate, validation_data=validation_data, resume=resume,
+                clip_norm=training.clip_norm, encoder_learning_rate=training.encoder_learning_rate,
+                encoder_warmup_fraction=training.encoder_warmup_fraction)
     return run_dir
 
 
@@ -128,38 +173,39 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True) -> E
     run_dir = run_dir_for(run)
     config = load_config(run_dir / CONFIG_FILE, overrides)
     data = prepare_data(config, split=DataSplit.from_json(run_dir / SPLIT_FILE), verbose=verbose)
-    model = model_for(config, data)
     if not (run_dir / "weights").is_dir():
         raise NerError(f"run '{run}' has no final weights in {run_dir / 'weights'}; its training did not finish")
-    load_weights(model, run_dir)
+    inputs = ModelInputs(config, data, model_for(config, data), verbose)
+    load_weights(inputs.trainable_model, run_dir)
+    word_ids, latent, latent_true, latent_pred = _predict(inputs.trainable_model, inputs.dataset("test", shuffle=False))
     encoded = data.encoded("test")
-    probabilities, latent, latent_true, latent_pred = _predict(model, encoded, config.training.batch_size)
-    predicted_ids = probabilities.argmax(-1).astype(np.int32)
+    piece_ids = np.full(encoded.label_ids.shape, IGNORE_LABEL, np.int32)
+    piece_ids[encoded.label_ids != IGNORE_LABEL] = word_ids
     test_sentences = data.part_sentences("test")
-    word_predictions = data.featurizer.words_labels(encoded, predicted_ids)
+    word_predictions = data.featurizer.words_labels(encoded, piece_ids)
     true_tags = [list(sentence.tags) for sentence in test_sentences]
     pred_tags = [data.label_map.to_bio([data.label_map.id_to_label(i) for i in word_predictions[s.sentence_id]])
                  for s in test_sentences]
-    report = build_report(true_tags, pred_tags, data.label_map.labels)
+    report = build_report(true_tags, pred_tags, bio_tags(data.label_map.entity_types))  # any scheme: BIO scores
     return Evaluation(config, data.split, report, latent, latent_true, latent_pred, data.label_map.labels)
 
 
-def _predict(model: keras.Model, encoded: EncodedSentences, batch_size: int):
-    """Probabilities [N, T, C] padded to the featurizer's length, and the latent points of the first
-    `PCA_BATCHES` batches [n, L] with their true and predicted label ids [n]."""
-    dataset = make_dataset(encoded, batch_size, shuffle=False, seed=None)
-    predict = tf.function(lambda features: model(features, training=False), input_signature=[FEATURES_SPEC])
-    length = encoded.input_word_ids.shape[1]
-    batches, latent_points, latent_true, latent_pred = [], [], [], []
+def _predict(model: keras.Model, dataset: tf.data.Dataset):
+    """Runs `model` over `dataset` (unshuffled) with dropout off.
+
+    Returns the predicted label id of every labelled position [n_words], in row order, and the latent
+    points of the first `PCA_BATCHES` batches [n, L] with their true and predicted label ids [n].
+    """
+    predict = tf.function(lambda features: model(features, training=False), input_signature=[dataset.element_spec[0]])
+    predictions, latent_points, latent_true, latent_pred = [], [], [], []
     for index, (features, labels) in enumerate(dataset):
         latent, probabilities = predict(features)
-        probabilities = probabilities.numpy()
-        pad = length - probabilities.shape[1]
-        batches.append(np.pad(probabilities, ((0, 0), (0, pad), (0, 0))))
+        labelled = labels.numpy() != IGNORE_LABEL
+        predicted = probabilities.numpy().argmax(-1)[labelled].astype(np.int32)
+        predictions.append(predicted)
         if index < PCA_BATCHES:
-            labelled = labels.numpy() >= 0
             latent_points.append(latent.numpy()[labelled])
             latent_true.append(labels.numpy()[labelled])
-            latent_pred.append(probabilities.argmax(-1)[labelled])
-    return (np.concatenate(batches), np.concatenate(latent_points), np.concatenate(latent_true),
+            latent_pred.append(predicted)
+    return (np.concatenate(predictions), np.concatenate(latent_points), np.concatenate(latent_true),
             np.concatenate(latent_pred))

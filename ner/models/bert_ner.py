@@ -1,14 +1,22 @@
-"""BERT NER: a TF-Hub BERT encoder (frozen or fine-tuned) under the MLP head."""
-from typing import Dict, Tuple
+"""BERT NER: a TF-Hub BERT encoder (frozen or fine-tuned) under the MLP head.
+
+Two models share the head (and the optional layer mix): `BertNER` runs the encoder on word pieces,
+`WordFeatureNER` reads word vectors that a frozen encoder produced once (see `ner.feature_cache`). With the
+same weights both give the same probabilities at every word's first piece.
+"""
+from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 import tf_keras as keras
 
 from ner.models.heads import MLPHead
+from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
+
+WORD_FEATURES = "word_features"
 
 
 class BertNER(keras.Model):
-    """Encoder `sequence_output` → MLP head, per word piece.
+    """Encoder → (last layer, or a learned mix of all layers) → MLP head, per word piece.
 
     Inputs: dict of int32 `input_word_ids`, `input_mask`, `input_type_ids`, each [B, T].
     Returns `(latent [B, T, latent_dim], probabilities [B, T, num_labels])`.
@@ -17,11 +25,29 @@ class BertNER(keras.Model):
     fine-tuned is decided when that layer is made (`trainable=`), not here.
     """
 
-    def __init__(self, encoder: keras.layers.Layer, head: MLPHead, name: str = "bert_ner"):
+    def __init__(self, encoder: keras.layers.Layer, head: MLPHead, layer_mix: Optional[ScalarMix] = None,
+                 name: str = "bert_ner"):
         super().__init__(name=name)
         self.encoder = encoder
         self.head = head
+        self.layer_mix = layer_mix
 
     def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
-        encoded = self.encoder(inputs, training=training)
-        return self.head(encoded["sequence_output"], training=training)
+        layers = stack_encoder_layers(self.encoder(inputs, training=training), self.layer_mix is not None)
+        return self.head(combine_layers(layers, self.layer_mix), training=training)
+
+
+class WordFeatureNER(keras.Model):
+    """The head of a `BertNER` on cached word vectors.
+
+    Inputs: `{"word_features": [B, W, L, H]}` (float16 or float32; L = 1 without a layer mix).
+    Returns `(latent [B, W, latent_dim], probabilities [B, W, num_labels])`.
+    """
+
+    def __init__(self, head: MLPHead, layer_mix: Optional[ScalarMix] = None, name: str = "bert_ner"):
+        super().__init__(name=name)
+        self.head = head
+        self.layer_mix = layer_mix
+
+    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        return self.head(combine_layers(inputs[WORD_FEATURES], self.layer_mix), training=training)

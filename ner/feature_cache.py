@@ -1,0 +1,182 @@
+"""Encode once: a disk cache of a frozen encoder's word vectors, and tf.data pipelines that read it.
+
+A frozen encoder's output never changes, so re-running it on every batch of every epoch wastes nearly
+all of a run's time. The cache stores, for each word (its first word piece), the encoder layers the head
+reads, as float16 in a memory-mapped `.npy` file:
+
+    <cache root>/<key>/features.npy     [n_words, L, H] float16 (L = 1 for the last layer, else all layers)
+                       row_splits.npy   [N + 1] int64: row r's words are features[row_splits[r]:row_splits[r+1]]
+                       filled.npy       [N] bool: which rows are encoded (rows are encoded on first use)
+                       meta.json        what the key was made from
+
+The key hashes the encoder (its handle and the SavedModel files' sizes and modification times), the
+featurized corpus itself (word-piece ids, masks and first-piece positions of every row: this covers the
+data, the vocabulary, lower-casing, `max_seq_length` and the long-sentence policy) and the stored
+layers. A different encoder, tokenisation or corpus therefore never reuses stale features. The split
+only chooses rows, so every seed's split shares one cache, and each row is encoded once, ever.
+
+Writes are safe against crashes: row data are flushed before their `filled` flags, and `filled.npy`
+and `meta.json` are replaced atomically.
+"""
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from ner.models.bert_ner import WORD_FEATURES
+from ner.models.layer_mix import stack_encoder_layers
+from ner.preprocessor import EncodedSentences
+from ner.tagging import IGNORE_LABEL
+from ner.utils import atomic_path
+
+ENCODE_BATCH_SIZE = 128
+
+EncodeFn = Callable[[Dict[str, tf.Tensor]], tf.Tensor]
+
+
+def encoder_fingerprint(handle: str) -> str:
+    """A string that changes when the encoder does: the handle, plus file sizes and times if local."""
+    path = Path(handle)
+    if not path.is_dir():
+        return handle
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return handle + "|" + "|".join(f"{p.relative_to(path)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+
+
+def corpus_fingerprint(encoded: EncodedSentences) -> str:
+    """Hash of everything the encoder sees and where words start: ids, masks, first-piece positions."""
+    digest = hashlib.sha1()
+    for array in (encoded.input_word_ids, encoded.input_mask, encoded.input_type_ids,
+                  encoded.label_ids != IGNORE_LABEL):
+        digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(str(array.shape).encode())
+    return digest.hexdigest()
+
+
+def make_encode_fn(encoder: tf.keras.layers.Layer, use_all_layers: bool) -> EncodeFn:
+    """A compiled function from BERT inputs [B, T] to the stored layers [B, T, L, H] (inference mode)."""
+    spec = {name: tf.TensorSpec([None, None], tf.int32) for name in ("input_word_ids", "input_mask", "input_type_ids")}
+
+    @tf.function(input_signature=[spec])
+    def encode(inputs):
+        return stack_encoder_layers(encoder(inputs, training=False), use_all_layers)
+
+    return encode
+
+
+@dataclass
+class WordFeatureStore:
+    """The cached word vectors of one featurized corpus under one encoder (see the module docstring)."""
+
+    directory: Path
+    features: np.ndarray      # [n_words, L, H] float16, memory-mapped
+    row_splits: np.ndarray    # [N + 1] int64
+    filled: np.ndarray        # [N] bool
+    word_labels: np.ndarray   # [n_words] int32, label id of each word (from the featurized corpus)
+
+    @classmethod
+    def open(cls, root: Path, encoded: EncodedSentences, encoder_handle: str, use_all_layers: bool,
+             num_layers: int, hidden_size: int) -> "WordFeatureStore":
+        """Opens the store for this corpus and encoder under `root`, creating an empty one if needed.
+
+        Args:
+          root: cache root directory, e.g. `saved_models/feature_cache`.
+          encoded: the whole featurized corpus; rows are addressed by their index in it.
+          encoder_handle: the encoder's resolved handle.
+          use_all_layers: store every layer's output (L = num_layers), else only the last (L = 1).
+          num_layers, hidden_size: the encoder's size.
+        """
+        stored_layers = num_layers if use_all_layers else 1
+        meta = {"encoder": encoder_fingerprint(encoder_handle), "corpus": corpus_fingerprint(encoded),
+                "shape": [0, stored_layers, hidden_size], "version": 1}
+        key = hashlib.sha1(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+        directory = Path(root) / key
+        first_pieces = encoded.label_ids != IGNORE_LABEL
+        words_per_row = first_pieces.sum(axis=1)
+        row_splits = np.concatenate([[0], np.cumsum(words_per_row)]).astype(np.int64)
+        meta["shape"][0] = int(row_splits[-1])
+        if not (directory / "meta.json").is_file():
+            with atomic_path(directory) as tmp:
+                tmp.mkdir()
+                np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float16,
+                                          shape=tuple(meta["shape"])).flush()
+                np.save(tmp / "row_splits.npy", row_splits)
+                np.save(tmp / "filled.npy", np.zeros(len(words_per_row), dtype=bool))
+                (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        features = np.load(directory / "features.npy", mmap_mode="r+")
+        return cls(directory, features, row_splits, np.load(directory / "filled.npy"),
+                   encoded.label_ids[first_pieces].astype(np.int32))
+
+    def missing_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The subset of `rows` not encoded yet."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows[~self.filled[rows]]
+
+    def fill(self, encoded: EncodedSentences, rows: np.ndarray, encode: EncodeFn,
+             batch_size: int = ENCODE_BATCH_SIZE, progress: Optional[Callable[[int], None]] = None) -> int:
+        """Encodes the rows not cached yet (in length-sorted batches) and stores their word vectors.
+
+        Returns the number of rows encoded. `progress(n)` is called after each batch of n rows.
+        """
+        missing = self.missing_rows(rows)
+        if missing.size == 0:
+            return 0
+        lengths = encoded.input_mask[missing].sum(axis=1)
+        order = missing[np.argsort(lengths, kind="stable")]
+        for start in range(0, order.size, batch_size):
+            batch = order[start:start + batch_size]
+            width = int(encoded.input_mask[batch].sum(axis=1).max())
+            inputs = {name: tf.constant(getattr(encoded, name)[batch, :width])
+                      for name in ("input_word_ids", "input_mask", "input_type_ids")}
+            vectors = encode(inputs).numpy()                      # [b, width, L, H]
+            first = encoded.label_ids[batch, :width] != IGNORE_LABEL
+            words = vectors[first].astype(np.float16)             # rows' words, in row order
+            offset = 0
+            for row in batch:
+                begin, end = self.row_splits[row], self.row_splits[row + 1]
+                self.features[begin:end] = words[offset:offset + end - begin]
+                offset += end - begin
+            if progress is not None:
+                progress(len(batch))
+        self.features.flush()
+        self.filled[missing] = True
+        with atomic_path(self.directory / "filled.npy") as tmp:
+            np.save(tmp, self.filled)
+        return int(missing.size)
+
+    def dataset(self, rows: np.ndarray, batch_size: int, shuffle: bool, seed: Optional[int]) -> tf.data.Dataset:
+        """Batches of `({"word_features": [B, W, L, H] float16}, labels [B, W] int32)` for `rows`.
+
+        W is the batch's longest row in words; shorter rows are padded with zeros and label
+        `IGNORE_LABEL`. With `shuffle`, rows are reshuffled each epoch in an order fixed by `seed`.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        missing = self.missing_rows(rows)
+        if missing.size:
+            raise RuntimeError(f"{missing.size} rows are not cached yet; call fill() first")
+        _, stored_layers, hidden = self.features.shape
+
+        def gather(batch_rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+            begins, ends = self.row_splits[batch_rows], self.row_splits[batch_rows + 1]
+            width = int((ends - begins).max()) if len(batch_rows) else 0
+            features = np.zeros((len(batch_rows), width, stored_layers, hidden), np.float16)
+            labels = np.full((len(batch_rows), width), IGNORE_LABEL, np.int32)
+            for i, (begin, end) in enumerate(zip(begins, ends)):
+                features[i, :end - begin] = self.features[begin:end]
+                labels[i, :end - begin] = self.word_labels[begin:end]
+            return features, labels
+
+        def load(batch_rows):
+            features, labels = tf.numpy_function(gather, [batch_rows], (tf.float16, tf.int32))
+            features.set_shape([None, None, stored_layers, hidden])
+            labels.set_shape([None, None])
+            return {WORD_FEATURES: features}, labels
+
+        data = tf.data.Dataset.from_tensor_slices(rows)
+        if shuffle:
+            data = data.shuffle(max(len(rows), 1), seed=seed, reshuffle_each_iteration=True)
+        return data.batch(batch_size).map(load).prefetch(tf.data.AUTOTUNE)

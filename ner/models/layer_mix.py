@@ -1,0 +1,39 @@
+"""Which encoder layers a head reads: the last one, or a learned mix of all of them."""
+from typing import Dict, Optional
+
+import tensorflow as tf
+import tf_keras as keras
+
+ENCODER_LAYER_CHOICES = ("last", "mix")
+
+
+def stack_encoder_layers(outputs: Dict[str, tf.Tensor], use_all_layers: bool) -> tf.Tensor:
+    """[B, T, L, H] from a TF-Hub BERT output dict: the last layer (L = 1) or every layer's output."""
+    if use_all_layers:
+        return tf.stack(outputs["encoder_outputs"], axis=2)
+    return outputs["sequence_output"][:, :, None, :]
+
+
+class ScalarMix(keras.layers.Layer):
+    """γ · Σ_l softmax(w)_l · x_l: a learned weighting of encoder layers (Peters et al., 2018).
+
+    Maps [B, T, L, H] to [B, T, H]. The weights start equal and γ at 1.
+    """
+
+    def __init__(self, name: str = "scalar_mix"):
+        super().__init__(name=name)
+
+    def build(self, input_shape):
+        self.layer_weights = self.add_weight(name="layer_weights", shape=(input_shape[-2],), initializer="zeros")
+        self.gamma = self.add_weight(name="gamma", shape=(), initializer="ones")
+        super().build(input_shape)
+
+    def call(self, layers: tf.Tensor) -> tf.Tensor:
+        weights = tf.nn.softmax(self.layer_weights)
+        return self.gamma * tf.einsum("btlh,l->bth", layers, weights)
+
+
+def combine_layers(layers: tf.Tensor, layer_mix: Optional[ScalarMix]) -> tf.Tensor:
+    """[B, T, L, H] → [B, T, H]: the learned mix if there is one, else the single stored layer."""
+    layers = tf.cast(layers, tf.float32)
+    return layer_mix(layers) if layer_mix is not None else layers[:, :, 0, :]

@@ -1,0 +1,81 @@
+"""The feature cache: hits, misses on a changed encoder or tokenisation, split reuse, and cached == live."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+import ner  # noqa: F401
+from ner.encoders.bert_export import export_bert_savedmodel, make_random_bert_checkpoint, tiny_test_vocab
+from ner.encoders.hub_encoder import encoder_vocab, load_encoder
+from ner.experiment import evaluate, train
+from ner.feature_cache import WordFeatureStore, make_encode_fn
+from ner.preprocessor import Sentence, WordPieceFeaturizer
+from ner.tagging import IGNORE_LABEL, LabelMap
+from test_experiment import tiny_config
+
+SENTENCES = [Sentence(i, tuple(words), tuple(["O"] * len(words))) for i, words in enumerate([
+    ["john", "said", "the", "president", "in", "london"],
+    ["the", "army", "said", "today"],
+    ["president", "smith", "of", "the", "united", "nations", "said", "on", "monday"],
+], start=1)]
+
+
+def featurize(handle, max_seq_length=32):
+    vocab = encoder_vocab(handle)
+    return WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, max_seq_length,
+                               LabelMap.for_scheme("io")).featurize(SENTENCES)
+
+
+def open_store(root, handle, encoded, use_all_layers=False):
+    return WordFeatureStore.open(root, encoded, handle, use_all_layers=use_all_layers, num_layers=2, hidden_size=32)
+
+
+@pytest.mark.parametrize("use_all_layers", [False, True])
+def test_cached_vectors_equal_the_encoder_at_first_pieces(tmp_path, tiny_encoder_handle, use_all_layers):
+    encoded = featurize(tiny_encoder_handle)
+    encode = make_encode_fn(load_encoder(tiny_encoder_handle, trainable=False), use_all_layers)
+    store = open_store(tmp_path, tiny_encoder_handle, encoded, use_all_layers)
+    assert store.fill(encoded, np.arange(3), encode) == 3
+    live = encode({name: getattr(encoded, name) for name in ("input_word_ids", "input_mask", "input_type_ids")})
+    first = encoded.label_ids != IGNORE_LABEL
+    np.testing.assert_allclose(store.features[:], live.numpy()[first], atol=2e-3)  # float16 storage
+    assert store.features.shape[1] == (2 if use_all_layers else 1)
+
+    (features, labels), = store.dataset(np.array([2, 0]), batch_size=2, shuffle=False, seed=None)
+    words = first.sum(1)
+    assert features["word_features"].shape[:2] == (2, words.max())
+    np.testing.assert_array_equal(labels.numpy()[1, words[0]:], IGNORE_LABEL)  # padding of the shorter row
+
+
+def test_hit_reuses_and_changes_miss(tmp_path, tiny_encoder_handle):
+    encoded = featurize(tiny_encoder_handle)
+    encode = make_encode_fn(load_encoder(tiny_encoder_handle, trainable=False), False)
+    store = open_store(tmp_path, tiny_encoder_handle, encoded)
+    assert store.fill(encoded, np.array([0, 2]), encode) == 2
+    again = open_store(tmp_path, tiny_encoder_handle, encoded)          # hit: same directory, rows kept
+    assert again.directory == store.directory
+    assert again.missing_rows(np.arange(3)).tolist() == [1]             # another split needs only its new rows
+    assert again.fill(encoded, np.arange(3), encode) == 1
+    assert again.fill(encoded, np.arange(3), encode) == 0
+
+    shorter = featurize(tiny_encoder_handle, max_seq_length=8)          # tokenisation changed → miss
+    assert open_store(tmp_path, tiny_encoder_handle, shorter).directory != store.directory
+    other = export_bert_savedmodel(make_random_bert_checkpoint(tmp_path / "ck2", tiny_test_vocab(), seed=5),
+                                   tmp_path / "enc2")                  # encoder changed → miss
+    assert open_store(tmp_path, str(other), encoded).directory != store.directory
+    assert open_store(tmp_path, tiny_encoder_handle, encoded, use_all_layers=True).directory != store.directory
+    with pytest.raises(RuntimeError, match="not cached yet"):
+        open_store(tmp_path, str(other), encoded).dataset(np.arange(3), 2, shuffle=False, seed=None)
+
+
+@pytest.mark.parametrize("encoder_layers", ["last", "mix"])
+def test_cached_and_live_runs_give_identical_metrics(tmp_path, tiny_encoder_handle, encoder_layers):
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=3)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, encoder_layers=encoder_layers))
+    run_dir = train(config, verbose=False)
+    assert any((tmp_path / "feature_cache").iterdir())
+    cached = evaluate(str(run_dir), verbose=False)
+    live = evaluate(str(run_dir), ["training.feature_cache=false"], verbose=False)
+    np.testing.assert_array_equal(cached.report.token.confusion, live.report.token.confusion)
+    assert cached.report.entity.f1 == live.report.entity.f1
+    np.testing.assert_allclose(cached.latent, live.latent, atol=5e-2)
