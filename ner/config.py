@@ -26,9 +26,11 @@ CONFIG_DIR = REPO_ROOT / "config"
 DEFAULT_ENCODER_HANDLE = "saved_models/encoders/all-MiniLM-L6-v2"
 ENV_OVERRIDES = {"NER_GMB_PATH": "data.gmb_path", "NER_ENCODER_HANDLE": "encoder.handle"}
 
-TAG_SCHEMES = ("io", "bio")
+TAG_SCHEMES = ("io", "bio", "iob1", "biluo")  # as in ner.tagging, which config does not import
 LONG_SENTENCE_POLICIES = ("split", "truncate")
-MODEL_TYPES = ("ner_baseline", "bert_ner")
+ENCODER_LAYER_CHOICES = ("last", "mix")  # the head reads the last layer, or a learned mix of all layers
+MODEL_TYPES = ("ner_baseline", "bert_ner", "bilstm", "gru", "bert_gru", "bert_bilstm_crf")
+RNN_CELLS = ("lstm", "gru")
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,44 @@ class HeadConfig:
 
 
 @dataclass(frozen=True)
+class RnnConfig:
+    """The recurrent layers of the bilstm, gru, bert_gru and bert_bilstm_crf models.
+
+    `cell` is "lstm" or "gru"; null takes the cell the model type names (bilstm and bert_bilstm_crf:
+    lstm; gru and bert_gru: gru). `units` is per direction.
+    """
+
+    cell: Optional[str] = None
+    units: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout_rate: float = 0.1
+
+    def problems(self) -> list:
+        out = []
+        if self.cell is not None and self.cell not in RNN_CELLS:
+            out.append(("cell", f"one of {RNN_CELLS} or null", self.cell))
+        if self.units < 1:
+            out.append(("units", "a positive integer", self.units))
+        if self.num_layers < 1:
+            out.append(("num_layers", "a positive integer", self.num_layers))
+        if not 0.0 <= self.dropout_rate < 1.0:
+            out.append(("dropout_rate", "a number in [0, 1)", self.dropout_rate))
+        return out
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    """Which model to build; `embedding_dim` is used by the baseline only."""
+    """Which model to build; `embedding_dim` is used by the models without an encoder (ner_baseline,
+    bilstm, gru), `rnn` by the recurrent ones, `crf_constraints` (forbid transitions the tag scheme does
+    not allow when decoding) by bert_bilstm_crf."""
 
     type: str = "bert_ner"
     embedding_dim: int = 784
+    encoder_layers: str = "last"
     head: HeadConfig = field(default_factory=HeadConfig)
+    rnn: RnnConfig = field(default_factory=RnnConfig)
+    crf_constraints: bool = True
 
     def problems(self) -> list:
         out = []
@@ -111,17 +145,32 @@ class ModelConfig:
             out.append(("type", f"one of {MODEL_TYPES}", self.type))
         if self.embedding_dim < 1:
             out.append(("embedding_dim", "a positive integer", self.embedding_dim))
+        if self.encoder_layers not in ENCODER_LAYER_CHOICES:
+            out.append(("encoder_layers", f"one of {ENCODER_LAYER_CHOICES}", self.encoder_layers))
         return out
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Supervised training: batches, epochs and the Adam learning rate."""
+    """Supervised training: batches, epochs and the Adam learning rate.
+
+    With `feature_cache` (and a frozen encoder) the encoder runs once per sentence and the head trains
+    on its cached word vectors (`ner.feature_cache`); a fine-tuned encoder always runs live.
+
+    `clip_norm` clips the global norm of each step's gradients (null: no clipping). A fine-tuned
+    encoder's variables train at `encoder_learning_rate` when it is set, warming up linearly from 0 over
+    the first `encoder_warmup_fraction` of all steps and then decaying linearly to 0 at the last step;
+    the other variables keep `learning_rate`. Null: every variable trains at `learning_rate`.
+    """
 
     batch_size: int = 128
     epochs: int = 20
     learning_rate: float = 1e-3
     seed: int = 1
+    clip_norm: Optional[float] = None
+    encoder_learning_rate: Optional[float] = None
+    encoder_warmup_fraction: float = 0.1
+    feature_cache: bool = True
 
     def problems(self) -> list:
         out = []
@@ -131,6 +180,35 @@ class TrainingConfig:
             out.append(("epochs", "a positive integer", self.epochs))
         if not 0.0 < self.learning_rate < 1.0:
             out.append(("learning_rate", "a number in (0, 1)", self.learning_rate))
+        if self.clip_norm is not None and not self.clip_norm > 0.0:
+            out.append(("clip_norm", "a positive number or null", self.clip_norm))
+        if self.encoder_learning_rate is not None and not 0.0 < self.encoder_learning_rate < 1.0:
+            out.append(("encoder_learning_rate", "a number in (0, 1) or null", self.encoder_learning_rate))
+        if not 0.0 <= self.encoder_warmup_fraction < 1.0:
+            out.append(("encoder_warmup_fraction", "a number in [0, 1)", self.encoder_warmup_fraction))
+        return out
+
+
+@dataclass(frozen=True)
+class UncertaintyConfig:
+    """Monte-Carlo dropout at prediction time (`ner.uncertainty`): T passes with dropout on, averaged.
+
+    `mc_dropout_rate` is the head's dropout rate while sampling, independent of the training rate
+    (`model.head.dropout_rate`). With `encoder_dropout` the encoder's own dropout (at the rate its
+    SavedModel was exported with) is sampled too, which costs T encoder passes instead of one; BERT
+    models only.
+    """
+
+    mc_samples: int = 20
+    mc_dropout_rate: float = 0.5
+    encoder_dropout: bool = False
+
+    def problems(self) -> list:
+        out = []
+        if self.mc_samples < 1:
+            out.append(("mc_samples", "a positive integer", self.mc_samples))
+        if not 0.0 <= self.mc_dropout_rate < 1.0:
+            out.append(("mc_dropout_rate", "a number in [0, 1)", self.mc_dropout_rate))
         return out
 
 
@@ -140,6 +218,7 @@ class PathsConfig:
 
     saved_models_dir: str = "saved_models"
     results_dir: str = "results"
+    feature_cache_dir: str = "saved_models/feature_cache"
 
 
 @dataclass(frozen=True)
@@ -153,10 +232,15 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
 
     def problems(self) -> list:
         valid = self.run_name and all(c.isalnum() or c in "-_." for c in self.run_name)
-        return [] if valid else [("run_name", "letters, digits, '-', '_' or '.'", self.run_name)]
+        out = [] if valid else [("run_name", "letters, digits, '-', '_' or '.'", self.run_name)]
+        if self.uncertainty.encoder_dropout and self.model.type in ("ner_baseline", "bilstm", "gru"):
+            out.append(("uncertainty.encoder_dropout",
+                        f"false for model.type {self.model.type} (it has no encoder)", True))
+        return out
 
     def run_dir(self) -> Path:
         """`saved_models/<run name>/`: weights, checkpoints, config and split of this run."""
@@ -231,6 +315,11 @@ def _coerce(hint, value, source: str, key: str):
     if dataclasses.is_dataclass(hint):
         return build_dataclass(hint, value, source, prefix=f"{key}.")
     origin = typing.get_origin(hint)
+    if origin is typing.Union:  # Optional[X]: null, or a value of type X
+        if value is None:
+            return None
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _coerce(hint, value, source, key)
     if origin is tuple:
         item_type = typing.get_args(hint)[0]
         if not isinstance(value, (list, tuple)):

@@ -1,6 +1,7 @@
 """From the GMB CSV to model inputs: reading sentences, seeded splits, WordPiece features and tf.data.
 
-* `read_gmb_csv` reads the Kaggle GMB file into `Sentence` records, raising `DataError` on any bad row.
+* `read_gmb_csv` reads the Kaggle GMB file into `Sentence` records, raising `DataError` on any bad row
+  (it lives in `ner.readers`, beside the CoNLL reader, and is re-exported here).
 * `make_split` draws the test / labelled / unlabelled sentence ids; `DataSplit` saves and loads them.
 * `WordPieceFeaturizer` turns sentences into fixed-width id arrays (`EncodedSentences`) with the
   encoder's vocabulary, and maps per-piece predictions back to one label per word (`words_labels`).
@@ -9,158 +10,27 @@
 Label ids follow one convention everywhere: a word's label id sits on its first wordpiece and every
 other position ([CLS], [SEP], later pieces, padding) holds `IGNORE_LABEL` (-1), which the loss masks.
 """
-import codecs
-import csv
 import json
 import logging
-import re
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from ner.errors import ConfigError, DataError
-from ner.tagging import ENTITY_TYPES, IGNORE_LABEL, OUTSIDE, LabelMap, bio_tags, validate_bio
+from ner.readers import Sentence, read_gmb_csv  # noqa: F401  (read_gmb_csv: re-exported, it used to live here)
+from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL, OUTSIDE, LabelMap
 from ner.utils import PathLike, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
 LONG_SENTENCE_MODES = ("split", "truncate")
 
-_GMB_COLUMNS = ("Sentence #", "Word", "Tag")
-_SENTENCE_ID = re.compile(r"Sentence:\s*(\d+)")
 _TOKENIZE_CHUNK = 8192  # sentences per BertTokenizer call: bounds memory, keeps op overhead negligible
-
-
-# ----------------------------------------------------------------------------------------------------
-# Reading
-
-
-@dataclass(frozen=True)
-class Sentence:
-    """One sentence: its id from the file ("Sentence: N" -> N), words and gold IOB2 tags (same length)."""
-
-    sentence_id: int
-    words: tuple[str, ...]
-    tags: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.words) != len(self.tags):
-            raise DataError(
-                f"sentence {self.sentence_id}: {len(self.words)} words but {len(self.tags)} tags; "
-                "expected one tag per word"
-            )
-
-
-def read_gmb_csv(
-    path: PathLike, encoding: str = "latin-1", entity_types: Sequence[str] = ENTITY_TYPES
-) -> list[Sentence]:
-    """Reads the GMB `ner_dataset.csv` (columns "Sentence #", "Word", "Tag"; others such as POS ignored).
-
-    A sentence starts at a row whose "Sentence #" is "Sentence: N" and runs until the next such row.
-    Every word is kept as written (including the literal word "None"). Raises DataError naming the
-    file and the 1-based line for a missing or empty file, a bad header, a row with the wrong number
-    of fields, a missing or malformed sentence id, an empty word, a tag outside IOB2 over
-    `entity_types`, or bytes that are not valid `encoding`.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"GMB data file not found: {path}. Put ner_dataset.csv there or set data.gmb_path / NER_GMB_PATH"
-        )
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise ConfigError(f"unknown text encoding {encoding!r} for {path}") from None
-    try:
-        with path.open(encoding=encoding, newline="") as f:
-            return _parse_gmb_rows(f, path, entity_types)
-    except UnicodeDecodeError as error:
-        line = _first_undecodable_line(path, encoding)
-        where = f"{path} line {line}" if line is not None else str(path)
-        raise DataError(
-            f"{where}: bytes are not valid {encoding} ({error.reason}); pass the file's encoding"
-        ) from None
-
-
-def _parse_gmb_rows(f: TextIO, path: Path, entity_types: Sequence[str]) -> list[Sentence]:
-    """Groups the CSV rows of the open file `f` into sentences; `reader.line_num` is a row's 1-based line."""
-    reader = csv.reader(f, strict=True)
-    try:
-        header = next(reader, None)
-    except csv.Error as error:
-        raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error})") from None
-    if header is None:
-        raise DataError(f"{path} is empty; expected a header line with columns {', '.join(_GMB_COLUMNS)}")
-    header = [name.strip() for name in header]
-    missing = [name for name in _GMB_COLUMNS if name not in header]
-    if missing:
-        raise DataError(
-            f"{path} line 1: header lacks columns {missing}; expected {list(_GMB_COLUMNS)}, found {header}"
-        )
-    id_col, word_col, tag_col = (header.index(name) for name in _GMB_COLUMNS)
-    num_fields = len(header)
-    allowed_tags = frozenset(bio_tags(entity_types))
-
-    sentences: list[Sentence] = []
-    seen_ids: dict[int, int] = {}  # sentence id -> line it started on
-    sentence_id, words, tags = None, [], []
-    try:
-        for row in reader:
-            if len(row) != num_fields:
-                raise DataError(
-                    f"{path} line {reader.line_num}: expected {num_fields} fields ({','.join(header)}), "
-                    f"found {len(row)}"
-                )
-            id_text, word, tag = row[id_col], row[word_col], row[tag_col]
-            if id_text:
-                match = _SENTENCE_ID.fullmatch(id_text.strip())
-                if match is None:
-                    raise DataError(
-                        f"{path} line {reader.line_num}: malformed sentence id {id_text!r}; "
-                        'expected "Sentence: <number>"'
-                    )
-                if sentence_id is not None:
-                    sentences.append(Sentence(sentence_id, tuple(words), tuple(tags)))
-                sentence_id, words, tags = int(match.group(1)), [], []
-                if sentence_id in seen_ids:
-                    raise DataError(
-                        f"{path} line {reader.line_num}: sentence id {sentence_id} already used on line "
-                        f"{seen_ids[sentence_id]}; expected each sentence id once"
-                    )
-                seen_ids[sentence_id] = reader.line_num
-            elif sentence_id is None:
-                raise DataError(
-                    f"{path} line {reader.line_num}: the first data row has no sentence id; "
-                    'expected "Sentence: <number>" in column "Sentence #"'
-                )
-            if not word:
-                raise DataError(f"{path} line {reader.line_num}: empty word; expected a non-empty \"Word\"")
-            if tag not in allowed_tags:
-                validate_bio((tag,), f"{path} line {reader.line_num}", entity_types)
-            words.append(word)
-            tags.append(tag)
-    except csv.Error as error:
-        raise DataError(f"{path} line {reader.line_num}: malformed CSV ({error})") from None
-    if sentence_id is None:
-        raise DataError(f"{path} has a header but no data rows")
-    sentences.append(Sentence(sentence_id, tuple(words), tuple(tags)))
-    return sentences
-
-
-def _first_undecodable_line(path: Path, encoding: str) -> int | None:
-    """The 1-based line holding the first byte sequence `encoding` cannot decode, or None if not found."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                decoder.decode(raw)
-            except UnicodeDecodeError:
-                return number
-    return None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -310,6 +180,13 @@ class EncodedSentences:
     num_words: np.ndarray
     sentence_lengths: np.ndarray
     stats: FeaturizeStats
+
+
+def select_rows(encoded: EncodedSentences, rows: np.ndarray) -> EncodedSentences:
+    """The rows `rows` [n] of `encoded`, in that order; `stats` still describe the whole featurization."""
+    rows = np.asarray(rows, dtype=np.int64)
+    arrays = {f.name: getattr(encoded, f.name)[rows] for f in dataclasses.fields(encoded) if f.name != "stats"}
+    return EncodedSentences(**arrays, stats=encoded.stats)
 
 
 class WordPieceFeaturizer:
@@ -563,13 +440,17 @@ def _pack_words(counts: np.ndarray, budget: int, truncate: bool) -> np.ndarray:
 
 
 def make_dataset(
-    encoded: EncodedSentences, batch_size: int, shuffle: bool, seed: int | None, drop_remainder: bool = False
+    encoded: EncodedSentences, batch_size: int, shuffle: bool, seed: int | None, drop_remainder: bool = False,
+    first_piece_mask: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (features, label_ids), each trimmed to its longest row.
 
     features: dict of "input_word_ids", "input_mask", "input_type_ids", each [B, t] int32, where
     t = max(input_mask.sum(1)) over the batch; label_ids: [B, t] int32. With `shuffle`, rows are
     reshuffled each epoch in an order fixed by `seed`. Unlabelled data uses it too (labels ignored).
+    With `first_piece_mask`, features also hold "first_piece_mask" [B, t] int32, 1 on each word's first
+    piece (where `label_ids` holds a label): models that work on words (the CRF) read it, so that they
+    know the words without the labels.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -578,6 +459,8 @@ def make_dataset(
         "input_mask": encoded.input_mask,
         "input_type_ids": encoded.input_type_ids,
     }
+    if first_piece_mask:
+        features[FIRST_PIECE_MASK] = (encoded.label_ids != IGNORE_LABEL).astype(np.int32)
     dataset = tf.data.Dataset.from_tensor_slices((features, encoded.label_ids))
     if shuffle:
         dataset = dataset.shuffle(max(len(encoded.label_ids), 1), seed=seed, reshuffle_each_iteration=True)

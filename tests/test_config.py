@@ -67,3 +67,41 @@ def test_missing_config_file_and_bad_override():
         load_config(CONFIG_DIR / "bert_ner.yaml", ["training.epochs"], environ={})
     with pytest.raises(ConfigError, match="with overrides training.epochs=0: key 'training.epochs'"):
         load_config(CONFIG_DIR / "bert_ner.yaml", ["training.epochs=0"], environ={})
+
+
+def test_sequence_tagger_configs_and_training_options():
+    for name, model_type in (("rnn_ner.yaml", "bilstm"), ("bert_gru.yaml", "bert_gru"),
+                             ("bert_bilstm_crf.yaml", "bert_bilstm_crf")):
+        assert load_config(CONFIG_DIR / name, environ={}).model.type == model_type
+    crf = load_config(CONFIG_DIR / "bert_bilstm_crf.yaml", environ={})
+    assert crf.encoder.trainable and crf.model.crf_constraints and crf.data.tag_scheme == "bio"
+    assert (crf.training.encoder_learning_rate, crf.training.clip_norm) == (5e-5, 1.0)
+    assert load_config(CONFIG_DIR / "rnn_ner.yaml", ["model.rnn.cell=gru"], environ={}).model.rnn.cell == "gru"
+    assert load_config(CONFIG_DIR / "bert_gru.yaml", ["training.clip_norm=null"], environ={}).training.clip_norm is None
+    default = load_config(CONFIG_DIR / "bert_ner.yaml", environ={})  # the new keys change nothing by default
+    assert default.training.clip_norm is None and default.training.encoder_learning_rate is None
+    assert load_config(CONFIG_DIR / "bert_ner.yaml", ["training.clip_norm=2"], environ={}).training.clip_norm == 2.0
+
+
+def test_config_tag_schemes_are_the_tagging_schemes():
+    from ner import config, tagging
+
+    assert config.TAG_SCHEMES == tagging.TAG_SCHEMES
+
+
+@pytest.mark.parametrize("text, message", [
+    ("training: {clip_norm: 0}", "key 'training.clip_norm' must be a positive number or null, got 0.0"),
+    ("training: {clip_norm: fast}", "key 'training.clip_norm' must be of type float, got 'fast'"),
+    ("training: {encoder_learning_rate: 2}", "key 'training.encoder_learning_rate' must be a number in (0, 1) or null"),
+    ("training: {encoder_warmup_fraction: 1.0}", "key 'training.encoder_warmup_fraction' must be a number in [0, 1)"),
+    ("model: {rnn: {cell: rnn}}", "key 'model.rnn.cell' must be one of ('lstm', 'gru') or null, got 'rnn'"),
+    ("model: {rnn: {num_layers: 0}}", "key 'model.rnn.num_layers' must be a positive integer"),
+    ("model: {rnn: {unit: 3}}", "unknown key 'model.rnn.unit'"),
+    ("model: {type: crf}", "key 'model.type' must be one of"),
+])
+def test_bad_sequence_tagger_keys(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError, match="bad.yaml") as raised:
+        load_config(path, environ={})
+    assert message in str(raised.value)

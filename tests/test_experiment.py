@@ -40,7 +40,8 @@ def tiny_config(tmp_path, encoder_handle, model_type, scheme="io", epochs=15, le
                  "split.validation_size=8", "model.embedding_dim=16", "model.head.hidden_units=[32]",
                  "model.head.latent_dim=8", "model.head.dropout_rate=0.0", f"training.epochs={epochs}",
                  "training.batch_size=8", f"training.learning_rate={learning_rate}",
-                 f"paths.saved_models_dir={tmp_path / 'saved_models'}", f"paths.results_dir={tmp_path / 'results'}"]
+                 f"paths.saved_models_dir={tmp_path / 'saved_models'}", f"paths.results_dir={tmp_path / 'results'}",
+                 f"paths.feature_cache_dir={tmp_path / 'feature_cache'}"]
     environ = {"NER_GMB_PATH": str(data_path), "NER_ENCODER_HANDLE": encoder_handle}
     return load_config(CONFIG_DIR / "bert_ner.yaml", overrides, environ=environ)
 
@@ -76,6 +77,24 @@ def test_train_save_evaluate_report(tmp_path, tiny_encoder_handle, model_type, s
     written = {path.name for path in write_report(results, report, config.run_name)}
     assert {"metrics.csv", "per_class.csv", "report.md", "latent_pca_true.png"} <= written | {
         p.name for p in results.iterdir()}
+
+
+def test_bert_bilstm_crf_trains_and_evaluates_on_spans(tmp_path, tiny_encoder_handle):
+    """The CRF tagger through the same train / evaluate path: fine-tuned encoder on its own schedule,
+    BILUO labels, the CRF's marginals scored as BIO spans over the 9 types."""
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_bilstm_crf", "biluo", epochs=3)
+    config = dataclasses.replace(
+        config, encoder=dataclasses.replace(config.encoder, trainable=True),
+        model=dataclasses.replace(config.model, rnn=dataclasses.replace(config.model.rnn, units=8)),
+        training=dataclasses.replace(config.training, clip_norm=1.0, encoder_learning_rate=1e-3))
+    run_dir = train(config, verbose=False)
+    history = (run_dir / "history.csv").read_text().splitlines()
+    first_loss, last_loss = (float(line.split(",")[1]) for line in (history[1], history[-1]))
+    assert last_loss < 0.8 * first_loss
+    evaluation = evaluate(str(run_dir), verbose=False)
+    assert len(evaluation.labels) == 1 + 4 * 8  # BILUO over the 8 GMB types
+    assert evaluation.report.token.labels[0] == "O" and len(evaluation.report.token.labels) == 9
+    assert evaluation.report.num_sentences == 12 and 0.0 <= evaluation.report.entity.f1 <= 1.0
 
 
 def test_evaluation_is_repeatable_from_the_saved_run(tmp_path, tiny_encoder_handle):

@@ -336,6 +336,17 @@ def test_make_dataset_trims_each_batch(vocab_path):
         assert not encoded.input_mask[rows, width:].any()  # only padding was cut
 
 
+def test_make_dataset_can_mark_first_pieces(vocab_path):
+    sentences = [sentence(1, ["the", "playing", "u.s."]), sentence(2, ["cat"])]  # play ##ing, u . s .
+    encoded = featurizer(vocab_path, max_seq_length=16).featurize(sentences)
+    features, labels = next(make_dataset(encoded, batch_size=2, shuffle=False, seed=None,
+                                         first_piece_mask=True).as_numpy_iterator())
+    assert set(features) == {"input_word_ids", "input_mask", "input_type_ids", "first_piece_mask"}
+    np.testing.assert_array_equal(features["first_piece_mask"], labels != -1)
+    assert features["first_piece_mask"].dtype == np.int32 and features["first_piece_mask"].sum() == 4
+    assert (features["input_mask"] - features["first_piece_mask"]).sum() == 4 + 4  # [CLS], [SEP], 4 later pieces
+
+
 def test_make_dataset_shuffle_is_seeded(vocab_path):
     encoded = encoded_rows(vocab_path)
 

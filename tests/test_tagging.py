@@ -32,7 +32,7 @@ def test_label_sets():
     assert bio.labels == bio_tags(ENTITY_TYPES)
     assert bio.num_labels == 17
     assert io.entity_types == bio.entity_types == ENTITY_TYPES
-    assert TAG_SCHEMES == ("io", "bio")
+    assert TAG_SCHEMES == ("io", "bio", "iob1", "biluo")
 
 
 def test_ids_round_trip():
@@ -104,8 +104,8 @@ def test_to_bio_rejects_unknown_label():
 
 
 def test_unknown_scheme():
-    with pytest.raises(ConfigError, match="'biluo'.*io, bio"):
-        LabelMap.for_scheme("biluo")
+    with pytest.raises(ConfigError, match="'bioes'.*io, bio, iob1, biluo"):
+        LabelMap.for_scheme("bioes")
 
 
 def test_custom_entity_types():

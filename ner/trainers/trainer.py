@@ -3,11 +3,17 @@
 A model only maps features to `(latent, probabilities)`; the trainer owns the optimiser, the loss and the
 loop. Supervised training is `fit`; variants that alternate losses (the KL trainers) build their own
 steps with `make_step` and reuse the same checkpointing and evaluation.
+
+The supervised loss is masked cross-entropy, unless the model owns its loss (flair style): a model with
+`forward_loss(features, labels, training) -> (loss, probabilities)` (the CRF tagger: sequence negative
+log-likelihood, and per-word marginals for the metrics) is trained and evaluated on that instead, in the
+same loop. `fit` can clip the gradients' global norm, and give a fine-tuned encoder (`model.encoder`)
+its own learning rate with linear warm-up and decay while the rest keeps a constant one.
 """
 import csv
 import io
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 import tf_keras as keras
@@ -16,10 +22,6 @@ from ner.trainers.losses import masked_cross_entropy, token_counts
 from ner.utils import atomic_path, write_text_atomic
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
-# Batches are trimmed to their longest row, so the length varies: one trace serves every shape.
-FEATURES_SPEC = {name: tf.TensorSpec([None, None], tf.int32)
-                 for name in ("input_word_ids", "input_mask", "input_type_ids")}
-LABELS_SPEC = tf.TensorSpec([None, None], tf.int32)
 WEIGHTS_DIR = "weights"
 WEIGHTS_PREFIX = "model"
 CHECKPOINTS_DIR = "checkpoints"
@@ -41,41 +43,84 @@ class Trainer:
         self.outside_id = outside_id
         self.verbose = verbose
         self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
-        self._evaluate_step = tf.function(self._evaluate_batch, input_signature=[FEATURES_SPEC, LABELS_SPEC])
+        self._evaluate_steps = {}
 
-    def make_step(self, loss_fn: LossFn, optimizer: keras.optimizers.Optimizer):
-        """A compiled step: one gradient update of `loss_fn(labels, probabilities)`; returns batch stats."""
+    def supervised_loss(self, features, labels, training: bool) -> Tuple[tf.Tensor, tf.Tensor]:
+        """`(loss, probabilities [B, T, C])` of one batch: the model's own `forward_loss` if it has one,
+        else the masked cross-entropy of its probabilities."""
+        if hasattr(self.model, "forward_loss"):
+            return self.model.forward_loss(features, labels, training=training)
+        _, probabilities = self.model(features, training=training)
+        return masked_cross_entropy(labels, probabilities), probabilities
+
+    def make_step(self, loss_fn: Optional[LossFn], optimizer: keras.optimizers.Optimizer, element_spec,
+                  clip_norm: Optional[float] = None,
+                  encoder_optimizer: Optional[keras.optimizers.Optimizer] = None):
+        """A compiled step: one gradient update of `loss_fn(labels, probabilities)`; returns batch stats.
+
+        `loss_fn` None trains on `supervised_loss`. `element_spec` is the dataset's `(features, labels)`
+        spec; batches vary in length, so one trace with unknown dimensions serves every batch. With
+        `clip_norm` the gradients' global norm is clipped to it. With `encoder_optimizer`, that optimiser
+        updates the encoder's variables (`model.encoder`) and `optimizer` the others.
+        """
+        encoder_refs = {variable.ref() for variable in self._encoder_variables()} if encoder_optimizer else set()
 
         def step(features, labels):
             with tf.GradientTape() as tape:
-                _, probabilities = self.model(features, training=True)
-                loss = loss_fn(labels, probabilities)
+                if loss_fn is None:
+                    loss, probabilities = self.supervised_loss(features, labels, training=True)
+                else:
+                    _, probabilities = self.model(features, training=True)
+                    loss = loss_fn(labels, probabilities)
             variables = self.model.trainable_variables
-            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            gradients = tape.gradient(loss, variables)
+            if clip_norm is not None:
+                gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
+            pairs = list(zip(gradients, variables))
+            if encoder_refs:
+                encoder_optimizer.apply_gradients([(g, v) for g, v in pairs if v.ref() in encoder_refs])
+                pairs = [(g, v) for g, v in pairs if v.ref() not in encoder_refs]
+            optimizer.apply_gradients(pairs)
             return {"loss": loss, **token_counts(labels, probabilities, self.outside_id)}
 
-        return tf.function(step, input_signature=[FEATURES_SPEC, LABELS_SPEC])
+        return tf.function(step, input_signature=list(element_spec))
 
     def fit(self, train_data: tf.data.Dataset, epochs: int, learning_rate: float,
-            validation_data: Optional[tf.data.Dataset] = None, resume: bool = False) -> List[Dict[str, float]]:
-        """Supervised training with masked cross-entropy and Adam; a checkpoint after every epoch.
+            validation_data: Optional[tf.data.Dataset] = None, resume: bool = False,
+            clip_norm: Optional[float] = None, encoder_learning_rate: Optional[float] = None,
+            encoder_warmup_fraction: float = 0.1) -> List[Dict[str, float]]:
+        """Supervised training (`supervised_loss`) with Adam; a checkpoint after every epoch.
 
         Args:
           train_data: batches of `(features, labels [B, T])`.
           epochs: total epochs (a resumed run continues up to this number).
-          learning_rate: Adam's learning rate.
+          learning_rate: Adam's learning rate (for every variable unless `encoder_learning_rate` is set).
           validation_data: evaluated after each epoch when given.
           resume: continue from the latest checkpoint in the run directory if there is one.
+          clip_norm: clip each step's gradients to this global norm (None: no clipping).
+          encoder_learning_rate: the peak learning rate of a fine-tuned encoder's variables (those of
+            `model.encoder`), reached by linear warm-up over `encoder_warmup_fraction` of all steps and
+            decayed linearly to 0 at the last step (`WarmupLinearDecay`). None, or an encoder without
+            trainable variables: one constant `learning_rate` for all.
+          encoder_warmup_fraction: see `encoder_learning_rate`.
         Returns:
           One dict per epoch: `epoch`, `loss`, `accuracy`, `accuracy_without_o` and the same with `val_`.
         """
+        steps_per_epoch = int(train_data.cardinality()) if train_data.cardinality() > 0 else None
         optimizer = keras.optimizers.Adam(learning_rate)
-        manager = self._checkpoint_manager(optimizer)
+        encoder_optimizer = None
+        if encoder_learning_rate is not None and self._encoder_variables():
+            if steps_per_epoch is None:
+                raise ValueError("an encoder learning-rate schedule needs train_data of known length")
+            total_steps = epochs * steps_per_epoch
+            warmup_steps = min(round(encoder_warmup_fraction * total_steps), total_steps - 1)
+            schedule = WarmupLinearDecay(encoder_learning_rate, warmup_steps, total_steps)
+            encoder_optimizer = keras.optimizers.Adam(schedule)
+        manager = self._checkpoint_manager(optimizer, encoder_optimizer)
         history = self._read_history() if resume and manager.latest_checkpoint else []
         if resume and manager.latest_checkpoint:
             manager.checkpoint.restore(manager.latest_checkpoint)
-        step = self.make_step(masked_cross_entropy, optimizer)
-        steps_per_epoch = int(train_data.cardinality()) if train_data.cardinality() > 0 else None
+        step = self.make_step(None, optimizer, train_data.element_spec, clip_norm, encoder_optimizer)
         while int(self.epoch) < epochs:
             epoch = int(self.epoch) + 1
             if self.verbose:
@@ -100,9 +145,12 @@ class Trainer:
 
     def evaluate(self, data: tf.data.Dataset) -> Dict[str, float]:
         """Loss, accuracy and accuracy without `O` over a dataset, with dropout off."""
+        key = str(data.element_spec)
+        if key not in self._evaluate_steps:
+            self._evaluate_steps[key] = tf.function(self._evaluate_batch, input_signature=list(data.element_spec))
         totals = _Totals()
         for features, labels in data:
-            totals.add(self._evaluate_step(features, labels))
+            totals.add(self._evaluate_steps[key](features, labels))
         return totals.as_dict()
 
     def save_weights(self) -> Path:
@@ -113,12 +161,19 @@ class Trainer:
         return target
 
     def _evaluate_batch(self, features, labels):
-        _, probabilities = self.model(features, training=False)
-        return {"loss": masked_cross_entropy(labels, probabilities),
-                **token_counts(labels, probabilities, self.outside_id)}
+        loss, probabilities = self.supervised_loss(features, labels, training=False)
+        return {"loss": loss, **token_counts(labels, probabilities, self.outside_id)}
 
-    def _checkpoint_manager(self, optimizer) -> tf.train.CheckpointManager:
-        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=optimizer, epoch=self.epoch)
+    def _encoder_variables(self) -> List[tf.Variable]:
+        """The trainable variables of the model's pre-trained encoder (`model.encoder`), if it has one."""
+        encoder = getattr(self.model, "encoder", None)
+        return list(encoder.trainable_variables) if encoder is not None else []
+
+    def _checkpoint_manager(self, optimizer, encoder_optimizer=None) -> tf.train.CheckpointManager:
+        tracked = {"model": self.model, "optimizer": optimizer, "epoch": self.epoch}
+        if encoder_optimizer is not None:
+            tracked["encoder_optimizer"] = encoder_optimizer
+        checkpoint = tf.train.Checkpoint(**tracked)
         return tf.train.CheckpointManager(checkpoint, str(self.run_dir / CHECKPOINTS_DIR), max_to_keep=2)
 
     def _history_path(self) -> Path:
@@ -136,6 +191,30 @@ class Trainer:
             return []
         with open(self._history_path(), newline="", encoding="utf-8") as handle:
             return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`.
+
+    Step s (0-based) gets peak * (s + 1) / warmup_steps while s < warmup_steps, then
+    peak * (total_steps - s) / (total_steps - warmup_steps), never below 0.
+    """
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
+        if not 0 <= warmup_steps < total_steps:
+            raise ValueError(f"need 0 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}")
+        self.peak = peak
+        self.warmup_steps = warmup_steps
+        self.total_steps = total_steps
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warmup = self.peak * (step + 1.0) / max(self.warmup_steps, 1)
+        decay = self.peak * (self.total_steps - step) / (self.total_steps - self.warmup_steps)
+        return tf.maximum(tf.where(step < self.warmup_steps, warmup, decay), 0.0)
+
+    def get_config(self) -> dict:
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
 
 
 def load_weights(model: keras.Model, run_dir: Path) -> None:

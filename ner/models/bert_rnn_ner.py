@@ -1,0 +1,78 @@
+"""BERT under a recurrent head: BERT + GRU (softmax per piece) and BERT + BiLSTM + CRF (over the words).
+
+The encoder is a TF-Hub BERT layer, fine-tuned end to end when it was loaded with `trainable=True`.
+"""
+from typing import Dict, Tuple
+
+import tensorflow as tf
+import tf_keras as keras
+
+from ner.encoders.hub_encoder import INPUT_NAMES
+from ner.layers.crf import CRF
+from ner.layers.recurrent import RecurrentStack
+from ner.models.heads import MLPHead
+from ner.tagging import FIRST_PIECE_MASK
+
+
+class BertRnnNER(keras.Model):
+    """Encoder `sequence_output` → recurrent stack (masked on padding) → MLP head, per word piece.
+
+    Inputs: dict of int32 `input_word_ids`, `input_mask`, `input_type_ids`, each [B, T]; other entries
+    are not passed to the encoder.
+    Returns `(latent [B, T, latent_dim], probabilities [B, T, num_labels])`.
+    """
+
+    def __init__(self, encoder: keras.layers.Layer, rnn: RecurrentStack, head: MLPHead, name: str = "bert_rnn_ner"):
+        super().__init__(name=name)
+        self.encoder = encoder
+        self.rnn = rnn
+        self.head = head
+
+    def head_outputs(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        """The head's `(latent [B, T, L], outputs [B, T, C])`: probabilities, or scores for a CRF."""
+        encoded = self.encoder({name: inputs[name] for name in INPUT_NAMES}, training=training)
+        hidden = self.rnn(encoded["sequence_output"], mask=inputs["input_mask"] > 0, training=training)
+        return self.head(hidden, training=training)
+
+    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        return self.head_outputs(inputs, training=training)
+
+
+class BertRnnCrfNER(BertRnnNER):
+    """`BertRnnNER` whose head gives emission scores to a CRF over the words; it owns its loss.
+
+    Inputs: as `BertRnnNER`, plus `first_piece_mask` [B, T] int32 (1 on each word's first piece;
+    `make_dataset(..., first_piece_mask=True)`). The CRF runs over the first pieces only, gathered into
+    a compact word sequence (`ner.layers.crf`), so its transitions connect consecutive words.
+    Returns `(latent [B, T, latent_dim], probabilities [B, T, num_labels])`: the CRF's per-word marginal
+    probabilities (forward-backward) on first pieces and 1 / C elsewhere. Their argmax is the
+    max-marginal decoding the evaluator scores; `decode` gives the Viterbi path instead.
+
+    `head` must be built with `softmax=False`.
+    """
+
+    def __init__(self, encoder: keras.layers.Layer, rnn: RecurrentStack, head: MLPHead, crf: CRF,
+                 name: str = "bert_rnn_crf_ner"):
+        if head.softmax:
+            raise ValueError("the head under a CRF must give scores: build it with softmax=False")
+        super().__init__(encoder, rnn, head, name=name)
+        self.crf = crf
+
+    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        latent, scores = self.head_outputs(inputs, training=training)
+        return latent, self.crf(scores, inputs[FIRST_PIECE_MASK])
+
+    def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor,
+                     training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        """The CRF's negative log-likelihood per word (scalar) and the marginals [B, T, C], from one pass.
+
+        labels: [B, T] int32, a label id on each first piece and `IGNORE_LABEL` elsewhere.
+        """
+        _, scores = self.head_outputs(inputs, training=training)
+        first_pieces = inputs[FIRST_PIECE_MASK]
+        return self.crf.loss(scores, first_pieces, labels), self.crf(scores, first_pieces)
+
+    def decode(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        """Viterbi label ids [B, T] int32 on first pieces, `IGNORE_LABEL` elsewhere (dropout off)."""
+        _, scores = self.head_outputs(inputs, training=False)
+        return self.crf.decode(scores, inputs[FIRST_PIECE_MASK])
