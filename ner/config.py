@@ -212,6 +212,47 @@ class UncertaintyConfig:
         return out
 
 
+KL_LOSSES = ("data_distribution", "confidence")
+
+
+@dataclass(frozen=True)
+class SemiSupervisedConfig:
+    """The semi-supervised stage (`ner.kl_loss`): alternating KL steps on unlabelled batches and
+    cross-entropy steps on labelled ones, starting from a trained supervised run.
+
+    `losses` are summed with `loss_weights` in each unlabelled step. `prior` is the target of the
+    data-distribution KL; null means the label distribution of the labelled split, computed (and saved
+    with the run). Seed 001's schedule: 40 pairs for data-distribution KL, 80 for confidence KL,
+    evaluated every 10, both learning rates 1e-3.
+    """
+
+    init_run: str = "bert_ner"
+    losses: Tuple[str, ...] = ("data_distribution",)
+    loss_weights: Tuple[float, ...] = (1.0,)
+    pairs: int = 40
+    evaluate_every: int = 10
+    learning_rate: float = 1e-3
+    unlabelled_learning_rate: float = 1e-3
+    prior: Optional[Tuple[float, ...]] = None
+
+    def problems(self) -> list:
+        out = []
+        if not self.losses or any(loss not in KL_LOSSES for loss in self.losses):
+            out.append(("losses", f"a non-empty list of {KL_LOSSES}", list(self.losses)))
+        if len(self.loss_weights) != len(self.losses) or any(w < 0 for w in self.loss_weights):
+            out.append(("loss_weights", "one non-negative weight per loss", list(self.loss_weights)))
+        for name, value in (("pairs", self.pairs), ("evaluate_every", self.evaluate_every)):
+            if value < 1:
+                out.append((name, "a positive integer", value))
+        for name, value in (("learning_rate", self.learning_rate),
+                            ("unlabelled_learning_rate", self.unlabelled_learning_rate)):
+            if not 0.0 < value < 1.0:
+                out.append((name, "a number in (0, 1)", value))
+        if self.prior is not None and (any(p < 0 for p in self.prior) or abs(sum(self.prior) - 1.0) > 1e-6):
+            out.append(("prior", "null or non-negative numbers summing to 1", list(self.prior)))
+        return out
+
+
 @dataclass(frozen=True)
 class PathsConfig:
     """Where runs (weights, checkpoints) and results (tables, plots) are written."""
@@ -233,6 +274,7 @@ class ExperimentConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
+    semi_supervised: Optional[SemiSupervisedConfig] = None
 
     def problems(self) -> list:
         valid = self.run_name and all(c.isalnum() or c in "-_." for c in self.run_name)

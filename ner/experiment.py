@@ -3,6 +3,7 @@
 The examples and the command line call these functions; each piece they use (reader, featurizer, model,
 trainer, evaluator) knows nothing of configs and takes plain arguments.
 """
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -13,7 +14,8 @@ import tf_keras as keras
 
 from ner.config import ExperimentConfig, load_config, resolve_path, save_config
 from ner.encoders.hub_encoder import encoder_info, encoder_vocab, resolve_handle
-from ner.errors import NerError
+from ner.errors import ConfigError, NerError
+from ner.kl_loss import ConfidenceKL, DataDistributionKL, WeightedSum, label_prior
 from ner.model_evaluator import EvaluationReport, build_report
 from ner.feature_cache import WordFeatureStore, make_encode_fn
 from ner.models import BertNER, WordFeatureNER, build_model, needs_first_piece_mask
@@ -21,9 +23,10 @@ from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFe
                               make_split, read_gmb_csv, select_rows)
 from ner.tagging import IGNORE_LABEL, OUTSIDE, LabelMap, bio_tags
 from ner.trainers.trainer import Trainer, load_weights
-from ner.utils import set_seed
+from ner.utils import set_seed, write_text_atomic
 
 CONFIG_FILE = "config.yaml"
+PRIOR_FILE = "prior.json"
 SPLIT_FILE = "split.json"
 PCA_BATCHES = 10
 
@@ -96,13 +99,18 @@ class ModelInputs:
             self.trainable_model = WordFeatureNER(model.head, model.layer_mix)
             self._encode = make_encode_fn(model.encoder, use_all_layers=model.layer_mix is not None)
 
-    def dataset(self, part: str, shuffle: bool) -> tf.data.Dataset:
-        """Batches of `(features, labels)` for a split part; `shuffle` reshuffles each epoch (seeded)."""
+    def dataset(self, part: str, shuffle: bool, limit: Optional[int] = None) -> tf.data.Dataset:
+        """Batches of `(features, labels)` for a split part; `shuffle` reshuffles each epoch (seeded).
+
+        `limit` keeps only the part's first rows (the split order is random, so they are a random
+        sample): a semi-supervised stage of P pairs reads at most P batches of unlabelled data, and
+        only those need encoding.
+        """
         batch_size, seed = self.config.training.batch_size, self.config.training.seed
+        rows = self.data.rows(part)[:limit]
         if self.store is None:
-            return make_dataset(self.data.encoded(part), batch_size, shuffle=shuffle, seed=seed,
+            return make_dataset(select_rows(self.data.encoded_all, rows), batch_size, shuffle=shuffle, seed=seed,
                                 first_piece_mask=needs_first_piece_mask(self.model))
-        rows = self.data.rows(part)
         missing = self.store.missing_rows(rows)
         if missing.size:
             progress = keras.utils.Progbar(missing.size, verbose=1 if self.verbose else 0, unit_name="row")
@@ -119,12 +127,16 @@ def model_for(config: ExperimentConfig, data: PreparedData) -> keras.Model:
 
 
 def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True) -> Path:
-    """Trains the config's model on the labelled split; returns the run directory.
+    """Trains the config's model; returns the run directory.
 
-    The run directory (`saved_models/<run name>/`) receives the resolved config, the split (sentence
-    ids), a checkpoint per epoch, `history.csv` and the final weights.
+    Without a `semi_supervised` section this is supervised training on the labelled split; with one, it
+    is the semi-supervised stage started from the trained run `semi_supervised.init_run`, on that run's
+    split. The run directory (`saved_models/<run name>/`) receives the resolved config, the split
+    (sentence ids), `history.csv`, the final weights and, when supervised, a checkpoint per epoch.
     """
     set_seed(config.training.seed)
+    if config.semi_supervised is not None:
+        return _train_semi_supervised(config, verbose)
     run_dir = config.run_dir()
     split = DataSplit.from_json(run_dir / SPLIT_FILE) if resume and (run_dir / SPLIT_FILE).is_file() else None
     data = prepare_data(config, split=split, verbose=verbose)
@@ -138,6 +150,41 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True) 
     trainer.fit(train_data, training.epochs, training.learning_rate, validation_data=validation_data, resume=resume,
                 clip_norm=training.clip_norm, encoder_learning_rate=training.encoder_learning_rate,
                 encoder_warmup_fraction=training.encoder_warmup_fraction)
+    return run_dir
+
+
+def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
+    """Loads the supervised run named by `semi_supervised.init_run` and alternates KL and CE steps."""
+    stage = config.semi_supervised
+    init_dir = run_dir_for(stage.init_run, config.paths.saved_models_dir)
+    init_config = load_config(init_dir / CONFIG_FILE)
+    for section in ("data", "encoder", "model"):
+        if getattr(init_config, section) != getattr(config, section):
+            raise ConfigError(f"semi_supervised.init_run '{stage.init_run}' was trained with a different "
+                              f"'{section}' section than this config; expected them to match")
+    data = prepare_data(config, split=DataSplit.from_json(init_dir / SPLIT_FILE), verbose=verbose)
+    run_dir = config.run_dir()
+    save_config(config, run_dir / CONFIG_FILE)
+    data.split.to_json(run_dir / SPLIT_FILE)
+    inputs = ModelInputs(config, data, model_for(config, data), verbose)
+    load_weights(inputs.trainable_model, init_dir)
+    num_labels = data.label_map.num_labels
+    prior = np.asarray(stage.prior) if stage.prior is not None else label_prior(data.encoded("labelled").label_ids,
+                                                                                num_labels)
+    if prior.shape != (num_labels,):
+        raise ConfigError(f"semi_supervised.prior has {prior.size} values; expected one per label "
+                          f"({num_labels}: {', '.join(data.label_map.labels)})")
+    write_text_atomic(run_dir / PRIOR_FILE, json.dumps(dict(zip(data.label_map.labels, prior.tolist())), indent=1))
+    losses = {"data_distribution": lambda: DataDistributionKL(prior), "confidence": ConfidenceKL}
+    unlabelled_loss = WeightedSum([losses[name]() for name in stage.losses], stage.loss_weights)
+    batch_size = config.training.batch_size
+    trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
+                      verbose=verbose)
+    trainer.fit_alternating(
+        inputs.dataset("labelled", shuffle=True),
+        inputs.dataset("unlabelled", shuffle=True, limit=stage.pairs * batch_size),
+        unlabelled_loss, stage.pairs, stage.learning_rate, stage.unlabelled_learning_rate, stage.evaluate_every,
+        validation_data=inputs.dataset("validation", shuffle=False))
     return run_dir
 
 

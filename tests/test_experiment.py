@@ -1,13 +1,14 @@
 """End to end on small data the test makes: config → GMB CSV → split → train → saved run → evaluate → files."""
 import csv
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
 import ner  # noqa: F401
-from ner.config import CONFIG_DIR, EncoderConfig, load_config
-from ner.errors import DataError, EncoderError, NerError
+from ner.config import CONFIG_DIR, EncoderConfig, SemiSupervisedConfig, build_dataclass, load_config
+from ner.errors import ConfigError, DataError, EncoderError, NerError
 from ner.experiment import evaluate, train
 from ner.model_evaluator import latent_pca
 from ner.preprocessor import DataSplit
@@ -129,3 +130,35 @@ def test_example_scripts_print_one_error_line(capsys, argv, expected):
     assert exited.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0]
+
+
+@pytest.mark.parametrize("losses", [["data_distribution"], ["confidence"], ["data_distribution", "confidence"]])
+def test_semi_supervised_stage_starts_from_the_supervised_run(tmp_path, tiny_encoder_handle, losses):
+    supervised = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=2)
+    train(supervised, verbose=False)
+    stage = {"init_run": supervised.run_name, "losses": losses, "loss_weights": [1.0] * len(losses),
+             "pairs": 6, "evaluate_every": 3}
+    config = dataclasses.replace(supervised, run_name="kl", semi_supervised=build_dataclass(
+        SemiSupervisedConfig, stage, source="test"))
+    run_dir = train(config, verbose=False)
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert history[0].startswith("pair,unlabelled_loss,loss") and [line.split(",")[0] for line in history[1:]] == ["3", "6"]
+    assert (run_dir / "split.json").read_text() == (supervised.run_dir() / "split.json").read_text()
+    prior = json.loads((run_dir / "prior.json").read_text())
+    assert list(prior) == ["O", "geo", "gpe", "per", "org", "tim", "art", "nat", "eve"]
+    assert sum(prior.values()) == pytest.approx(1.0) and prior["art"] == 0.0
+    assert evaluate(str(run_dir), verbose=False).report.num_sentences == 12
+
+
+def test_semi_supervised_stage_rejects_a_mismatched_init_run(tmp_path, tiny_encoder_handle):
+    supervised = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=1)
+    train(supervised, verbose=False)
+    mismatched = dataclasses.replace(
+        supervised, run_name="kl", data=dataclasses.replace(supervised.data, max_seq_length=12),
+        semi_supervised=SemiSupervisedConfig(init_run=supervised.run_name))
+    with pytest.raises(ConfigError, match="different 'data' section"):
+        train(mismatched, verbose=False)
+    wrong_prior = dataclasses.replace(supervised, run_name="kl", semi_supervised=SemiSupervisedConfig(
+        init_run=supervised.run_name, prior=(0.5, 0.5)))
+    with pytest.raises(ConfigError, match="semi_supervised.prior has 2 values; expected one per label"):
+        train(wrong_prior, verbose=False)

@@ -143,6 +143,50 @@ class Trainer:
         self.save_weights()
         return history
 
+    def fit_alternating(self, labelled_data: tf.data.Dataset, unlabelled_data: tf.data.Dataset,
+                        unlabelled_loss: LossFn, pairs: int, learning_rate: float, unlabelled_learning_rate: float,
+                        evaluate_every: int, validation_data: Optional[tf.data.Dataset] = None
+                        ) -> List[Dict[str, float]]:
+        """The semi-supervised stage: `pairs` times, one step of `unlabelled_loss` on an unlabelled
+        batch, then one supervised step on a labelled batch, each with its own Adam optimiser.
+
+        Both datasets repeat as needed. Every `evaluate_every` pairs (and after the last) a record holds
+        the mean losses since the previous record and, when given, the validation metrics. The stage is
+        short (tens of pairs), so only its final weights are saved, not per-pair checkpoints.
+
+        Args:
+          labelled_data, unlabelled_data: batches of `(features, labels [B, T])`; the unlabelled labels
+            are read only as a mask of word positions (`IGNORE_LABEL` elsewhere).
+          unlabelled_loss: `(labels, probabilities) -> scalar`, e.g. a KL loss from `ner.kl_loss`.
+          pairs: how many unlabelled + labelled step pairs to run.
+          learning_rate, unlabelled_learning_rate: Adam rates of the labelled and the unlabelled steps.
+          evaluate_every: pairs between records.
+        Returns:
+          One dict per record: `pair`, `unlabelled_loss`, `loss`, `accuracy`, `accuracy_without_o`, `val_*`.
+        """
+        unlabelled_step = self.make_step(unlabelled_loss, keras.optimizers.Adam(unlabelled_learning_rate),
+                                         unlabelled_data.element_spec)
+        labelled_step = self.make_step(None, keras.optimizers.Adam(learning_rate), labelled_data.element_spec)
+        labelled_batches, unlabelled_batches = iter(labelled_data.repeat()), iter(unlabelled_data.repeat())
+        progress = keras.utils.Progbar(pairs, verbose=1 if self.verbose else 0, unit_name="pair",
+                                       stateful_metrics=["unlabelled_loss", "loss"])
+        history, unlabelled_totals, labelled_totals = [], _Totals(), _Totals()
+        for pair in range(1, pairs + 1):
+            unlabelled_totals.add(unlabelled_step(*next(unlabelled_batches)))
+            labelled_totals.add(labelled_step(*next(labelled_batches)))
+            progress.add(1, [("unlabelled_loss", unlabelled_totals.loss), ("loss", labelled_totals.loss)])
+            if pair % evaluate_every == 0 or pair == pairs:
+                record = {"pair": pair, "unlabelled_loss": unlabelled_totals.loss, **labelled_totals.as_dict()}
+                if validation_data is not None:
+                    record.update({f"val_{key}": value for key, value in self.evaluate(validation_data).items()})
+                history.append(record)
+                unlabelled_totals, labelled_totals = _Totals(), _Totals()
+                if self.verbose:
+                    print("  " + "  ".join(f"{key} {value:.4f}" for key, value in record.items() if key != "pair"))
+        self._write_history(history)
+        self.save_weights()
+        return history
+
     def evaluate(self, data: tf.data.Dataset) -> Dict[str, float]:
         """Loss, accuracy and accuracy without `O` over a dataset, with dropout off."""
         key = str(data.element_spec)
