@@ -28,6 +28,24 @@ def train_main(default_config: str, argv: Sequence[str] = None) -> None:
     exit_on_error(run)
 
 
+def train_and_evaluate(config_file: str, overrides: Sequence[str]):
+    """Trains the run a config file and overrides describe, evaluates it on its test split, and frees the
+    Keras session; returns `(evaluation, seconds)`."""
+    import time
+
+    import tf_keras as keras
+
+    from ner.config import load_config
+    from ner.experiment import evaluate, train
+
+    config = load_config(config_file, overrides)
+    start = time.perf_counter()
+    train(config, verbose=False)
+    evaluation = evaluate(config.run_name, verbose=False)
+    keras.backend.clear_session()
+    return evaluation, time.perf_counter() - start
+
+
 def exit_on_error(body: Callable[[], None]) -> None:
     """Runs `body`; a `NerError` becomes one line on stderr and exit status 2."""
     try:

@@ -1,13 +1,14 @@
 """The baseline: a word-piece embedding learned from scratch under the MLP head."""
-from typing import Dict, Tuple
+from typing import Dict
 
 import tensorflow as tf
 import tf_keras as keras
 
+from ner.models.base import TokenClassifier
 from ner.models.heads import MLPHead
 
 
-class BaselineNER(keras.Model):
+class BaselineNER(TokenClassifier):
     """Embedding → MLP head; no context beyond the word piece itself.
 
     Inputs: the BERT-style feature dict; only `input_word_ids` [B, T] int32 is read.
@@ -19,5 +20,5 @@ class BaselineNER(keras.Model):
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.head = head
 
-    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
-        return self.head(self.embedding(inputs["input_word_ids"]), training=training)
+    def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
+        return self.embedding(inputs["input_word_ids"])  # [B, T, E]

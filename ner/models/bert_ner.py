@@ -4,18 +4,19 @@ Two models share the head (and the optional layer mix): `BertNER` runs the encod
 `WordFeatureNER` reads word vectors that a frozen encoder produced once (see `ner.feature_cache`). With the
 same weights both give the same probabilities at every word's first piece.
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import tensorflow as tf
 import tf_keras as keras
 
+from ner.models.base import TokenClassifier, call_encoder
 from ner.models.heads import MLPHead
 from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
 
 WORD_FEATURES = "word_features"
 
 
-class BertNER(keras.Model):
+class BertNER(TokenClassifier):
     """Encoder → (last layer, or a learned mix of all layers) → MLP head, per word piece.
 
     Inputs: dict of int32 `input_word_ids`, `input_mask`, `input_type_ids`, each [B, T].
@@ -32,12 +33,12 @@ class BertNER(keras.Model):
         self.head = head
         self.layer_mix = layer_mix
 
-    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
-        layers = stack_encoder_layers(self.encoder(inputs, training=training), self.layer_mix is not None)
-        return self.head(combine_layers(layers, self.layer_mix), training=training)
+    def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
+        outputs = call_encoder(self.encoder, inputs, training=training, sample_dropout=sample_encoder)
+        return combine_layers(stack_encoder_layers(outputs, self.layer_mix is not None), self.layer_mix)
 
 
-class WordFeatureNER(keras.Model):
+class WordFeatureNER(TokenClassifier):
     """The head of a `BertNER` on cached word vectors.
 
     Inputs: `{"word_features": [B, W, L, H]}` (float16 or float32; L = 1 without a layer mix).
@@ -49,5 +50,5 @@ class WordFeatureNER(keras.Model):
         self.head = head
         self.layer_mix = layer_mix
 
-    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
-        return self.head(combine_layers(inputs[WORD_FEATURES], self.layer_mix), training=training)
+    def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
+        return combine_layers(inputs[WORD_FEATURES], self.layer_mix)

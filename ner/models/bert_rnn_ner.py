@@ -7,14 +7,14 @@ from typing import Dict, Tuple
 import tensorflow as tf
 import tf_keras as keras
 
-from ner.encoders.hub_encoder import INPUT_NAMES
 from ner.layers.crf import CRF
 from ner.layers.recurrent import RecurrentStack
+from ner.models.base import TokenClassifier, call_encoder
 from ner.models.heads import MLPHead
 from ner.tagging import FIRST_PIECE_MASK
 
 
-class BertRnnNER(keras.Model):
+class BertRnnNER(TokenClassifier):
     """Encoder `sequence_output` → recurrent stack (masked on padding) → MLP head, per word piece.
 
     Inputs: dict of int32 `input_word_ids`, `input_mask`, `input_type_ids`, each [B, T]; other entries
@@ -28,14 +28,15 @@ class BertRnnNER(keras.Model):
         self.rnn = rnn
         self.head = head
 
+    def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
+        """The recurrent stack's output [B, T, H]; with `sample_encoder` the stack drops out too."""
+        encoded = call_encoder(self.encoder, inputs, training=training, sample_dropout=sample_encoder)
+        return self.rnn(encoded["sequence_output"], mask=inputs["input_mask"] > 0,
+                        training=True if sample_encoder else training)
+
     def head_outputs(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
         """The head's `(latent [B, T, L], outputs [B, T, C])`: probabilities, or scores for a CRF."""
-        encoded = self.encoder({name: inputs[name] for name in INPUT_NAMES}, training=training)
-        hidden = self.rnn(encoded["sequence_output"], mask=inputs["input_mask"] > 0, training=training)
-        return self.head(hidden, training=training)
-
-    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
-        return self.head_outputs(inputs, training=training)
+        return self.head(self.head_inputs(inputs, training=training), training=training)
 
 
 class BertRnnCrfNER(BertRnnNER):
@@ -58,9 +59,9 @@ class BertRnnCrfNER(BertRnnNER):
         super().__init__(encoder, rnn, head, name=name)
         self.crf = crf
 
-    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
-        latent, scores = self.head_outputs(inputs, training=training)
-        return latent, self.crf(scores, inputs[FIRST_PIECE_MASK])
+    def probabilities_from_head(self, outputs: tf.Tensor, inputs: Dict[str, tf.Tensor], copies: int = 1) -> tf.Tensor:
+        """The CRF's marginals [copies·B, T, C] from emission scores of `copies` stacked copies of the batch."""
+        return self.crf(outputs, tf.tile(inputs[FIRST_PIECE_MASK], [copies, 1]))
 
     def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor,
                      training=None) -> Tuple[tf.Tensor, tf.Tensor]:

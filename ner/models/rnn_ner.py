@@ -1,14 +1,15 @@
 """RNN taggers on word pieces: an embedding learned from scratch under a recurrent stack and the MLP head."""
-from typing import Dict, Tuple
+from typing import Dict
 
 import tensorflow as tf
 import tf_keras as keras
 
 from ner.layers.recurrent import RecurrentStack
+from ner.models.base import TokenClassifier
 from ner.models.heads import MLPHead
 
 
-class RnnNER(keras.Model):
+class RnnNER(TokenClassifier):
     """Word-piece embedding → LSTM or GRU stack (masked on padding) → MLP head (model types bilstm, gru).
 
     Inputs: the BERT-style feature dict; `input_word_ids` and `input_mask` [B, T] int32 are read.
@@ -22,7 +23,6 @@ class RnnNER(keras.Model):
         self.rnn = rnn
         self.head = head
 
-    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+    def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
         embedded = self.embedding(inputs["input_word_ids"])  # [B, T, E]
-        hidden = self.rnn(embedded, mask=inputs["input_mask"] > 0, training=training)  # [B, T, H]
-        return self.head(hidden, training=training)
+        return self.rnn(embedded, mask=inputs["input_mask"] > 0, training=training)  # [B, T, H]

@@ -30,19 +30,11 @@ import tensorflow_hub as hub
 import tf_keras as keras
 
 from ner.config import UncertaintyConfig
-from ner.encoders.hub_encoder import INPUT_NAMES
-from ner.models.baseline_ner import BaselineNER
-from ner.models.bert_ner import WORD_FEATURES, BertNER, WordFeatureNER
-from ner.models.bert_rnn_ner import BertRnnCrfNER, BertRnnNER
-from ner.models.layer_mix import combine_layers, stack_encoder_layers
-from ner.models.rnn_ner import RnnNER
-from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL
+from ner.models.base import TokenClassifier
+from ner.tagging import IGNORE_LABEL
 from ner.uncertainty.metrics import MCStatistics, summarize_samples
 
 Features = Dict[str, tf.Tensor]
-# Every model class of the package (BertRnnCrfNER is a BertRnnNER); see `_head_inputs`.
-MODEL_CLASSES = (BaselineNER, RnnNER, BertNER, WordFeatureNER, BertRnnNER)
-ENCODER_MODEL_CLASSES = (BertNER, BertRnnNER)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -66,12 +58,12 @@ class MCDropoutPredictor:
     """T stochastic passes of a NER model with dropout on, next to its deterministic pass.
 
     Args:
-      model: a built model of `MODEL_CLASSES`. Its weights may be loaded before or after the predictor
+      model: a built `TokenClassifier` (every model of the package). Its weights may be loaded before or after the predictor
         is made (the sampling head shares them).
       mc_samples: T >= 1.
       dropout_rate: the head's dropout rate while sampling, in [0, 1).
       encoder_dropout: also sample dropout below the head, the encoder's included; models of
-        `ENCODER_MODEL_CLASSES` on a `hub.KerasLayer` only.
+        with a TF-Hub encoder (`model.encoder`, a `hub.KerasLayer`) only.
 
     Raises:
       TypeError: a model of another class.
@@ -79,15 +71,14 @@ class MCDropoutPredictor:
     """
 
     def __init__(self, model: keras.Model, mc_samples: int, dropout_rate: float, encoder_dropout: bool = False):
-        if not isinstance(model, MODEL_CLASSES):
-            raise TypeError(f"MC dropout needs a model of {[cls.__name__ for cls in MODEL_CLASSES]}, "
+        if not isinstance(model, TokenClassifier):
+            raise TypeError(f"MC dropout needs a TokenClassifier (a model of this package), "
                             f"got {type(model).__name__}")
         if mc_samples < 1:
             raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
         if not 0.0 <= dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
-        if encoder_dropout and not (isinstance(model, ENCODER_MODEL_CLASSES)
-                                    and isinstance(model.encoder, hub.KerasLayer)):
+        if encoder_dropout and not isinstance(getattr(model, "encoder", None), hub.KerasLayer):
             raise ValueError(f"encoder_dropout needs a model with a TF-Hub encoder; {type(model).__name__} "
                              "runs none")
         self.model = model
@@ -120,17 +111,17 @@ class MCDropoutPredictor:
 
     def _sample_head(self, features: Features) -> Tuple[tf.Tensor, tf.Tensor]:
         """Head dropout: the layers below the head once, then one head call on T copies of its input."""
-        inputs = _head_inputs(self.model, features, sample_below_head=False)  # [B, L, D]
+        inputs = self.model.head_inputs(features, training=False)  # [B, L, D]
         _, outputs = self.model.head(inputs, training=False)  # [B, L, C]
         _, tiled = self.head.call_tiled(inputs, self.mc_samples, training=True)  # [T·B, L, C], copy-major
-        samples = _probabilities(self.model, tiled, features, self.mc_samples)
-        return (_probabilities(self.model, outputs, features, 1),
+        samples = self.model.probabilities_from_head(tiled, features, copies=self.mc_samples)
+        return (self.model.probabilities_from_head(outputs, features),
                 tf.reshape(samples, tf.concat([[self.mc_samples], tf.shape(outputs)], axis=0)))
 
     def _sample_full_pass(self, features: Features) -> tf.Tensor:
         """One pass with dropout below the head (the encoder's included) and in it: [B, L, C]."""
-        _, outputs = self.head(_head_inputs(self.model, features, sample_below_head=True), training=True)
-        return _probabilities(self.model, outputs, features, 1)
+        _, outputs = self.head(self.model.head_inputs(features, training=False, sample_encoder=True), training=True)
+        return self.model.probabilities_from_head(outputs, features)
 
 
 def predict_dataset(predictor: MCDropoutPredictor, dataset: tf.data.Dataset) -> MCPrediction:
@@ -160,41 +151,6 @@ def predict_dataset(predictor: MCDropoutPredictor, dataset: tf.data.Dataset) -> 
                                 num_samples=predictor.mc_samples),
         labels=_pad_concat(labels, width, IGNORE_LABEL),
     )
-
-
-def _head_inputs(model: keras.Model, features: Features, sample_below_head: bool) -> tf.Tensor:
-    """What `model.call` feeds its head, [B, L, D]: each model's `call` up to the head.
-
-    With `sample_below_head`, the encoder's SavedModel runs with `training=True` (called directly:
-    `hub.KerasLayer` would force `training=False` on a frozen encoder) and so does a recurrent stack;
-    otherwise everything runs in inference mode.
-    """
-    if isinstance(model, WordFeatureNER):
-        return combine_layers(features[WORD_FEATURES], model.layer_mix)
-    if isinstance(model, BaselineNER):
-        return model.embedding(features["input_word_ids"])
-    mask = features["input_mask"] > 0
-    if isinstance(model, RnnNER):
-        return model.rnn(model.embedding(features["input_word_ids"]), mask=mask, training=False)
-    encoder_inputs = {name: features[name] for name in INPUT_NAMES}
-    if sample_below_head:
-        outputs = model.encoder.resolved_object(encoder_inputs, training=True)
-    else:
-        outputs = model.encoder(encoder_inputs, training=False)
-    if isinstance(model, BertNER):
-        return combine_layers(stack_encoder_layers(outputs, model.layer_mix is not None), model.layer_mix)
-    return model.rnn(outputs["sequence_output"], mask=mask, training=sample_below_head)  # BertRnn(Crf)NER
-
-
-def _probabilities(model: keras.Model, outputs: tf.Tensor, features: Features, copies: int) -> tf.Tensor:
-    """The model's probabilities from its head's outputs [copies·B, L, C] (copy-major).
-
-    The outputs themselves for a softmax head; for a CRF model, the CRF's marginals over the batch's
-    `first_piece_mask` tiled `copies` times.
-    """
-    if isinstance(model, BertRnnCrfNER):
-        return model.crf(outputs, tf.tile(features[FIRST_PIECE_MASK], [copies, 1]))
-    return outputs
 
 
 def _pad_concat(batches: list, width: int, value) -> np.ndarray:
