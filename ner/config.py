@@ -5,6 +5,7 @@ overrides key by key. After loading, command-line overrides (`key.path=value`, v
 two environment variables apply:
 
 - `NER_GMB_PATH` replaces `data.gmb_path`;
+- `NER_OOD_PATH` replaces `data.ood_path` (out-of-domain sentences for uncertainty, a CoNLL/BIO file);
 - `NER_ENCODER_HANDLE` replaces `encoder.handle`.
 
 Every problem — a missing file, an unknown key, a wrong type, a value out of range — raises `ConfigError`
@@ -24,7 +25,8 @@ from ner.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
 DEFAULT_ENCODER_HANDLE = "saved_models/encoders/all-MiniLM-L6-v2"
-ENV_OVERRIDES = {"NER_GMB_PATH": "data.gmb_path", "NER_ENCODER_HANDLE": "encoder.handle"}
+ENV_OVERRIDES = {"NER_GMB_PATH": "data.gmb_path", "NER_OOD_PATH": "data.ood_path",
+                 "NER_ENCODER_HANDLE": "encoder.handle"}
 
 TAG_SCHEMES = ("io", "bio", "iob1", "biluo")  # as in ner.tagging, which config does not import
 LONG_SENTENCE_POLICIES = ("split", "truncate")
@@ -38,6 +40,7 @@ class DataConfig:
     """Where the GMB corpus is and how sentences become tensors."""
 
     gmb_path: str = "../shared/data/gmb/ner_dataset.csv"
+    ood_path: str = "../shared/data/wnut17/emerging.test.annotated"
     encoding: str = "latin-1"
     tag_scheme: str = "io"
     max_seq_length: int = 128
