@@ -16,11 +16,12 @@ from ner.config import ExperimentConfig, load_config, resolve_path, save_config
 from ner.encoders.hub_encoder import encoder_info, encoder_vocab, resolve_handle
 from ner.errors import ConfigError, NerError
 from ner.kl_loss import ConfidenceKL, DataDistributionKL, WeightedSum, label_prior
-from ner.model_evaluator import EvaluationReport, build_report
+from ner.model_evaluator import EvaluationReport, build_report, latent_pca
 from ner.feature_cache import WordFeatureStore, make_encode_fn
 from ner.models import BertNER, WordFeatureNER, build_model, needs_first_piece_mask
 from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset,
                               make_split, read_gmb_csv, select_rows)
+from ner.reporting import write_latent_plots, write_report
 from ner.tagging import IGNORE_LABEL, OUTSIDE, LabelMap, bio_tags
 from ner.trainers.trainer import Trainer, load_weights
 from ner.utils import set_seed, write_text_atomic
@@ -99,8 +100,10 @@ class ModelInputs:
             self.trainable_model = WordFeatureNER(model.head, model.layer_mix)
             self._encode = make_encode_fn(model.encoder, use_all_layers=model.layer_mix is not None)
 
-    def dataset(self, part: str, shuffle: bool, limit: Optional[int] = None) -> tf.data.Dataset:
-        """Batches of `(features, labels)` for a split part; `shuffle` reshuffles each epoch (seeded).
+    def dataset(self, part: str, shuffle: bool, limit: Optional[int] = None,
+                epoch: Optional[tf.Variable] = None) -> tf.data.Dataset:
+        """Batches of `(features, labels)` for a split part; `shuffle` reshuffles each epoch (seeded, and
+        keyed by `epoch` when given: see `ner.preprocessor.row_order`).
 
         `limit` keeps only the part's first rows (the split order is random, so they are a random
         sample): a semi-supervised stage of P pairs reads at most P batches of unlabelled data, and
@@ -110,14 +113,14 @@ class ModelInputs:
         rows = self.data.rows(part)[:limit]
         if self.store is None:
             return make_dataset(select_rows(self.data.encoded_all, rows), batch_size, shuffle=shuffle, seed=seed,
-                                first_piece_mask=needs_first_piece_mask(self.model))
+                                first_piece_mask=needs_first_piece_mask(self.model), epoch=epoch)
         missing = self.store.missing_rows(rows)
         if missing.size:
             progress = keras.utils.Progbar(missing.size, verbose=1 if self.verbose else 0, unit_name="row")
             if self.verbose:
                 print(f"[cache] encoding {missing.size:,} {part} rows once into {self.store.directory}")
             self.store.fill(self.data.encoded_all, rows, self._encode, progress=progress.add)
-        return self.store.dataset(rows, batch_size, shuffle=shuffle, seed=seed)
+        return self.store.dataset(rows, batch_size, shuffle=shuffle, seed=seed, epoch=epoch)
 
 
 def model_for(config: ExperimentConfig, data: PreparedData) -> keras.Model:
@@ -143,10 +146,12 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True) 
     save_config(config, run_dir / CONFIG_FILE)
     data.split.to_json(run_dir / SPLIT_FILE)
     inputs = ModelInputs(config, data, model_for(config, data), verbose)
-    train_data, validation_data = inputs.dataset("labelled", shuffle=True), inputs.dataset("validation", shuffle=False)
-    trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
-                      verbose=verbose)
     training = config.training
+    trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
+                      verbose=verbose, seed=training.seed)
+    # Epoch k's order depends only on (seed, k), so a resumed run reads the same batches as an uninterrupted one.
+    train_data = inputs.dataset("labelled", shuffle=True, epoch=trainer.epoch)
+    validation_data = inputs.dataset("validation", shuffle=False)
     trainer.fit(train_data, training.epochs, training.learning_rate, validation_data=validation_data, resume=resume,
                 clip_norm=training.clip_norm, encoder_learning_rate=training.encoder_learning_rate,
                 encoder_warmup_fraction=training.encoder_warmup_fraction)
@@ -175,8 +180,8 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
         raise ConfigError(f"semi_supervised.prior has {prior.size} values; expected one per label "
                           f"({num_labels}: {', '.join(data.label_map.labels)})")
     write_text_atomic(run_dir / PRIOR_FILE, json.dumps(dict(zip(data.label_map.labels, prior.tolist())), indent=1))
-    losses = {"data_distribution": lambda: DataDistributionKL(prior), "confidence": ConfidenceKL}
-    unlabelled_loss = WeightedSum([losses[name]() for name in stage.losses], stage.loss_weights)
+    losses = {"data_distribution": DataDistributionKL(prior), "confidence": ConfidenceKL()}
+    unlabelled_loss = WeightedSum([losses[name] for name in stage.losses], stage.loss_weights)
     batch_size = config.training.batch_size
     trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
                       verbose=verbose)
@@ -237,13 +242,32 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True) -> E
     return Evaluation(config, data.split, report, latent, latent_true, latent_pred, data.label_map.labels)
 
 
+def write_results(evaluation: Evaluation, command: str) -> Path:
+    """Writes an evaluation to `results/<run name>/`: tables, plots and report.md (`ner.reporting`), and
+    the config and split it used. report.md names `command` (the command line that ran the evaluation)
+    as its provenance. Returns the results directory."""
+    config = evaluation.config
+    results_dir = config.results_dir()
+    save_config(config, results_dir / CONFIG_FILE)
+    evaluation.split.to_json(results_dir / SPLIT_FILE)
+    write_latent_plots(results_dir, latent_pca(evaluation.latent), evaluation.latent_true, evaluation.latent_pred,
+                       evaluation.labels, config.run_name)
+    notes = (f"## Provenance\n\nProduced by `{command}` from the run in `{config.run_dir()}`; "
+             f"the config and split (sentence ids) it used are `{CONFIG_FILE}` and `{SPLIT_FILE}` here.\n")
+    write_report(results_dir, evaluation.report, config.run_name, extra_markdown=notes)
+    return results_dir
+
+
 def _predict(model: keras.Model, dataset: tf.data.Dataset):
     """Runs `model` over `dataset` (unshuffled) with dropout off.
 
     Returns the predicted label id of every labelled position [n_words], in row order, and the latent
     points of the first `PCA_BATCHES` batches [n, L] with their true and predicted label ids [n].
     """
-    predict = tf.function(lambda features: model(features, training=False), input_signature=[dataset.element_spec[0]])
+    def forward(features):
+        return model(features, training=False)
+
+    predict = tf.function(forward, input_signature=[dataset.element_spec[0]])
     predictions, latent_points, latent_true, latent_pred = [], [], [], []
     for index, (features, labels) in enumerate(dataset):
         latent, probabilities = predict(features)
