@@ -22,4 +22,5 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={"test": ["pytest>=8", "hypothesis>=6"]},
+    entry_points={"console_scripts": ["ner=ner.cli:main"]},
 )

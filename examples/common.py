@@ -1,10 +1,9 @@
 """What the example scripts share: argument parsing and one-line errors instead of tracebacks."""
 import argparse
-import sys
-from typing import Callable, Sequence
+from typing import Sequence
 
 import ner  # noqa: F401  (selects tf_keras before TensorFlow loads)
-from ner.errors import NerError
+from ner.cli import exit_on_error, train_run
 
 
 def train_main(default_config: str, argv: Sequence[str] = None) -> None:
@@ -16,16 +15,7 @@ def train_main(default_config: str, argv: Sequence[str] = None) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
     args = parser.parse_args(argv)
 
-    def run() -> None:
-        from ner.config import load_config
-        from ner.experiment import train
-
-        config = load_config(args.config, args.overrides)
-        run_dir = train(config, resume=args.resume)
-        print(f"[train] run '{config.run_name}' saved in {run_dir}")
-        print(f"[train] evaluate it with: python -m examples.example_evaluate_model --run {config.run_name}")
-
-    exit_on_error(run)
+    exit_on_error(lambda: train_run(args.config, args.overrides, args.resume))
 
 
 def train_and_evaluate(config_file: str, overrides: Sequence[str]):
@@ -44,12 +34,3 @@ def train_and_evaluate(config_file: str, overrides: Sequence[str]):
     evaluation = evaluate(config.run_name, verbose=False)
     keras.backend.clear_session()
     return evaluation, time.perf_counter() - start
-
-
-def exit_on_error(body: Callable[[], None]) -> None:
-    """Runs `body`; a `NerError` becomes one line on stderr and exit status 2."""
-    try:
-        body()
-    except NerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)

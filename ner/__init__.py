@@ -12,4 +12,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from ner.errors import ConfigError, DataError, EncoderError, NerError  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "DataError", "EncoderError", "NerError", "__version__"]
+__all__ = ["ConfigError", "DataError", "EncoderError", "NerError", "__version__", "load"]
+
+
+def __getattr__(name: str):
+    """`ner.load(run)` (a `ner.api.Tagger`) is imported on first use, so `import ner` stays light."""
+    if name == "load":
+        from ner.api import load
+
+        return load
+    raise AttributeError(f"module 'ner' has no attribute {name!r}")

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from ner.models.bert_ner import WORD_FEATURES
 from ner.models.layer_mix import stack_encoder_layers
-from ner.preprocessor import EncodedSentences
+from ner.preprocessor import EncodedSentences, row_order
 from ner.tagging import IGNORE_LABEL
 from ner.utils import atomic_path
 
@@ -148,11 +148,13 @@ class WordFeatureStore:
             np.save(tmp, self.filled)
         return int(missing.size)
 
-    def dataset(self, rows: np.ndarray, batch_size: int, shuffle: bool, seed: Optional[int]) -> tf.data.Dataset:
+    def dataset(self, rows: np.ndarray, batch_size: int, shuffle: bool, seed: Optional[int],
+                epoch: Optional[tf.Variable] = None) -> tf.data.Dataset:
         """Batches of `({"word_features": [B, W, L, H] float16}, labels [B, W] int32)` for `rows`.
 
         W is the batch's longest row in words; shorter rows are padded with zeros and label
-        `IGNORE_LABEL`. With `shuffle`, rows are reshuffled each epoch in an order fixed by `seed`.
+        `IGNORE_LABEL`. With `shuffle`, rows are read in a new order each epoch, fixed by `seed` (and by
+        `epoch` when given; see `ner.preprocessor.row_order`).
         """
         rows = np.asarray(rows, dtype=np.int64)
         missing = self.missing_rows(rows)
@@ -176,7 +178,6 @@ class WordFeatureStore:
             labels.set_shape([None, None])
             return {WORD_FEATURES: features}, labels
 
-        data = tf.data.Dataset.from_tensor_slices(rows)
-        if shuffle:
-            data = data.shuffle(max(len(rows), 1), seed=seed, reshuffle_each_iteration=True)
-        return data.batch(batch_size).map(load).prefetch(tf.data.AUTOTUNE)
+        store_rows = tf.constant(rows)  # [n] int64
+        order = row_order(len(rows), shuffle, seed, epoch)
+        return order.batch(batch_size).map(lambda batch: load(tf.gather(store_rows, batch))).prefetch(tf.data.AUTOTUNE)

@@ -5,7 +5,8 @@
 * `make_split` draws the test / labelled / unlabelled sentence ids; `DataSplit` saves and loads them.
 * `WordPieceFeaturizer` turns sentences into fixed-width id arrays (`EncodedSentences`) with the
   encoder's vocabulary, and maps per-piece predictions back to one label per word (`words_labels`).
-* `make_dataset` batches `EncodedSentences` into a `tf.data.Dataset`, trimming each batch's padding.
+* `make_dataset` batches `EncodedSentences` into a `tf.data.Dataset`, trimming each batch's padding;
+  `row_order` is the order in which it (and the feature cache's dataset) reads the rows on each pass.
 
 Label ids follow one convention everywhere: a word's label id sits on its first wordpiece and every
 other position ([CLS], [SEP], later pieces, padding) holds `IGNORE_LABEL` (-1), which the loss masks.
@@ -439,33 +440,63 @@ def _pack_words(counts: np.ndarray, budget: int, truncate: bool) -> np.ndarray:
 # tf.data
 
 
+def row_order(num_rows: int, shuffle: bool, seed: int | None, epoch: tf.Variable | None = None) -> tf.data.Dataset:
+    """The row indices 0 .. num_rows - 1 (int64 scalars) in the order one pass over a dataset reads them.
+
+    Without `shuffle`, in order. With `shuffle` and an `epoch` (an int64 `tf.Variable`; training passes
+    its count of finished epochs), each pass is the permutation `stateless_shuffle(seed, epoch)` for the
+    value `epoch` holds when the pass starts: it depends on nothing else, so epoch k of a run resumed from
+    a checkpoint reads the rows in the same order as epoch k of an uninterrupted run. With `shuffle` and
+    no `epoch`, tf.data's own reshuffle: pass k of this dataset object gets the k-th order of `seed`, and
+    a new object (a new process) starts again at the first order; fine for loops that are never resumed.
+    """
+    rows = tf.data.Dataset.range(num_rows)
+    if not shuffle:
+        return rows
+    if epoch is None:
+        return rows.shuffle(max(num_rows, 1), seed=seed, reshuffle_each_iteration=True)
+    if seed is None:
+        raise ValueError("a shuffle keyed by the epoch needs a seed")
+    order_seed = tf.constant(seed, tf.int64)
+
+    def permutation(_):
+        return tf.random.experimental.stateless_shuffle(tf.range(num_rows, dtype=tf.int64),
+                                                        seed=tf.stack([order_seed, epoch.read_value()]))
+
+    return tf.data.Dataset.from_tensors(0).map(permutation).unbatch()
+
+
 def make_dataset(
     encoded: EncodedSentences, batch_size: int, shuffle: bool, seed: int | None, drop_remainder: bool = False,
-    first_piece_mask: bool = False,
+    first_piece_mask: bool = False, epoch: tf.Variable | None = None,
 ) -> tf.data.Dataset:
     """Batches of (features, label_ids), each trimmed to its longest row.
 
     features: dict of "input_word_ids", "input_mask", "input_type_ids", each [B, t] int32, where
-    t = max(input_mask.sum(1)) over the batch; label_ids: [B, t] int32. With `shuffle`, rows are
-    reshuffled each epoch in an order fixed by `seed`. Unlabelled data uses it too (labels ignored).
-    With `first_piece_mask`, features also hold "first_piece_mask" [B, t] int32, 1 on each word's first
-    piece (where `label_ids` holds a label): models that work on words (the CRF) read it, so that they
-    know the words without the labels.
+    t = max(input_mask.sum(1)) over the batch; label_ids: [B, t] int32. With `shuffle`, rows are read
+    in a new order each epoch, fixed by `seed` (and by `epoch` when given; see `row_order`). Unlabelled
+    data uses it too (labels ignored). With `first_piece_mask`, features also hold "first_piece_mask"
+    [B, t] int32, 1 on each word's first piece (where `label_ids` holds a label): models that work on
+    words (the CRF) read it, so that they know the words without the labels.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-    features = {
+    arrays = {
         "input_word_ids": encoded.input_word_ids,
         "input_mask": encoded.input_mask,
         "input_type_ids": encoded.input_type_ids,
     }
     if first_piece_mask:
-        features[FIRST_PIECE_MASK] = (encoded.label_ids != IGNORE_LABEL).astype(np.int32)
-    dataset = tf.data.Dataset.from_tensor_slices((features, encoded.label_ids))
-    if shuffle:
-        dataset = dataset.shuffle(max(len(encoded.label_ids), 1), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).map(_trim_batch)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+        arrays[FIRST_PIECE_MASK] = (encoded.label_ids != IGNORE_LABEL).astype(np.int32)
+    features = {name: tf.constant(value) for name, value in arrays.items()}  # [N, T] each
+    label_ids = tf.constant(encoded.label_ids)  # [N, T]
+
+    def gather(rows: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:  # rows: [B] int64
+        return _trim_batch({name: tf.gather(value, rows) for name, value in features.items()},
+                           tf.gather(label_ids, rows))
+
+    order = row_order(len(encoded.label_ids), shuffle, seed, epoch)
+    return order.batch(batch_size, drop_remainder=drop_remainder).map(gather).prefetch(tf.data.AUTOTUNE)
 
 
 def _trim_batch(features: dict[str, tf.Tensor], label_ids: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:

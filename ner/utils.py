@@ -1,24 +1,25 @@
 """Small helpers shared by the package: seeding and atomic writes."""
 import contextlib
 import os
-import random
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator, Union
 
-import numpy as np
-
 PathLike = Union[str, os.PathLike]
 
 
 def set_seed(seed: int) -> None:
-    """Seeds Python, NumPy and TensorFlow; call it from entry points and tests, never at import."""
-    import tensorflow as tf
+    """Seeds Python, NumPy, TensorFlow and Keras; call it from entry points and tests, never at import.
 
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.random.set_seed(seed)
+    Keras then draws the seeds of unseeded weight initializers from a generator of its own. Otherwise it
+    draws them from Python's global `random`, which library code may use in between (the first TF-Hub
+    encoder loaded in a process does), and the first run of a process would start from other weights
+    than a second run with the same seed.
+    """
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)  # random.seed, np.random.seed, tf.random.set_seed and Keras' generator
 
 
 @contextlib.contextmanager

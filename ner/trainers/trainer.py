@@ -9,12 +9,18 @@ The supervised loss is masked cross-entropy, unless the model owns its loss (fla
 log-likelihood, and per-word marginals for the metrics) is trained and evaluated on that instead, in the
 same loop. `fit` can clip the gradients' global norm, and give a fine-tuned encoder (`model.encoder`)
 its own learning rate with linear warm-up and decay while the rest keeps a constant one.
+
+Each history record (per epoch, or per evaluation of the alternating loop) also goes to a TensorBoard
+log in `<run dir>/logs/` as scalars (`tensorboard --logdir saved_models/<run name>/logs`). They are
+written with TensorFlow's own summary ops, so training does not need the tensorboard package.
 """
 import csv
+import functools
 import io
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -25,6 +31,10 @@ LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 WEIGHTS_DIR = "weights"
 WEIGHTS_PREFIX = "model"
 CHECKPOINTS_DIR = "checkpoints"
+LOGS_DIR = "logs"
+# What TensorBoard's scalar plugin reads a summary as (what `tf.summary.scalar` writes when it is installed).
+_SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
+    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars"))
 
 
 class Trainer:
@@ -35,15 +45,23 @@ class Trainer:
       run_dir: `saved_models/<run name>/`; checkpoints and final weights go below it.
       outside_id: id of the `O` label, for accuracy without `O`.
       verbose: show a progress bar per epoch.
+      seed: when given, `fit` starts every epoch from random state that depends on (seed, epoch) alone:
+        it re-seeds TensorFlow (`epoch_seed`) and traces its step anew, so the stateful random ops in it
+        (dropout) start from that state, as they do in a process resumed from a checkpoint. A resumed run
+        then repeats the epochs of an uninterrupted one exactly, if its data order is keyed by `epoch`
+        too (`ner.preprocessor.row_order`). None: one trace for all epochs.
     """
 
-    def __init__(self, model: keras.Model, run_dir: Path, outside_id: int, verbose: bool = True):
+    def __init__(self, model: keras.Model, run_dir: Path, outside_id: int, verbose: bool = True,
+                 seed: Optional[int] = None):
         self.model = model
         self.run_dir = Path(run_dir)
         self.outside_id = outside_id
         self.verbose = verbose
-        self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
+        self.seed = seed
+        self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")  # epochs finished
         self._evaluate_steps = {}
+        self._summary_writer = None
 
     def supervised_loss(self, features, labels, training: bool) -> Tuple[tf.Tensor, tf.Tensor]:
         """`(loss, probabilities [B, T, C])` of one batch: the model's own `forward_loss` if it has one,
@@ -120,9 +138,14 @@ class Trainer:
         history = self._read_history() if resume and manager.latest_checkpoint else []
         if resume and manager.latest_checkpoint:
             manager.checkpoint.restore(manager.latest_checkpoint)
-        step = self.make_step(None, optimizer, train_data.element_spec, clip_norm, encoder_optimizer)
+        new_step = functools.partial(self.make_step, None, optimizer, train_data.element_spec, clip_norm,
+                                     encoder_optimizer)
+        step = new_step() if self.seed is None else None
         while int(self.epoch) < epochs:
             epoch = int(self.epoch) + 1
+            if self.seed is not None:
+                tf.random.set_seed(epoch_seed(self.seed, epoch))
+                step = new_step()
             if self.verbose:
                 print(f"Epoch {epoch}/{epochs}")
             progress = keras.utils.Progbar(steps_per_epoch, verbose=1 if self.verbose else 0,
@@ -138,6 +161,7 @@ class Trainer:
             self.epoch.assign(epoch)
             manager.save(checkpoint_number=epoch)
             self._write_history(history)
+            self._log_scalars(record, step=epoch)
             if self.verbose:
                 print("  " + "  ".join(f"{key} {value:.4f}" for key, value in record.items() if key != "epoch"))
         self.save_weights()
@@ -180,6 +204,7 @@ class Trainer:
                 if validation_data is not None:
                     record.update({f"val_{key}": value for key, value in self.evaluate(validation_data).items()})
                 history.append(record)
+                self._log_scalars(record, step=pair)
                 unlabelled_totals, labelled_totals = _Totals(), _Totals()
                 if self.verbose:
                     print("  " + "  ".join(f"{key} {value:.4f}" for key, value in record.items() if key != "pair"))
@@ -230,6 +255,17 @@ class Trainer:
         writer.writerows(history)
         write_text_atomic(self._history_path(), buffer.getvalue())
 
+    def _log_scalars(self, record: Dict[str, float], step: int) -> None:
+        """Appends a history record's numbers (not its `epoch` or `pair` counter) to the TensorBoard log in
+        `<run dir>/logs/`, at `step`."""
+        if self._summary_writer is None:
+            self._summary_writer = tf.summary.create_file_writer(str(self.run_dir / LOGS_DIR))
+        with self._summary_writer.as_default(step=step):
+            for key, value in record.items():
+                if key not in ("epoch", "pair"):
+                    tf.summary.write(key, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
+        self._summary_writer.flush()
+
     def _read_history(self) -> List[Dict[str, float]]:
         if not self._history_path().is_file():
             return []
@@ -259,6 +295,11 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self) -> dict:
         return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The TensorFlow seed of epoch `epoch` of a run seeded with `seed`: a 31-bit mix of both."""
+    return int(np.random.SeedSequence([seed % 2**32, epoch]).generate_state(1)[0] >> 1)
 
 
 def load_weights(model: keras.Model, run_dir: Path) -> None:

@@ -1,0 +1,186 @@
+"""Tagging raw text with a trained run: the Python side of `ner predict`.
+
+    import ner
+    tagger = ner.load("bert_ner")            # a run name under saved_models/, or a run directory
+    [result] = tagger.predict(["John Smith flew to London on Monday."])
+    for entity in result.entities:
+        print(entity.type, entity.text, entity.start, entity.end, round(entity.confidence, 2))
+
+Texts are split into sentences and words by the rule-based `ner.text` (see there). A sentence longer
+than the run's `data.max_seq_length` word pieces is cut at word boundaries into several rows, which are
+joined again, whatever the run's `data.long_sentences` says, so every word gets a label; rows go through
+the model in batches of `training.batch_size`, so a text may be of any length. A text without words
+(empty, whitespace) gets no sentences and no entities.
+
+Confidence. Each word gets the probability vector at its first word piece: the model's softmax with
+dropout off, or with `mc_samples` = T > 0 the mean of T Monte-Carlo dropout samples (`ner.uncertainty`,
+at the run's `uncertainty.mc_dropout_rate`, through the encoder too if `uncertainty.encoder_dropout`;
+call `ner.utils.set_seed` first for repeatable samples). A word's label is the argmax of that vector
+and its confidence the max. Entities are the spans of the labels read as IOB2 (the way the evaluator
+reads predictions: `LabelMap.to_bio`), and an entity's confidence is the mean confidence of its words.
+`review` marks the entities whose confidence is below `threshold`.
+"""
+import dataclasses
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from ner.config import ExperimentConfig, load_config
+from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
+from ner.errors import NerError
+from ner.experiment import CONFIG_FILE, run_dir_for
+from ner.models import build_model, needs_first_piece_mask
+from ner.preprocessor import Sentence, WordPieceFeaturizer, make_dataset
+from ner.tagging import IGNORE_LABEL, OUTSIDE, LabelMap
+from ner.text import tokenize
+from ner.trainers.trainer import WEIGHTS_DIR, load_weights
+from ner.uncertainty.mc_dropout import MCDropoutPredictor
+from ner.uncertainty.metrics import span_uncertainties
+
+
+@dataclass(frozen=True)
+class TaggedWord:
+    """A word of the text (`text == source[start:end]`) with its prediction.
+
+    `label` is in the run's tag scheme ("geo" for IO, "B-geo" for BIO); `tag` is the word's IOB2 tag in
+    the sentence's entity spans; `confidence` is the max of the word's probability vector.
+    """
+
+    text: str
+    start: int
+    end: int
+    label: str
+    tag: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A predicted entity: `text == source[start:end]`, its type, the mean confidence of its words, and
+    whether that is below the threshold given to `Tagger.predict` (`review`)."""
+
+    text: str
+    type: str
+    start: int
+    end: int
+    confidence: float
+    review: bool
+
+
+@dataclass(frozen=True)
+class TaggedText:
+    """One input text: its sentences of tagged words, and its entities in text order."""
+
+    text: str
+    sentences: Tuple[Tuple[TaggedWord, ...], ...]
+    entities: Tuple[Entity, ...]
+
+    def to_dict(self) -> dict:
+        """`{"text": ..., "entities": [{"text", "type", "start", "end", "confidence", "review"}, ...]}`."""
+        return {"text": self.text, "entities": [dataclasses.asdict(entity) for entity in self.entities]}
+
+
+class Tagger:
+    """A trained model with the word-piece featurizer of its run, tagging raw text (module docstring).
+
+    Args:
+      config: the run's resolved config (its `config.yaml`).
+      model: the run's model with its weights loaded; built by `build_model`, so a BERT model runs its
+        encoder on word pieces (a run trained on cached encoder features included).
+      vocab: the encoder's vocabulary (`encoder_vocab`).
+    """
+
+    def __init__(self, config: ExperimentConfig, model: keras.Model, vocab: EncoderVocab):
+        self.config = config
+        self.model = model
+        self.vocab = vocab
+        self.label_map = LabelMap.for_scheme(config.data.tag_scheme)
+        self.featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
+                                              self.label_map, long_sentences="split")
+
+        def probabilities(features):  # [B, T, C], dropout off
+            return model(features, training=False)[1]
+
+        self._deterministic = tf.function(probabilities, reduce_retracing=True)
+
+    @classmethod
+    def from_run(cls, run: str, saved_models_dir: str = "saved_models") -> "Tagger":
+        """Loads the trained run `run`: a name under `saved_models_dir`, or a run directory."""
+        run_dir = run_dir_for(run, saved_models_dir)
+        config = load_config(run_dir / CONFIG_FILE)
+        if not (run_dir / WEIGHTS_DIR).is_dir():
+            raise NerError(f"run '{run}' has no final weights in {run_dir / WEIGHTS_DIR}; its training did not finish")
+        vocab = encoder_vocab(config.encoder.handle)
+        label_map = LabelMap.for_scheme(config.data.tag_scheme)
+        model = build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size, label_map=label_map)
+        load_weights(model, run_dir)
+        return cls(config, model, vocab)
+
+    def predict(self, texts: Sequence[str], mc_samples: int = 0, threshold: float = 0.0) -> List[TaggedText]:
+        """Tags each text; see the module docstring for how words, labels and confidences are made.
+
+        Args:
+          texts: the texts, each any string (a list even for one text).
+          mc_samples: 0 for the softmax, T > 0 for the mean of T MC-dropout samples.
+          threshold: entities with a confidence below it get `review=True`; in [0, 1].
+        """
+        if isinstance(texts, str):
+            raise TypeError("predict takes a sequence of texts; wrap a single text in a list")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        documents = [tokenize(text) for text in texts]
+        sentences = [[word.text for word in sentence] for document in documents for sentence in document]
+        probabilities = iter(self.word_probabilities(sentences, mc_samples))
+        results = []
+        for text, document in zip(texts, documents):
+            tagged, entities = [], []
+            for sentence in document:
+                sentence_probabilities = next(probabilities)  # [n_words, C]
+                labels = [self.label_map.labels[i] for i in sentence_probabilities.argmax(axis=-1)]
+                confidence = sentence_probabilities.max(axis=-1)
+                tags = self.label_map.to_bio(labels)
+                tagged.append(tuple(TaggedWord(word.text, word.start, word.end, label, tag, float(score))
+                                    for word, label, tag, score in zip(sentence, labels, tags, confidence)))
+                for span in span_uncertainties([tags], [confidence]):
+                    start, end = sentence[span.start].start, sentence[span.end - 1].end
+                    entities.append(Entity(text[start:end], span.type, start, end, span.mean_score,
+                                           span.mean_score < threshold))
+            results.append(TaggedText(text, tuple(tagged), tuple(entities)))
+        return results
+
+    def word_probabilities(self, sentences: Sequence[Sequence[str]], mc_samples: int = 0) -> List[np.ndarray]:
+        """One float32 array [n_words, C] per sentence of words: each word's probabilities at its first
+        piece (the softmax, or with `mc_samples` > 0 the mean of that many MC-dropout samples)."""
+        if mc_samples < 0:
+            raise ValueError(f"mc_samples must be 0 (softmax) or positive, got {mc_samples}")
+        if not sentences:
+            return []
+        records = [Sentence(i, tuple(words), (OUTSIDE,) * len(words)) for i, words in enumerate(sentences)]
+        encoded = self.featurizer.featurize(records)
+        dataset = make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
+                               first_piece_mask=needs_first_piece_mask(self.model))
+        predictor = None
+        if mc_samples:
+            uncertainty = self.config.uncertainty
+            predictor = MCDropoutPredictor(self.model, mc_samples, uncertainty.mc_dropout_rate,
+                                           uncertainty.encoder_dropout)
+        per_batch = []
+        for features, labels in dataset:
+            if predictor is None:
+                probabilities = self._deterministic(features).numpy()  # [B, t, C]
+            else:
+                probabilities = predictor.predict(features)[1].numpy().mean(axis=0)  # [T, B, t, C] -> [B, t, C]
+            per_batch.append(probabilities[labels.numpy() != IGNORE_LABEL])  # first pieces, row by row
+        words = np.concatenate(per_batch)  # [all words, C]: rows are in sentence order, words in row order
+        lengths = [len(words_of_sentence) for words_of_sentence in sentences]
+        if len(words) != sum(lengths):
+            raise RuntimeError(f"{len(words)} first pieces for {sum(lengths)} words; the rows lost words")
+        return np.split(words, np.cumsum(lengths)[:-1])
+
+
+def load(run: str, saved_models_dir: str = "saved_models") -> Tagger:
+    """The trained run `run` (a name under `saved_models_dir`, or a run directory) as a `Tagger`."""
+    return Tagger.from_run(run, saved_models_dir)

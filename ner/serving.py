@@ -1,0 +1,154 @@
+"""A serving SavedModel of a trained run: sentences in, tags and scores out, without this package's code.
+
+    ner export --run bert_ner --output exported/bert_ner
+
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the ops of the tokenizer inside the graph)
+    serve = tf.saved_model.load("exported/bert_ner").signatures["serving_default"]
+    out = serve(sentences=tf.constant(["John Smith flew to London on Monday ."]))
+
+The signature `serving_default` takes `sentences`, tf.string [B]: one sentence per string, already split
+into words that are separated by whitespace (for raw text, `" ".join` the words of `ner.text.tokenize`).
+Inside the graph: words → word pieces (tensorflow-text `BertTokenizer` on the encoder's vocab file,
+exported as an asset, lower-cased as the encoder was; a word without pieces becomes [UNK], a word longer
+than a row keeps its first pieces) → rows of at most `data.max_seq_length` pieces with [CLS] and [SEP],
+a long sentence cut at word boundaries into several rows as `WordPieceFeaturizer` does → the model with
+dropout off → at each word's first piece, the argmax label and the max probability. It returns:
+
+    words      [B, W] string   the words; W is the most words of a sentence in the batch, padded with ""
+    tags       [B, W] string   each word's label in the run's tag scheme ("O", "geo", ... for IO runs)
+    scores     [B, W] float32  each word's max probability (`ner predict`'s confidence without MC dropout)
+    num_words  [B] int64       how many of the W positions are words
+
+Loading it needs TensorFlow and tensorflow-text, not this package.
+"""
+from pathlib import Path
+from typing import Dict, Sequence
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+import tf_keras as keras
+
+from ner.api import Tagger
+from ner.encoders.hub_encoder import EncoderVocab
+from ner.errors import NerError
+from ner.models import needs_first_piece_mask
+from ner.tagging import FIRST_PIECE_MASK
+from ner.utils import PathLike, atomic_path
+
+SIGNATURE = "serving_default"
+
+
+class ServingModule(tf.Module):
+    """A model under an in-graph tokenizer; `serve(sentences)` is the exported signature (module docstring).
+
+    Args:
+      model: a built model of the package, weights loaded, mapping features to `(latent, probabilities)`.
+      vocab: its encoder's vocabulary (vocab file and lower-casing).
+      max_seq_length: word pieces per row, [CLS] and [SEP] included.
+      labels: the label of each class id.
+      first_piece_mask: whether the model reads the `first_piece_mask` feature (the CRF tagger).
+    """
+
+    def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, labels: Sequence[str],
+                 first_piece_mask: bool):
+        super().__init__(name="ner_serving")
+        self.model = model
+        self.vocab_file = tf.saved_model.Asset(str(vocab.vocab_path))
+        self.table = tf.lookup.StaticVocabularyTable(
+            tf.lookup.TextFileInitializer(self.vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                                          tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+            num_oov_buckets=1)
+        self.tokenizer = tf_text.BertTokenizer(self.table, token_out_type=tf.int64, unknown_token="[UNK]",
+                                               lower_case=vocab.do_lower_case)
+        self.cls_id, self.sep_id, self.unk_id = (int(self.table.lookup(tf.constant(token)))
+                                                 for token in ("[CLS]", "[SEP]", "[UNK]"))
+        self.labels = tf.constant(list(labels))
+        self.budget = max_seq_length - 2  # pieces per row besides [CLS] and [SEP]
+        self.first_piece_mask = first_piece_mask
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
+    def serve(self, sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
+        words = tf.strings.split(sentences)  # [B, (W)]
+        num_words = words.row_lengths()  # [B]
+        pieces = self.tokenizer.tokenize(words.flat_values).merge_dims(1, 2)  # [N, (P)] over all N words
+        no_pieces = tf.cast(tf.equal(pieces.row_lengths(), 0), tf.int64)  # [N]
+        unknown = tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(no_pieces)], tf.constant(self.unk_id, tf.int64)), no_pieces)  # [N, (0 or 1)]
+        pieces = tf.concat([pieces, unknown], axis=1)[:, :self.budget]  # [N, (P)], 1 <= P <= budget
+        counts = pieces.row_lengths()  # [N]
+
+        sentence_of_word = words.value_rowids()  # [N]
+        first_word = tf.equal(tf.ragged.range(num_words).flat_values, 0)  # [N]
+        row_in_sentence = _pack_rows(counts, first_word, self.budget)  # [N]
+        # A sentence without words still gets one row ([CLS] [SEP]), as in WordPieceFeaturizer.
+        rows_per_sentence = tf.maximum(
+            tf.math.unsorted_segment_max(row_in_sentence, sentence_of_word, tf.shape(sentences)[0]), 0) + 1  # [B]
+        row_of_word = tf.gather(tf.cumsum(rows_per_sentence, exclusive=True), sentence_of_word) + row_in_sentence
+        num_rows = tf.reduce_sum(rows_per_sentence)
+
+        def rows(values: tf.RaggedTensor, first: int, last: int) -> tf.Tensor:
+            """Per-word values [N, (P)] as rows [R, T] (T: the longest row + 2), each between a `first` and a
+            `last` column ([CLS] and [SEP] for the ids), padded with 0."""
+            by_row = tf.RaggedTensor.from_value_rowids(values, row_of_word, nrows=num_rows).merge_dims(1, 2)
+
+            def column(value: int) -> tf.RaggedTensor:
+                return tf.RaggedTensor.from_tensor(tf.fill(tf.stack([num_rows, 1]), tf.cast(value, values.dtype)))
+
+            return tf.concat([column(first), by_row, column(last)], axis=1).to_tensor()
+
+        first_piece_flags = pieces.with_flat_values(
+            tf.cast(tf.equal(tf.ragged.range(counts).flat_values, 0), tf.int32))  # [N, (P)]: 1 on first pieces
+        input_word_ids = tf.cast(rows(pieces, self.cls_id, self.sep_id), tf.int32)  # [R, T]
+        input_mask = rows(tf.ones_like(first_piece_flags), 1, 1)  # [R, T] int32
+        first_piece = rows(first_piece_flags, 0, 0)  # [R, T] int32
+        features = {"input_word_ids": input_word_ids, "input_mask": input_mask,
+                    "input_type_ids": tf.zeros_like(input_word_ids)}
+        if self.first_piece_mask:
+            features[FIRST_PIECE_MASK] = first_piece
+        _, probabilities = self.model(features, training=False)  # [R, T, C]
+        word_probabilities = tf.boolean_mask(probabilities, first_piece > 0)  # [N, C], in word order
+
+        def by_sentence(values: tf.Tensor, padding) -> tf.Tensor:  # [N] -> [B, W]
+            return tf.RaggedTensor.from_row_lengths(values, num_words).to_tensor(padding)
+
+        return {"words": words.to_tensor(""),
+                "tags": by_sentence(tf.gather(self.labels, tf.argmax(word_probabilities, axis=-1)), ""),
+                "scores": by_sentence(tf.reduce_max(word_probabilities, axis=-1), 0.0),
+                "num_words": num_words}
+
+
+def _pack_rows(counts: tf.Tensor, first_word: tf.Tensor, budget: int) -> tf.Tensor:
+    """The row of each word within its sentence, rows filled greedily as `WordPieceFeaturizer` does.
+
+    counts: [N] int64 pieces per word (each <= budget); first_word: [N] bool, True where a sentence
+    starts. Returns [N] int64: 0, 0, 1, 1, 2, ... restarting at 0 with each sentence.
+    """
+    zero = tf.constant(0, tf.int64)
+
+    def step(state, word):
+        row, used = state
+        count, first = word
+        row, used = tf.where(first, zero, row), tf.where(first, zero, used)
+        full = used + count > budget
+        return tf.where(full, row + 1, row), tf.where(full, count, used + count)
+
+    row_of_word, _ = tf.scan(step, (counts, first_word), initializer=(zero, zero))
+    return row_of_word
+
+
+def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
+    """Writes `tagger`'s model as a serving SavedModel (module docstring) to `output_dir`, atomically.
+
+    An existing `output_dir` is replaced only if it is a SavedModel (a previous export); anything else
+    there raises NerError, so a mistyped path never deletes other files.
+    """
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not (output_dir / "saved_model.pb").is_file():
+        raise NerError(f"export output {output_dir} exists and is not a SavedModel; expected a new directory "
+                       "or a previous export to replace")
+    module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map.labels,
+                           needs_first_piece_mask(tagger.model))
+    with atomic_path(output_dir) as tmp:
+        tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve.get_concrete_function()})
+    return output_dir

@@ -1,0 +1,126 @@
+"""`ner.load(run).predict(texts)`: raw text in, entities with offsets, types and confidences out."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ner
+from ner.api import Tagger, TaggedText
+from ner.errors import NerError
+from ner.experiment import ModelInputs, model_for, prepare_data, train
+from ner.preprocessor import DataSplit
+from ner.tagging import IGNORE_LABEL
+from ner.trainers.trainer import load_weights
+from ner.utils import set_seed
+from test_experiment import tiny_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory, tiny_encoder_handle) -> Path:
+    """A tiny BIO baseline that has learnt the word-level patterns of `test_experiment.PATTERNS`."""
+    config = tiny_config(tmp_path_factory.mktemp("baseline"), tiny_encoder_handle, "ner_baseline", "bio")
+    return train(config, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def tagger(baseline_run) -> Tagger:
+    return ner.load(str(baseline_run))
+
+
+def test_entities_have_offsets_types_and_confidences(tagger):
+    text = "John Smith said the president in London today"  # the words of the training patterns
+    [result] = tagger.predict([text], threshold=0.5)
+    assert isinstance(result, TaggedText) and result.text == text
+    assert [(e.text, e.type, e.start, e.end) for e in result.entities] == [
+        ("John Smith", "per", 0, 10), ("London", "geo", 33, 39), ("today", "tim", 40, 45)]
+    for entity in result.entities:
+        assert text[entity.start:entity.end] == entity.text
+        assert 0.5 < entity.confidence <= 1.0 and not entity.review
+    [words] = result.sentences
+    assert [w.tag for w in words] == ["B-per", "I-per", "O", "O", "O", "O", "B-geo", "B-tim"]
+    assert words[1].label == "I-per" and words[1].confidence == pytest.approx(
+        tagger.word_probabilities([[w.text for w in words]])[0][1].max())
+    assert result.entities[0].confidence == pytest.approx((words[0].confidence + words[1].confidence) / 2)
+    for threshold in (0.0, 0.9, 0.999, 1.0):
+        assert all(e.review == (e.confidence < threshold) for e in tagger.predict([text], threshold=threshold)[0].entities)
+    assert result.to_dict()["entities"][1] == {"text": "London", "type": "geo", "start": 33, "end": 39,
+                                               "confidence": result.entities[1].confidence, "review": False}
+
+
+def test_empty_and_whitespace_texts_give_no_entities_and_keep_their_place(tagger):
+    results = tagger.predict(["", "  \n\t ", "The army said today", ""])
+    assert [len(r.sentences) for r in results] == [0, 0, 1, 0]
+    assert [r.text for r in results] == ["", "  \n\t ", "The army said today", ""]
+    assert [e.type for e in results[2].entities] == ["org", "tim"]
+    assert tagger.predict([]) == []
+
+
+def test_a_very_long_text_is_chunked_and_every_word_is_tagged(tagger):
+    text = " ".join(["john said the president in london"] * 300)  # one sentence of 1,800 words
+    [result] = tagger.predict([text])
+    [words] = result.sentences  # max_seq_length is 16: the sentence spans well over 100 rows
+    assert len(words) == 1800
+    assert [w.tag for w in words if w.text == "london"] == ["B-geo"] * 300
+    assert sum(e.type == "per" for e in result.entities) == 300
+
+
+def test_non_latin_scripts_do_not_crash(tagger):
+    [result] = tagger.predict(["東京は日本の首都です。 Привет, мир! ☃ 🙂"])
+    words = [w.text for sentence in result.sentences for w in sentence]
+    assert words == ["東京は日本の首都です", "。", "Привет", ",", "мир", "!", "☃", "🙂"]
+    assert all(0.0 < w.confidence <= 1.0 for sentence in result.sentences for w in sentence)
+
+
+def test_mc_dropout_confidence_is_repeatable_after_set_seed(tiny_encoder_handle, tmp_path):
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=2)
+    tagger = ner.load(str(train(config, verbose=False)))
+    text = ["John Smith said the president in London today."]
+
+    def confidences(mc_samples):
+        set_seed(5)
+        return [w.confidence for w in tagger.predict(text, mc_samples=mc_samples)[0].sentences[0]]
+
+    assert confidences(8) == confidences(8)
+    assert confidences(8) != pytest.approx(confidences(0))
+    with pytest.raises(ValueError, match="mc_samples"):
+        tagger.predict(text, mc_samples=-1)
+
+
+def test_a_run_trained_on_cached_features_predicts_live_with_the_same_weights(tiny_encoder_handle, tmp_path):
+    """The head trained on cached encoder vectors (WordFeatureNER) is loaded under the live encoder."""
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=3)
+    assert config.training.feature_cache
+    run_dir = train(config, verbose=False)
+    data = prepare_data(config, split=DataSplit.from_json(run_dir / "split.json"), verbose=False)
+    inputs = ModelInputs(config, data, model_for(config, data), verbose=False)
+    load_weights(inputs.trainable_model, run_dir)
+    cached = []
+    for features, labels in inputs.dataset("test", shuffle=False):
+        probabilities = inputs.trainable_model(features, training=False)[1].numpy()
+        cached.append(probabilities[labels.numpy() != IGNORE_LABEL])
+    live = Tagger.from_run(str(run_dir)).word_probabilities([s.words for s in data.part_sentences("test")])
+    np.testing.assert_allclose(np.concatenate(live), np.concatenate(cached), atol=2e-3)  # cache: float16
+
+
+def test_clear_errors(tagger, tmp_path, baseline_run):
+    with pytest.raises(NerError, match="run 'no_such_run' not found"):
+        ner.load("no_such_run")
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.yaml").write_text((baseline_run / "config.yaml").read_text())
+    with pytest.raises(NerError, match="has no final weights"):
+        ner.load(str(unfinished))
+    with pytest.raises(TypeError, match="sequence of texts"):
+        tagger.predict("John Smith")
+    with pytest.raises(ValueError, match="threshold"):
+        tagger.predict(["John"], threshold=1.5)
+
+
+def test_import_ner_stays_light():
+    code = ("import sys, ner; assert 'tensorflow' not in sys.modules; assert callable(ner.load); "
+            "assert 'tensorflow' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True)

@@ -1,0 +1,114 @@
+"""Bad input not covered elsewhere (truncated files, an empty CoNLL file, an empty sentence), and a fuzz
+test: the readers either parse random input or raise the package's own `NerError`, never anything else.
+
+The other bad-input cases live beside the code they check: tests/test_preprocessor.py and
+tests/test_readers.py (files), test_tag_schemes.py (strict sequences), test_config.py, test_encoder.py,
+test_api.py and test_cli.py (raw text for prediction).
+"""
+import csv
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ner  # noqa: F401
+from ner.errors import DataError, NerError
+from ner.preprocessor import Sentence, WordPieceFeaturizer, read_gmb_csv
+from ner.readers import read_conll
+from ner.tagging import LabelMap
+
+GMB_TEXT = ('Sentence #,Word,POS,Tag\n'
+            'Sentence: 1,John,NNP,B-per\n'
+            ',"10,000",CD,O\n'
+            'Sentence: 2,London,NNP,B-geo\n'
+            ',today,NN,B-tim\n')
+CONLL_TEXT = "-DOCSTART- -X- -X- O\n\nEU NNP B-NP I-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP I-PER\n"
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.parametrize("reader, text", [(read_gmb_csv, GMB_TEXT), (read_conll, CONLL_TEXT)])
+def test_a_truncated_file_parses_up_to_a_line_end_or_names_the_file(tmp_path, reader, text):
+    """Cut at every byte: the part either parses (the cut fell where a line may end) or fails with
+    DataError naming the file, e.g. a quoted field left open (`"10,0`) or a line without its tag."""
+    path = tmp_path / "truncated.txt"
+    failures = 0
+    for cut in range(len(text)):
+        path.write_text(text[:cut], encoding="utf-8")
+        try:
+            reader(path)
+        except DataError as error:
+            assert "truncated.txt" in str(error)
+            failures += 1
+    assert failures > len(text) // 2
+
+
+def test_a_quoted_field_cut_at_the_end_of_a_gmb_file(tmp_path):
+    path = tmp_path / "cut.csv"
+    path.write_text(GMB_TEXT[:GMB_TEXT.index("10,000") + 4], encoding="latin-1")
+    with pytest.raises(DataError, match=r"cut\.csv line 3: malformed CSV \(unexpected end of data\)"):
+        read_gmb_csv(path)
+
+
+def test_an_empty_conll_file(tmp_path):
+    path = tmp_path / "empty.conll"
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty\.conll holds no sentences"):
+        read_conll(path)
+
+
+def test_an_empty_sentence_is_kept_as_a_row_and_gets_no_labels(tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\njohn\n", encoding="utf-8")
+    featurizer = WordPieceFeaturizer(vocab, True, 8, LabelMap.for_scheme("io"))
+    encoded = featurizer.featurize([Sentence(1, (), ()), Sentence(2, ("john",), ("B-per",))])
+    np.testing.assert_array_equal(encoded.input_word_ids[0, :3], [2, 3, 0])  # [CLS] [SEP]
+    assert encoded.stats.rows == 2 and not (encoded.label_ids[0] >= 0).any()
+    assert featurizer.words_labels(encoded, np.zeros((2, 8), np.int32)) == {1: [], 2: [0]}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fuzz
+
+
+def read_or_raise_own_error(reader, path, **options) -> None:
+    try:
+        sentences = reader(path, **options)
+    except NerError:
+        return
+    assert sentences and all(len(s.words) == len(s.tags) > 0 for s in sentences)
+
+
+@FUZZ
+@given(data=st.binary(max_size=400), encoding=st.sampled_from(["latin-1", "utf-8"]))
+def test_readers_on_random_bytes(tmp_path, data, encoding):
+    path = tmp_path / "random.bin"
+    path.write_bytes(data)
+    read_or_raise_own_error(read_gmb_csv, path, encoding=encoding)
+    read_or_raise_own_error(read_conll, path, encoding=encoding)
+    read_or_raise_own_error(read_conll, path, encoding=encoding, scheme_in="bio", tag_column=1)
+
+
+FIELD = st.one_of(
+    st.sampled_from(["", "Sentence: 1", "Sentence: 2", "Sentence:", "O", "B-geo", "I-per", "B-xyz", "NNP",
+                     "None", '"', ",", "\n", "Sentence #", "Word", "Tag"]),
+    st.text(max_size=6),
+)
+ROW = st.lists(FIELD, min_size=0, max_size=5)
+
+
+@FUZZ
+@given(header=st.sampled_from([["Sentence #", "Word", "POS", "Tag"], ["Tag", "Word", "Sentence #"],
+                               ["Sentence #", "Word"], []]),
+       rows=st.lists(ROW, max_size=12))
+def test_readers_on_random_csv_rows(tmp_path, header, rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in ([header] if header else []) + rows:
+        writer.writerow(row)
+    path = tmp_path / "rows.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    read_or_raise_own_error(read_gmb_csv, path, encoding="utf-8")
+    path.write_text("\n".join(" ".join(row) for row in rows), encoding="utf-8")
+    read_or_raise_own_error(read_conll, path)

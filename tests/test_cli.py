@@ -1,0 +1,140 @@
+"""The `ner` command: train, evaluate, predict and export on a tiny run, and one-line errors."""
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+import ner  # noqa: F401
+from ner.cli import main, read_texts
+from ner.config import save_config
+from ner.errors import DataError
+from ner.readers import read_conll
+from test_experiment import tiny_config
+
+REPO = Path(__file__).resolve().parents[1]
+TEXT = "John Smith said the president in London today"
+
+
+def run_cli(argv):
+    """`ner argv...` in this process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(argv)
+            status = 0
+        except SystemExit as exited:
+            status = exited.code
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_encoder_handle):
+    """`ner train` on the tiny GMB data: (config, its YAML file, the run directory, what train printed)."""
+    directory = tmp_path_factory.mktemp("cli")
+    config = tiny_config(directory, tiny_encoder_handle, "ner_baseline", "bio")
+    config_file = directory / "tiny.yaml"
+    save_config(config, config_file)
+    status, out, err = run_cli(["train", "--config", str(config_file)])
+    assert status == 0, err
+    return config, config_file, config.run_dir(), out
+
+
+def test_train_then_resume(trained):
+    config, config_file, run_dir, out = trained
+    assert f"[train] run '{config.run_name}' saved in {run_dir}" in out
+    assert f"ner evaluate --run {run_dir}" in out
+    assert (run_dir / "weights").is_dir() and (run_dir / "logs").is_dir()
+    status, out, _ = run_cli(["train", "--config", str(config_file), "--resume"])  # all epochs done
+    assert status == 0 and "Epoch" not in out
+
+
+def test_evaluate_writes_results_shared_with_the_example(trained):
+    config, _, run_dir, _ = trained
+    status, out, _ = run_cli(["evaluate", "--run", str(run_dir)])
+    assert status == 0 and f"\n[evaluate] {config.run_name}: accuracy " in out
+    results = config.results_dir()
+    assert {"metrics.csv", "report.md", "config.yaml", "split.json", "latent_pca_true.png"} <= {
+        p.name for p in results.iterdir()}
+    assert f"Produced by `ner evaluate --run {run_dir}`" in (results / "report.md").read_text()
+    metrics = (results / "metrics.csv").read_text()
+
+    from examples.example_evaluate_model import main as example_main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        example_main(["--run", str(run_dir)])
+    assert "Produced by `python -m examples.example_evaluate_model --run" in (results / "report.md").read_text()
+    assert (results / "metrics.csv").read_text() == metrics
+
+
+def test_predict_formats(trained, tmp_path):
+    _, _, run_dir, _ = trained
+    status, out, err = run_cli(["predict", "--run", str(run_dir), "--format", "json", TEXT, ""])
+    assert status == 0 and err == ""
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert [(e["text"], e["type"], e["start"], e["end"]) for e in first["entities"]] == [
+        ("John Smith", "per", 0, 10), ("London", "geo", 33, 39), ("today", "tim", 40, 45)]
+    assert all(0 < e["confidence"] <= 1 and e["review"] is False for e in first["entities"])
+    assert second == {"text": "", "entities": []}
+
+    status, out, _ = run_cli(["predict", "--run", str(run_dir), "--format", "conll", TEXT, "The army said today"])
+    conll = tmp_path / "predicted.conll"
+    conll.write_text(out)
+    sentences = read_conll(conll, scheme_in="bio")
+    assert [s.words for s in sentences] == [tuple(TEXT.split()), ("The", "army", "said", "today")]
+    assert sentences[0].tags == ("B-per", "I-per", "O", "O", "O", "O", "B-geo", "B-tim")
+
+    status, out, err = run_cli(["predict", "--run", str(run_dir), TEXT, "--threshold", "1.0"])
+    lines = out.splitlines()
+    assert status == 0 and lines[0] == TEXT and lines[1].split()[:3] == ["per", "John", "Smith"]
+    assert all(line.endswith("review") for line in lines[1:] if not line.endswith(" 1.00"))
+    assert err.startswith("[predict] ") and "flagged for review" in err
+
+
+def test_predict_reads_one_text_per_line(trained, tmp_path):
+    _, _, run_dir, _ = trained
+    path = tmp_path / "texts.txt"
+    path.write_bytes(f"{TEXT}\r\n\nThe army said today\n".encode())
+    assert read_texts(str(path)) == [TEXT, "", "The army said today"]
+    status, out, _ = run_cli(["predict", "--run", str(run_dir), "--input", str(path), "--format", "json",
+                              "--mc-samples", "3"])
+    assert status == 0 and [json.loads(line)["text"] for line in out.splitlines()] == read_texts(str(path))
+
+
+def test_export(trained, tmp_path):
+    _, _, run_dir, _ = trained
+    status, out, _ = run_cli(["export", "--run", str(run_dir), "--output", str(tmp_path / "served")])
+    assert status == 0 and "serving SavedModel" in out and (tmp_path / "served" / "saved_model.pb").is_file()
+
+
+def test_bad_input_files_name_file_and_line(tmp_path):
+    with pytest.raises(DataError, match="input file not found: .*absent.txt"):
+        read_texts(str(tmp_path / "absent.txt"))
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"fine\ncaf\xe9\n")
+    with pytest.raises(DataError, match=r"latin\.txt line 2: bytes are not valid UTF-8"):
+        read_texts(str(latin))
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert read_texts(str(empty)) == []
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["predict", "--run", "no_such_run", "text"], "error: run 'no_such_run' not found"),
+    (["evaluate", "--run", "no_such_run"], "error: run 'no_such_run' not found"),
+    (["export", "--run", "no_such_run", "--output", "x"], "error: run 'no_such_run' not found"),
+    (["train", "--config", "config/bert_ner.yaml", "--set", "training.epoch=2"], "unknown key 'training.epoch'"),
+    (["train", "--config", "config/missing.yaml"], "error: config file not found"),
+    (["predict", "--run", "bert_ner", "--threshold", "2", "text"], "expected a number in [0, 1], got 2"),
+    (["predict", "--run", "bert_ner", "--mc-samples", "-1", "text"], "expected 0 or a positive integer"),
+    (["predict", "--run", "bert_ner"], "one of the arguments TEXT --input is required"),
+    (["predict", "--run", "bert_ner", "text", "--input", "f.txt"], "not allowed with argument"),
+    (["predict", "--run", "bert_ner", "--format", "xml", "text"], "invalid choice: 'xml'"),
+])
+def test_errors_are_one_line_with_status_2(argv, expected, monkeypatch, tmp_path):
+    monkeypatch.setenv("NER_GMB_PATH", str(tmp_path / "never_read.csv"))
+    monkeypatch.chdir(REPO)
+    status, out, err = run_cli(argv)
+    assert status == 2 and out == ""
+    assert expected in err and err.strip().splitlines()[-1].count("error") == 1
