@@ -108,3 +108,36 @@ def test_bad_sequence_tagger_keys(tmp_path, text, message):
     with pytest.raises(ConfigError, match="bad.yaml") as raised:
         load_config(path, environ={})
     assert message in str(raised.value)
+
+
+def test_future_work_configs():
+    biased = load_config(CONFIG_DIR / "bert_ner_biased_labelled.yaml", environ={})
+    assert (biased.run_name, biased.split.labelled_selection) == ("bert_ner_biased_labelled", "fewer_outside")
+    l2 = load_config(CONFIG_DIR / "bert_ner_l2.yaml", environ={})
+    assert l2.run_name == "bert_ner_l2" and l2.model.head.l2 == pytest.approx(1e-4)
+    dropout = load_config(CONFIG_DIR / "bert_ner_dropout.yaml", environ={})
+    assert dropout.run_name == "bert_ner_dropout" and dropout.model.head.dropout_rate == 0.5
+    default = load_config(CONFIG_DIR / "bert_ner.yaml", environ={})  # the new keys change nothing by default
+    assert default.split.labelled_selection == "random" and default.model.head.l2 == 0.0
+    for config in (biased, l2, dropout):  # each differs from bert_ner in its own keys only
+        assert config.model.type == "bert_ner" and config.training == default.training
+
+
+def test_config_labelled_selections_are_the_preprocessor_ones():
+    from ner import config, preprocessor
+
+    assert config.LABELLED_SELECTIONS == preprocessor.LABELLED_SELECTIONS
+
+
+@pytest.mark.parametrize("text, message", [
+    ("split: {labelled_selection: biased}",
+     "key 'split.labelled_selection' must be one of ('random', 'fewer_outside'), got 'biased'"),
+    ("model: {head: {l2: -0.1}}", "key 'model.head.l2' must be a non-negative number, got -0.1"),
+    ("model: {head: {l2: .nan}}", "key 'model.head.l2' must be a non-negative number"),
+])
+def test_bad_future_work_keys(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError, match="bad.yaml") as raised:
+        load_config(path, environ={})
+    assert message in str(raised.value)

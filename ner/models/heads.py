@@ -1,4 +1,5 @@
 """Token-classification heads: layers that map per-token vectors to label probabilities."""
+import functools
 from typing import Sequence, Tuple
 
 import tensorflow as tf
@@ -10,11 +11,12 @@ class MLPHead(keras.layers.Layer):
 
     Maps features [B, T, D] to `(latent [B, T, latent_dim], probabilities [B, T, num_labels])`.
     The latent vectors are what the PCA plots show. With `softmax=False` the second output is the
-    unnormalised label scores instead (a CRF's emission scores).
+    unnormalised label scores instead (a CRF's emission scores). With `kernel_l2` > 0 every Dense kernel
+    carries an L2 regulariser (`kernel_l2 · Σ w²`), which shows in `losses` for the trainer to add.
     """
 
     def __init__(self, hidden_units: Sequence[int], latent_dim: int, num_labels: int,
-                 dropout_rate: float, softmax: bool = True, name: str = "mlp_head"):
+                 dropout_rate: float, softmax: bool = True, kernel_l2: float = 0.0, name: str = "mlp_head"):
         super().__init__(name=name)
         if not hidden_units:
             raise ValueError("MLPHead needs at least one hidden layer, got hidden_units=()")
@@ -23,13 +25,16 @@ class MLPHead(keras.layers.Layer):
         self.num_labels = num_labels
         self.dropout_rate = dropout_rate
         self.softmax = softmax
-        self.hidden_layers = [keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")
+        self.kernel_l2 = float(kernel_l2)
+        dense = functools.partial(keras.layers.Dense,
+                                  kernel_regularizer=keras.regularizers.L2(self.kernel_l2) if self.kernel_l2 else None)
+        self.hidden_layers = [dense(units, activation="relu", name=f"hidden_{i}")
                               for i, units in enumerate(self.hidden_units)]
         self.dropout_layers = [keras.layers.Dropout(dropout_rate, name=f"dropout_{i}")
                                for i in range(len(self.hidden_units))]
-        self.latent_layer = keras.layers.Dense(latent_dim, activation="relu", name="latent")
-        self.output_layer = (keras.layers.Dense(num_labels, activation="softmax", name="probabilities") if softmax
-                             else keras.layers.Dense(num_labels, name="scores"))
+        self.latent_layer = dense(latent_dim, activation="relu", name="latent")
+        self.output_layer = (dense(num_labels, activation="softmax", name="probabilities") if softmax
+                             else dense(num_labels, name="scores"))
 
     def call(self, features: tf.Tensor, training=None) -> Tuple[tf.Tensor, tf.Tensor]:
         return self._from_first_hidden(self.hidden_layers[0](features), training)
@@ -61,7 +66,7 @@ class MLPHead(keras.layers.Layer):
         if rate == self.dropout_rate:
             return self
         twin = MLPHead(self.hidden_units, self.latent_dim, self.num_labels, rate, softmax=self.softmax,
-                       name=f"{self.name}_mc")
+                       kernel_l2=self.kernel_l2, name=f"{self.name}_mc")
         twin.hidden_layers = self.hidden_layers
         twin.latent_layer = self.latent_layer
         twin.output_layer = self.output_layer
@@ -70,4 +75,4 @@ class MLPHead(keras.layers.Layer):
     def get_config(self) -> dict:
         return {"hidden_units": list(self.hidden_units), "latent_dim": self.latent_dim,
                 "num_labels": self.num_labels, "dropout_rate": self.dropout_rate, "softmax": self.softmax,
-                "name": self.name}
+                "kernel_l2": self.kernel_l2, "name": self.name}
