@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from ner.models.bert_ner import WORD_FEATURES
 from ner.models.layer_mix import stack_encoder_layers
-from ner.preprocessor import EncodedSentences, row_order
+from ner.preprocessor import EncodedSentences, length_grouped_batches, row_order
 from ner.tagging import IGNORE_LABEL
 from ner.utils import atomic_path
 
@@ -149,12 +149,13 @@ class WordFeatureStore:
         return int(missing.size)
 
     def dataset(self, rows: np.ndarray, batch_size: int, shuffle: bool, seed: Optional[int],
-                epoch: Optional[tf.Variable] = None) -> tf.data.Dataset:
+                epoch: Optional[tf.Variable] = None, group_by_length: bool = False) -> tf.data.Dataset:
         """Batches of `({"word_features": [B, W, L, H] float16}, labels [B, W] int32)` for `rows`.
 
         W is the batch's longest row in words; shorter rows are padded with zeros and label
         `IGNORE_LABEL`. With `shuffle`, rows are read in a new order each epoch, fixed by `seed` (and by
-        `epoch` when given; see `ner.preprocessor.row_order`).
+        `epoch` when given; see `ner.preprocessor.row_order`); with `group_by_length` too, each batch holds
+        rows of similar word counts (`ner.preprocessor.length_grouped_batches`).
         """
         rows = np.asarray(rows, dtype=np.int64)
         missing = self.missing_rows(rows)
@@ -179,5 +180,8 @@ class WordFeatureStore:
             return {WORD_FEATURES: features}, labels
 
         store_rows = tf.constant(rows)  # [n] int64
-        order = row_order(len(rows), shuffle, seed, epoch)
-        return order.batch(batch_size).map(lambda batch: load(tf.gather(store_rows, batch))).prefetch(tf.data.AUTOTUNE)
+        if shuffle and group_by_length:
+            batches = length_grouped_batches(np.diff(self.row_splits)[rows], batch_size, seed, epoch)
+        else:
+            batches = row_order(len(rows), shuffle, seed, epoch).batch(batch_size)
+        return batches.map(lambda batch: load(tf.gather(store_rows, batch))).prefetch(tf.data.AUTOTUNE)

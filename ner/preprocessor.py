@@ -6,7 +6,8 @@
 * `WordPieceFeaturizer` turns sentences into fixed-width id arrays (`EncodedSentences`) with the
   encoder's vocabulary, and maps per-piece predictions back to one label per word (`words_labels`).
 * `make_dataset` batches `EncodedSentences` into a `tf.data.Dataset`, trimming each batch's padding;
-  `row_order` is the order in which it (and the feature cache's dataset) reads the rows on each pass.
+  `row_order` is the order in which it (and the feature cache's dataset) reads the rows on each pass;
+  `length_grouped_batches` groups that order into batches of similar length.
 
 Label ids follow one convention everywhere: a word's label id sits on its first wordpiece and every
 other position ([CLS], [SEP], later pieces, padding) holds `IGNORE_LABEL` (-1), which the loss masks.
@@ -16,7 +17,7 @@ import logging
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -39,6 +40,7 @@ _TOKENIZE_CHUNK = 8192  # sentences per BertTokenizer call: bounds memory, keeps
 
 SPLIT_PARTS = ("test", "labelled", "validation", "unlabelled")
 _SPLIT_KEYS = ("seed",) + tuple(f"{name}_ids" for name in SPLIT_PARTS)
+LABELLED_SELECTIONS = ("random", "fewer_outside")  # how make_split draws the labelled part
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,28 @@ class DataSplit:
         return cls(seed=data["seed"], **{key: tuple(data[key]) for key in _SPLIT_KEYS[1:]})
 
 
+def outside_fractions(sentences: Iterable[Sentence]) -> dict[int, float]:
+    """Sentence id → fraction of its words tagged `O` (1.0 for an empty sentence)."""
+    return {sentence.sentence_id: sum(tag == OUTSIDE for tag in sentence.tags) / len(sentence.tags)
+            if sentence.tags else 1.0 for sentence in sentences}
+
+
 def make_split(sentence_ids: Sequence[int], test_size: int, labelled_size: int, seed: int,
-               validation_size: int = 0) -> DataSplit:
+               validation_size: int = 0, labelled_selection: str = "random",
+               outside_fraction: Optional[Mapping[int, float]] = None) -> DataSplit:
     """Shuffles the ids with `np.random.default_rng(seed)`: the first `test_size` are test, the next
     `labelled_size` labelled, the next `validation_size` validation, the rest unlabelled. Depends only on
     the set of ids, not their order; each part keeps the shuffled order, so any prefix of a part is itself
-    a random sample."""
+    a random sample.
+
+    With `labelled_selection` "fewer_outside" the labelled part is biased instead: the ids after the test
+    part are ranked by `outside_fraction` (sentence id → fraction of its words tagged `O`, e.g. from
+    `outside_fractions`) ascending, ties in the shuffled order, and the first `labelled_size` are labelled
+    (in that ranked order). The test part is the random split's; validation and unlabelled are the
+    remaining ids in the shuffled order."""
+    if labelled_selection not in LABELLED_SELECTIONS:
+        raise ConfigError(f"split.labelled_selection must be one of {LABELLED_SELECTIONS}, "
+                          f"got {labelled_selection!r}")
     ids = np.asarray(sentence_ids, dtype=np.int64)
     if ids.ndim != 1:
         raise DataError(f"sentence_ids must be a flat sequence of integers, got shape {ids.shape}")
@@ -121,8 +139,20 @@ def make_split(sentence_ids: Sequence[int], test_size: int, labelled_size: int, 
             f"split sizes {sizes} add up to {sum(sizes.values())}, "
             f"more than the {len(ids)} sentences available"
         )
+    if labelled_selection == "fewer_outside":
+        if outside_fraction is None:
+            raise ValueError("labelled_selection 'fewer_outside' needs outside_fraction (sentence id → O fraction)")
+        missing = [i for i in unique.tolist() if i not in outside_fraction]
+        if missing:
+            raise DataError(f"outside_fraction lacks {len(missing)} of the sentence ids (e.g. {missing[0]}); "
+                            "expected one fraction per id")
     order = np.random.default_rng(seed).permutation(unique).tolist()
     bounds = np.cumsum([0, test_size, labelled_size, validation_size]).tolist()
+    if labelled_selection == "fewer_outside":
+        rest = order[test_size:]
+        labelled = sorted(rest, key=lambda i: outside_fraction[i])[:labelled_size]  # stable: ties keep `rest` order
+        chosen = set(labelled)
+        order = order[:test_size] + labelled + [i for i in rest if i not in chosen]
     return DataSplit(
         test_ids=tuple(order[bounds[0]:bounds[1]]),
         labelled_ids=tuple(order[bounds[1]:bounds[2]]),
@@ -466,9 +496,63 @@ def row_order(num_rows: int, shuffle: bool, seed: int | None, epoch: tf.Variable
     return tf.data.Dataset.from_tensors(0).map(permutation).unbatch()
 
 
+WINDOW_BATCHES = 50  # batches per window that `length_grouped_batches` sorts by length
+
+
+def length_grouped_batches(
+    lengths: np.ndarray, batch_size: int, seed: int | None, epoch: tf.Variable | None = None,
+    drop_remainder: bool = False, window_batches: int = WINDOW_BATCHES,
+) -> tf.data.Dataset:
+    """[B] int64 row-index vectors for one shuffled pass, each batch holding rows of similar length.
+
+    lengths: [N] ints, each row's length (word pieces: its `input_mask` sum). A pass takes the
+    permutation `row_order(N, shuffle=True, seed, epoch)` reads, cuts it into windows of
+    `batch_size * window_batches` rows, sorts each window by length (stably, so equal lengths keep their
+    random order), cuts that into batches and shuffles the batch order: a batch pads only to its own
+    longest row, and batches still come in random order (flair's / Hugging Face's `group_by_length`).
+    Every row appears once per pass and only one batch may be short; with `drop_remainder` the
+    permutation's last N mod B rows are dropped first, as without grouping. The batch order is a
+    stateless shuffle keyed by `(seed, epoch)` like the row order, so a resumed run reads the same
+    batches; without `epoch`, tf.data reshuffles it on each pass (see `row_order`).
+    """
+    if batch_size < 1 or window_batches < 1:
+        raise ConfigError(f"batch_size and window_batches must be at least 1, got {batch_size}, {window_batches}")
+    lengths = np.asarray(lengths, dtype=np.int64)  # [N]
+    num_rows = len(lengths)
+    kept = num_rows - num_rows % batch_size if drop_remainder else num_rows
+    num_batches = -(-kept // batch_size)
+    padding = num_batches * batch_size - kept  # -1 entries that fill the short batch to B
+    window = batch_size * window_batches
+    stride = int(lengths.max(initial=0)) + 1  # sort key window * stride + length: by window, then by length
+    row_lengths = tf.constant(lengths)
+
+    def grouped(order: tf.Tensor) -> tf.Tensor:  # order: [N] int64, the pass's permutation
+        order = order[:kept]
+        key = tf.range(kept, dtype=tf.int64) // window * stride + tf.gather(row_lengths, order)
+        order = tf.gather(order, tf.argsort(key, stable=True))
+        return tf.reshape(tf.concat([order, tf.fill([padding], tf.constant(-1, tf.int64))], 0),
+                          [num_batches, batch_size])  # [num_batches, B]
+
+    permutations = row_order(num_rows, shuffle=True, seed=seed, epoch=epoch).batch(max(num_rows, 1))
+    if epoch is None:
+        batches = permutations.map(grouped).unbatch().shuffle(max(num_batches, 1), seed=seed,
+                                                              reshuffle_each_iteration=True)
+    else:
+        order_seed = tf.constant(seed, tf.int64)
+
+        def shuffled(order: tf.Tensor) -> tf.Tensor:
+            batch_seed = tf.random.experimental.stateless_fold_in(tf.stack([order_seed, epoch.read_value()]), 1)
+            return tf.random.experimental.stateless_shuffle(grouped(order), seed=batch_seed)
+
+        batches = permutations.map(shuffled).unbatch()
+    if padding:
+        batches = batches.map(lambda rows: tf.boolean_mask(rows, rows >= 0))  # [b <= B]
+    return batches
+
+
 def make_dataset(
     encoded: EncodedSentences, batch_size: int, shuffle: bool, seed: int | None, drop_remainder: bool = False,
-    first_piece_mask: bool = False, epoch: tf.Variable | None = None,
+    first_piece_mask: bool = False, epoch: tf.Variable | None = None, group_by_length: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (features, label_ids), each trimmed to its longest row.
 
@@ -477,7 +561,9 @@ def make_dataset(
     in a new order each epoch, fixed by `seed` (and by `epoch` when given; see `row_order`). Unlabelled
     data uses it too (labels ignored). With `first_piece_mask`, features also hold "first_piece_mask"
     [B, t] int32, 1 on each word's first piece (where `label_ids` holds a label): models that work on
-    words (the CRF) read it, so that they know the words without the labels.
+    words (the CRF) read it, so that they know the words without the labels. With `shuffle` and
+    `group_by_length`, each batch holds rows of similar length, so less of it is padding (see
+    `length_grouped_batches`); it changes nothing without `shuffle`.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -495,8 +581,12 @@ def make_dataset(
         return _trim_batch({name: tf.gather(value, rows) for name, value in features.items()},
                            tf.gather(label_ids, rows))
 
-    order = row_order(len(encoded.label_ids), shuffle, seed, epoch)
-    return order.batch(batch_size, drop_remainder=drop_remainder).map(gather).prefetch(tf.data.AUTOTUNE)
+    if shuffle and group_by_length:
+        batches = length_grouped_batches(encoded.input_mask.sum(axis=1), batch_size, seed, epoch, drop_remainder)
+    else:
+        order = row_order(len(encoded.label_ids), shuffle, seed, epoch)
+        batches = order.batch(batch_size, drop_remainder=drop_remainder)
+    return batches.map(gather).prefetch(tf.data.AUTOTUNE)
 
 
 def _trim_batch(features: dict[str, tf.Tensor], label_ids: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from ner.errors import ConfigError, DataError
 from ner.preprocessor import (
@@ -18,9 +19,12 @@ from ner.preprocessor import (
     DataSplit,
     Sentence,
     WordPieceFeaturizer,
+    length_grouped_batches,
     make_dataset,
     make_split,
+    outside_fractions,
     read_gmb_csv,
+    row_order,
 )
 from ner.tagging import LabelMap
 
@@ -176,6 +180,64 @@ def test_make_split_rejects_bad_sizes():
         make_split(range(10), test_size=-1, labelled_size=5, seed=0)
     with pytest.raises(DataError, match="repeat"):
         make_split([1, 2, 2], test_size=1, labelled_size=1, seed=0)
+
+
+def test_make_split_random_order_is_unchanged():
+    """The ids and order the random split gave before `labelled_selection` existed (saved runs rely on it)."""
+    expected = DataSplit(test_ids=(116, 112, 118, 108, 103), labelled_ids=(113, 115, 110, 106),
+                         validation_ids=(101, 102, 111), unlabelled_ids=(117, 100, 114, 109, 104, 107, 105, 119),
+                         seed=3)
+    ids = list(range(100, 120))
+    assert make_split(ids, test_size=5, labelled_size=4, seed=3, validation_size=3) == expected
+    fractions = {i: 1.0 - (i % 7) / 7 for i in ids}
+    assert make_split(ids, 5, 4, seed=3, validation_size=3, labelled_selection="random",
+                      outside_fraction=fractions) == expected
+
+
+def _tagged_corpus(n: int = 80, length: int = 10) -> list:
+    """Sentences whose O fraction varies from 0.1 to 1.0: sentence i has (i·7 mod 10) entity words."""
+    return [Sentence(i, tuple(f"w{k}" for k in range(length)),
+                     tuple("B-geo" if k < (i * 7) % 10 else "O" for k in range(length))) for i in range(n)]
+
+
+def test_outside_fractions():
+    corpus = _tagged_corpus(3)
+    assert outside_fractions(corpus) == {0: 1.0, 1: 0.3, 2: pytest.approx(0.6)}
+    assert outside_fractions([Sentence(5, (), ())]) == {5: 1.0}
+
+
+def test_make_split_fewer_outside_prefers_entity_dense_sentences():
+    corpus = _tagged_corpus()
+    fractions = outside_fractions(corpus)
+    ids = [s.sentence_id for s in corpus]
+    random = make_split(ids, test_size=20, labelled_size=15, seed=4, validation_size=10)
+    biased = make_split(ids, test_size=20, labelled_size=15, seed=4, validation_size=10,
+                        labelled_selection="fewer_outside", outside_fraction=fractions)
+    parts = list(biased.parts().values())
+    assert [len(p) for p in parts] == [20, 15, 10, 35]
+    assert sorted(sum(map(list, parts), [])) == ids  # disjoint and covering
+    assert biased.test_ids == random.test_ids  # the test part is the random split's
+    labelled = [fractions[i] for i in biased.labelled_ids]
+    assert np.mean(labelled) < np.mean([fractions[i] for i in random.labelled_ids])
+    assert labelled == sorted(labelled)
+    others = biased.validation_ids + biased.unlabelled_ids
+    assert max(labelled) <= min(fractions[i] for i in others)  # no unchosen sentence has fewer O
+    # validation and unlabelled keep the shuffled order of the ids after the test part
+    rest = random.labelled_ids + random.validation_ids + random.unlabelled_ids
+    assert list(others) == [i for i in rest if i not in set(biased.labelled_ids)]
+    again = make_split(ids[::-1], test_size=20, labelled_size=15, seed=4, validation_size=10,
+                       labelled_selection="fewer_outside", outside_fraction=fractions)
+    assert again == biased  # seeded and order-independent
+
+
+def test_make_split_rejects_bad_labelled_selection():
+    with pytest.raises(ConfigError, match=r"split\.labelled_selection must be one of .*'by_length'"):
+        make_split(range(10), 2, 2, seed=0, labelled_selection="by_length")
+    with pytest.raises(ValueError, match="needs outside_fraction"):
+        make_split(range(10), 2, 2, seed=0, labelled_selection="fewer_outside")
+    with pytest.raises(DataError, match="lacks 1 of the sentence ids"):
+        make_split(range(10), 2, 2, seed=0, labelled_selection="fewer_outside",
+                   outside_fraction={i: 0.5 for i in range(9)})
 
 
 def test_split_json_round_trip(tmp_path):
@@ -359,6 +421,90 @@ def test_make_dataset_shuffle_is_seeded(vocab_path):
     assert first != order(8)
     assert sorted(first) == list(range(1, 12))  # every row exactly once
     assert len(order(7, drop_remainder=True)) == 9
+
+
+def grouped_passes(lengths, seed, epochs, batch_size=32, **kwargs) -> list:
+    """The batches (tuples of row indices) of each pass in `epochs` of one length-grouped dataset."""
+    epoch = tf.Variable(0, dtype=tf.int64)
+    dataset = length_grouped_batches(lengths, batch_size, seed, epoch, **kwargs)
+    passes = []
+    for k in epochs:
+        epoch.assign(k)
+        passes.append([tuple(batch.tolist()) for batch in dataset.as_numpy_iterator()])
+    return passes
+
+
+def permutation(num_rows, seed, epoch) -> np.ndarray:
+    return np.array(list(row_order(num_rows, shuffle=True, seed=seed, epoch=tf.Variable(epoch, dtype=tf.int64))
+                         .as_numpy_iterator()))
+
+
+def test_length_grouped_batches_cover_every_row_once_in_batches_of_similar_length():
+    lengths = np.random.default_rng(0).integers(3, 100, size=1000)  # [N] pieces per row
+    passes = grouped_passes(lengths, seed=5, epochs=[0, 1, 2], window_batches=4)
+    for k, batches in enumerate(passes):
+        assert sorted(row for batch in batches for row in batch) == list(range(1000))  # every row once
+        assert sorted(len(batch) for batch in batches) == [8] + [32] * 31  # the short batch is kept
+        # The epoch's permutation, cut into windows of 4 batches, each sorted (stably) by length and cut up:
+        order = permutation(1000, seed=5, epoch=k)
+        windows = [order[start:start + 128] for start in range(0, 1000, 128)]
+        expected = [tuple(window[np.argsort(lengths[window], kind="stable")][start:start + 32].tolist())
+                    for window in windows for start in range(0, len(window), 32)]
+        assert sorted(batches) == sorted(expected) and batches != expected  # ... in shuffled batch order
+
+    def padded(batches):  # word pieces the encoder runs on, padding included
+        return sum(len(batch) * lengths[list(batch)].max() for batch in batches)
+
+    random_batches = [tuple(batch) for batch in np.array_split(permutation(1000, seed=5, epoch=0), range(32, 1000, 32))]
+    assert padded(passes[0]) < 0.8 * padded(random_batches)
+
+
+def test_length_grouped_batches_are_keyed_by_seed_and_epoch():
+    lengths = np.random.default_rng(0).integers(3, 100, size=300)
+    first, second, third = grouped_passes(lengths, seed=5, epochs=[0, 1, 2], window_batches=2)
+    assert len({tuple(first), tuple(second), tuple(third)}) == 3
+    # A new dataset object (a resumed run) at the same epochs reads the same batches, in any order of epochs.
+    assert grouped_passes(lengths, seed=5, epochs=[2, 0], window_batches=2) == [third, first]
+    assert grouped_passes(lengths, seed=6, epochs=[0], window_batches=2) != [first]
+    with pytest.raises(ValueError, match="needs a seed"):
+        grouped_passes(lengths, seed=None, epochs=[0])
+    with pytest.raises(ConfigError, match="window_batches"):
+        length_grouped_batches(lengths, 32, seed=5, window_batches=0)
+
+    # Without an epoch, tf.data reshuffles on each pass of one object; a new object starts again.
+    unkeyed = length_grouped_batches(lengths, 32, seed=5, window_batches=2)
+    passes = [[tuple(batch) for batch in unkeyed.as_numpy_iterator()] for _ in range(2)]
+    assert passes[0] != passes[1]
+    assert all(sorted(row for batch in batches for row in batch) == list(range(300)) for batches in passes)
+    assert [tuple(batch) for batch in length_grouped_batches(lengths, 32, seed=5, window_batches=2)] == passes[0]
+
+
+def test_length_grouped_batches_drop_the_rows_an_ungrouped_pass_drops():
+    lengths = np.random.default_rng(0).integers(3, 100, size=1000)
+    epoch = tf.Variable(1, dtype=tf.int64)
+    dataset = length_grouped_batches(lengths, 32, seed=5, epoch=epoch, drop_remainder=True, window_batches=4)
+    assert dataset.element_spec.shape == [32]
+    batches = list(dataset.as_numpy_iterator())
+    assert len(batches) == 31 and all(len(batch) == 32 for batch in batches)
+    assert sorted(np.concatenate(batches)) == sorted(permutation(1000, seed=5, epoch=1)[:992])
+
+
+def test_make_dataset_can_group_rows_by_length(vocab_path):
+    encoded = encoded_rows(vocab_path)  # rows of 1 .. 11 words
+    epoch = tf.Variable(3, dtype=tf.int64)
+
+    def batches(shuffle, group_by_length, drop_remainder=False):
+        dataset = make_dataset(encoded, batch_size=3, shuffle=shuffle, seed=7, drop_remainder=drop_remainder,
+                               epoch=epoch, group_by_length=group_by_length)
+        return [((labels >= 0).sum(axis=1).tolist(), labels.shape[1]) for _, labels in dataset.as_numpy_iterator()]
+
+    grouped = batches(shuffle=True, group_by_length=True)
+    # All 11 rows fit one window: sorted by length and cut into threes (in shuffled batch order).
+    assert sorted(words for words, _ in grouped) == [[1, 2, 3], [4, 5, 6], [7, 8, 9], [10, 11]]
+    assert all(width == max(words) + 2 for words, width in grouped)  # trimmed to the longest row + [CLS], [SEP]
+    assert batches(shuffle=True, group_by_length=True) == grouped  # same seed and epoch, same batches
+    assert [len(words) for words, _ in batches(shuffle=True, group_by_length=True, drop_remainder=True)] == [3, 3, 3]
+    assert batches(shuffle=False, group_by_length=True) == batches(shuffle=False, group_by_length=False)
 
 
 # ---------------------------------------------------------------------------------------------------
