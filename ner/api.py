@@ -31,7 +31,7 @@ import tf_keras as keras
 from ner.config import ExperimentConfig, load_config
 from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
-from ner.experiment import CONFIG_FILE, run_dir_for
+from ner.experiment import CONFIG_FILE, read_label_map, run_dir_for
 from ner.models import build_model, needs_first_piece_mask
 from ner.preprocessor import Sentence, WordPieceFeaturizer, make_dataset
 from ner.tagging import IGNORE_LABEL, OUTSIDE, LabelMap
@@ -91,13 +91,14 @@ class Tagger:
       model: the run's model with its weights loaded; built by `build_model`, so a BERT model runs its
         encoder on word pieces (a run trained on cached encoder features included).
       vocab: the encoder's vocabulary (`encoder_vocab`).
+      label_map: the labels the model predicts, in id order (the run's `labels.json`).
     """
 
-    def __init__(self, config: ExperimentConfig, model: keras.Model, vocab: EncoderVocab):
+    def __init__(self, config: ExperimentConfig, model: keras.Model, vocab: EncoderVocab, label_map: LabelMap):
         self.config = config
         self.model = model
         self.vocab = vocab
-        self.label_map = LabelMap.for_scheme(config.data.tag_scheme)
+        self.label_map = label_map
         self.featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                               self.label_map, long_sentences="split")
 
@@ -114,10 +115,10 @@ class Tagger:
         if not (run_dir / WEIGHTS_DIR).is_dir():
             raise NerError(f"run '{run}' has no final weights in {run_dir / WEIGHTS_DIR}; its training did not finish")
         vocab = encoder_vocab(config.encoder.handle)
-        label_map = LabelMap.for_scheme(config.data.tag_scheme)
+        label_map = read_label_map(run_dir)
         model = build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size, label_map=label_map)
         load_weights(model, run_dir)
-        return cls(config, model, vocab)
+        return cls(config, model, vocab, label_map)
 
     def predict(self, texts: Sequence[str], mc_samples: int = 0, threshold: float = 0.0) -> List[TaggedText]:
         """Tags each text; see the module docstring for how words, labels and confidences are made.

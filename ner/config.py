@@ -5,6 +5,8 @@ overrides key by key. After loading, command-line overrides (`key.path=value`, v
 two environment variables apply:
 
 - `NER_GMB_PATH` replaces `data.gmb_path`;
+- `NER_CONLL_DIR` replaces the directory of `data.conll_train_path`, `data.conll_validation_path` and
+  `data.conll_test_path` (the file names stay);
 - `NER_OOD_PATH` replaces `data.ood_path` (out-of-domain sentences for uncertainty, a CoNLL/BIO file);
 - `NER_ENCODER_HANDLE` replaces `encoder.handle`.
 
@@ -27,19 +29,36 @@ CONFIG_DIR = REPO_ROOT / "config"
 DEFAULT_ENCODER_HANDLE = "saved_models/encoders/all-MiniLM-L6-v2"
 ENV_OVERRIDES = {"NER_GMB_PATH": "data.gmb_path", "NER_OOD_PATH": "data.ood_path",
                  "NER_ENCODER_HANDLE": "encoder.handle"}
+CONLL_DIR_VARIABLE = "NER_CONLL_DIR"
+CONLL_PATH_KEYS = ("conll_train_path", "conll_validation_path", "conll_test_path")
 
 TAG_SCHEMES = ("io", "bio", "iob1", "biluo")  # as in ner.tagging, which config does not import
 LONG_SENTENCE_POLICIES = ("split", "truncate")
+CORPORA = ("gmb", "conll")
+CONLL_TAG_FORMATS = ("iob1", "bio")  # as in ner.readers
 ENCODER_LAYER_CHOICES = ("last", "mix")  # the head reads the last layer, or a learned mix of all layers
 MODEL_TYPES = ("ner_baseline", "bert_ner", "bilstm", "gru", "bert_gru", "bert_bilstm_crf")
 RNN_CELLS = ("lstm", "gru")
+LABELLED_SELECTIONS = ("random", "fewer_outside")  # as in ner.preprocessor.make_split
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the GMB corpus is and how sentences become tensors."""
+    """Which corpus to read, where it is, and how sentences become tensors.
 
+    `corpus` "gmb" reads the GMB CSV at `gmb_path` and splits it by the `split` section. "conll" reads
+    three CoNLL column files whose parts are fixed: `conll_train_path` is the labelled part,
+    `conll_validation_path` the validation part (monitored, and used for model selection), `conll_test_path`
+    the test part; nothing is unlabelled. `conll_tags` says how those files write tags: "iob1" (CoNLL-2003)
+    or "bio" (WNUT-17). The entity types are the ones the corpus uses.
+    """
+
+    corpus: str = "gmb"
     gmb_path: str = "../shared/data/gmb/ner_dataset.csv"
+    conll_train_path: str = "../shared/data/conll2003/train.txt"
+    conll_validation_path: str = "../shared/data/conll2003/valid.txt"
+    conll_test_path: str = "../shared/data/conll2003/test.txt"
+    conll_tags: str = "iob1"
     ood_path: str = "../shared/data/wnut17/emerging.test.annotated"
     encoding: str = "latin-1"
     tag_scheme: str = "io"
@@ -48,6 +67,10 @@ class DataConfig:
 
     def problems(self) -> list:
         out = []
+        if self.corpus not in CORPORA:
+            out.append(("corpus", f"one of {CORPORA}", self.corpus))
+        if self.conll_tags not in CONLL_TAG_FORMATS:
+            out.append(("conll_tags", f"one of {CONLL_TAG_FORMATS}", self.conll_tags))
         if self.tag_scheme not in TAG_SCHEMES:
             out.append(("tag_scheme", f"one of {TAG_SCHEMES}", self.tag_scheme))
         if self.long_sentences not in LONG_SENTENCE_POLICIES:
@@ -59,17 +82,42 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """Seeded split by sentence id: test, labelled train, validation; the rest is unlabelled train."""
+    """Seeded split by sentence id (GMB): test, labelled train, validation; the rest is unlabelled train.
+
+    The sizes are sentence counts. `fractions` [test, labelled, validation], when set, replaces them with
+    those fractions of the corpus, each rounded to whole sentences (e.g. [0.1, 0.8, 0.1] for an 80/10/10
+    split with nothing unlabelled).
+
+    `labelled_selection` is how the labelled part is drawn from the sentences left after the test part:
+    "random" (seeded, like the rest), or "fewer_outside", a biased sample preferring sentences with a
+    smaller fraction of `O` tags (seed 001's future work); validation and unlabelled come from the rest.
+    """
 
     seed: int = 1
     test_size: int = 9600
     labelled_size: int = 2560
     validation_size: int = 960
+    fractions: Optional[Tuple[float, ...]] = None
+    labelled_selection: str = "random"
 
     def problems(self) -> list:
-        return [(name, "a positive integer", value)
-                for name, value in (("test_size", self.test_size), ("labelled_size", self.labelled_size),
-                                    ("validation_size", self.validation_size)) if value < 1]
+        out = [(name, "a positive integer", value)
+               for name, value in (("test_size", self.test_size), ("labelled_size", self.labelled_size),
+                                   ("validation_size", self.validation_size)) if value < 1]
+        if self.fractions is not None and (len(self.fractions) != 3 or any(not 0.0 < f < 1.0 for f in self.fractions)
+                                           or sum(self.fractions) > 1.0 + 1e-9):
+            out.append(("fractions", "null or three numbers in (0, 1) (test, labelled, validation) summing to "
+                                     "at most 1", list(self.fractions)))
+        if self.labelled_selection not in LABELLED_SELECTIONS:
+            out.append(("labelled_selection", f"one of {LABELLED_SELECTIONS}", self.labelled_selection))
+        return out
+
+    def sizes(self, num_sentences: int) -> Tuple[int, int, int]:
+        """(test, labelled, validation) sentence counts for a corpus of `num_sentences`."""
+        if self.fractions is None:
+            return self.test_size, self.labelled_size, self.validation_size
+        counts = [int(round(f * num_sentences)) for f in self.fractions]
+        return counts[0], counts[1], min(counts[2], num_sentences - counts[0] - counts[1])
 
 
 @dataclass(frozen=True)
@@ -85,11 +133,16 @@ class EncoderConfig:
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """The MLP head shared by the baseline and BERT NER models."""
+    """The MLP head shared by the baseline and BERT NER models.
+
+    `l2` is the L2 weight decay on the head's Dense kernels (`l2 · Σ w²` per kernel, added to the training
+    loss; 0: none).
+    """
 
     hidden_units: Tuple[int, ...] = (256, 128, 64)
     latent_dim: int = 32
     dropout_rate: float = 0.1
+    l2: float = 0.0
 
     def problems(self) -> list:
         out = []
@@ -99,6 +152,8 @@ class HeadConfig:
             out.append(("latent_dim", "a positive integer", self.latent_dim))
         if not 0.0 <= self.dropout_rate < 1.0:
             out.append(("dropout_rate", "a number in [0, 1)", self.dropout_rate))
+        if not self.l2 >= 0.0:
+            out.append(("l2", "a non-negative number", self.l2))
         return out
 
 
@@ -132,8 +187,9 @@ class RnnConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     """Which model to build; `embedding_dim` is used by the models without an encoder (ner_baseline,
-    bilstm, gru), `rnn` by the recurrent ones, `crf_constraints` (forbid transitions the tag scheme does
-    not allow when decoding) by bert_bilstm_crf."""
+    bilstm, gru), `encoder_layers` (the last layer, or a learned mix of all) by the ones with one, `rnn` by
+    the recurrent ones, `crf_constraints` (forbid transitions the tag scheme does not allow when decoding)
+    by bert_bilstm_crf."""
 
     type: str = "bert_ner"
     embedding_dim: int = 784
@@ -164,6 +220,9 @@ class TrainingConfig:
     encoder's variables train at `encoder_learning_rate` when it is set, warming up linearly from 0 over
     the first `encoder_warmup_fraction` of all steps and then decaying linearly to 0 at the last step;
     the other variables keep `learning_rate`. Null: every variable trains at `learning_rate`.
+
+    `group_by_length` fills each shuffled training batch with rows of similar length, so that less of
+    it is padding (`ner.preprocessor.length_grouped_batches`); worth it for a fine-tuned encoder.
     """
 
     batch_size: int = 128
@@ -174,6 +233,7 @@ class TrainingConfig:
     encoder_learning_rate: Optional[float] = None
     encoder_warmup_fraction: float = 0.1
     feature_cache: bool = True
+    group_by_length: bool = False
 
     def problems(self) -> list:
         out = []
@@ -327,6 +387,12 @@ def load_config(path: os.PathLike, overrides: Sequence[str] = (),
     for variable, key in ENV_OVERRIDES.items():
         if environ.get(variable):
             _set_dotted(raw, key, environ[variable], source=f"environment variable {variable}")
+    if environ.get(CONLL_DIR_VARIABLE):
+        data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+        for key in CONLL_PATH_KEYS:
+            name = Path(str(data.get(key, getattr(DataConfig, key)))).name
+            _set_dotted(raw, f"data.{key}", str(Path(environ[CONLL_DIR_VARIABLE]) / name),
+                        source=f"environment variable {CONLL_DIR_VARIABLE}")
     source = str(path) + (f" with overrides {', '.join(overrides)}" if overrides else "")
     return build_dataclass(ExperimentConfig, raw, source=source)
 

@@ -6,28 +6,30 @@ trainer, evaluator) knows nothing of configs and takes plain arguments.
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from ner.config import ExperimentConfig, load_config, resolve_path, save_config
+from ner.config import DataConfig, ExperimentConfig, load_config, resolve_path, save_config
 from ner.encoders.hub_encoder import encoder_info, encoder_vocab, resolve_handle
-from ner.errors import ConfigError, NerError
+from ner.errors import ConfigError, DataError, NerError
 from ner.kl_loss import ConfidenceKL, DataDistributionKL, WeightedSum, label_prior
 from ner.model_evaluator import EvaluationReport, build_report, latent_pca
 from ner.feature_cache import WordFeatureStore, make_encode_fn
 from ner.models import BertNER, WordFeatureNER, build_model, needs_first_piece_mask
-from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset,
-                              make_split, read_gmb_csv, select_rows)
+from ner.preprocessor import (SPLIT_PARTS, DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer,
+                              make_dataset, make_split, outside_fractions, select_rows)
+from ner.readers import corpus_entity_types, read_conll, read_gmb_csv
 from ner.reporting import write_latent_plots, write_report
-from ner.tagging import IGNORE_LABEL, OUTSIDE, LabelMap, bio_tags
+from ner.tagging import ENTITY_TYPES, IGNORE_LABEL, OUTSIDE, LabelMap, bio_tags
 from ner.trainers.trainer import Trainer, load_weights
 from ner.utils import set_seed, write_text_atomic
 
 CONFIG_FILE = "config.yaml"
 PRIOR_FILE = "prior.json"
+LABELS_FILE = "labels.json"
 SPLIT_FILE = "split.json"
 PCA_BATCHES = 10
 
@@ -58,21 +60,67 @@ class PreparedData:
         return select_rows(self.encoded_all, self.rows(part))
 
 
+@dataclass(frozen=True)
+class Corpus:
+    """The sentences of the config's corpus by id, the entity types its tags use, and, for a corpus whose
+    files fix the parts (CoNLL: train, validation, test), the sentence ids of each part."""
+
+    sentences: Dict[int, Sentence]
+    entity_types: Tuple[str, ...]
+    fixed_parts: Optional[Dict[str, Tuple[int, ...]]]
+    source: str
+
+
+def read_corpus(data: DataConfig) -> Corpus:
+    """Reads the GMB CSV, or the three CoNLL files (their sentences numbered on across the files:
+    train first, then validation, then test)."""
+    if data.corpus == "gmb":
+        sentences = read_gmb_csv(resolve_path(data.gmb_path), encoding=data.encoding)
+        return Corpus({s.sentence_id: s for s in sentences}, ENTITY_TYPES, None, data.gmb_path)
+    by_id: Dict[int, Sentence] = {}
+    parts = {}
+    files = (("labelled", data.conll_train_path), ("validation", data.conll_validation_path),
+             ("test", data.conll_test_path))
+    for part, path in files:
+        offset = len(by_id)
+        for sentence in read_conll(resolve_path(path), scheme_in=data.conll_tags, encoding=data.encoding):
+            by_id[offset + sentence.sentence_id] = Sentence(offset + sentence.sentence_id, sentence.words, sentence.tags)
+        parts[part] = tuple(range(offset + 1, len(by_id) + 1))
+    return Corpus(by_id, corpus_entity_types(by_id.values()), parts, ", ".join(path for _, path in files))
+
+
+def make_corpus_split(config: ExperimentConfig, corpus: Corpus) -> DataSplit:
+    """The parts the corpus's files fix, or the config's seeded split of its sentence ids."""
+    if corpus.fixed_parts is not None:
+        return DataSplit(test_ids=corpus.fixed_parts["test"], labelled_ids=corpus.fixed_parts["labelled"],
+                         validation_ids=corpus.fixed_parts["validation"], unlabelled_ids=(), seed=config.split.seed)
+    test_size, labelled_size, validation_size = config.split.sizes(len(corpus.sentences))
+    return make_split(sorted(corpus.sentences), test_size=test_size, labelled_size=labelled_size,
+                      validation_size=validation_size, seed=config.split.seed,
+                      labelled_selection=config.split.labelled_selection,
+                      outside_fraction=outside_fractions(corpus.sentences.values()))
+
+
 def prepare_data(config: ExperimentConfig, split: Optional[DataSplit] = None, verbose: bool = True) -> PreparedData:
-    """Reads the GMB corpus the config names, featurizes it, and makes (or reuses) the seeded split."""
-    sentences = read_gmb_csv(resolve_path(config.data.gmb_path), encoding=config.data.encoding)
-    by_id = {sentence.sentence_id: sentence for sentence in sentences}
+    """Reads the config's corpus, featurizes it, and makes its split (or checks and reuses `split`, a
+    saved run's)."""
+    corpus = read_corpus(config.data)
+    by_id = corpus.sentences
     if split is None:
-        split = make_split(sorted(by_id), test_size=config.split.test_size,
-                           labelled_size=config.split.labelled_size,
-                           validation_size=config.split.validation_size, seed=config.split.seed)
+        split = make_corpus_split(config, corpus)
+    else:
+        unknown = [i for ids in split.parts().values() for i in ids if i not in by_id]
+        if unknown:
+            raise DataError(f"the split names {len(unknown):,} sentence ids (e.g. {unknown[0]}) that {corpus.source} "
+                            f"does not have; expected the corpus the run was trained on (data.corpus "
+                            f"{config.data.corpus!r})")
     vocab = encoder_vocab(config.encoder.handle)
-    label_map = LabelMap.for_scheme(config.data.tag_scheme)
+    label_map = LabelMap.for_scheme(config.data.tag_scheme, corpus.entity_types)
     featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                      label_map, long_sentences=config.data.long_sentences)
     encoded_all = featurizer.featurize([by_id[i] for i in sorted(by_id)])
     if verbose:
-        print(f"[data] {len(by_id):,} sentences from {config.data.gmb_path}: {len(split.test_ids):,} test, "
+        print(f"[data] {len(by_id):,} sentences from {corpus.source}: {len(split.test_ids):,} test, "
               f"{len(split.labelled_ids):,} labelled, {len(split.validation_ids):,} validation, "
               f"{len(split.unlabelled_ids):,} unlabelled (seed {split.seed})")
         print(f"[data] {encoded_all.stats.summary()}")
@@ -103,24 +151,28 @@ class ModelInputs:
     def dataset(self, part: str, shuffle: bool, limit: Optional[int] = None,
                 epoch: Optional[tf.Variable] = None) -> tf.data.Dataset:
         """Batches of `(features, labels)` for a split part; `shuffle` reshuffles each epoch (seeded, and
-        keyed by `epoch` when given: see `ner.preprocessor.row_order`).
+        keyed by `epoch` when given: see `ner.preprocessor.row_order`), in batches of similar length with
+        `training.group_by_length`.
 
         `limit` keeps only the part's first rows (the split order is random, so they are a random
         sample): a semi-supervised stage of P pairs reads at most P batches of unlabelled data, and
         only those need encoding.
         """
         batch_size, seed = self.config.training.batch_size, self.config.training.seed
+        group_by_length = shuffle and self.config.training.group_by_length
         rows = self.data.rows(part)[:limit]
         if self.store is None:
             return make_dataset(select_rows(self.data.encoded_all, rows), batch_size, shuffle=shuffle, seed=seed,
-                                first_piece_mask=needs_first_piece_mask(self.model), epoch=epoch)
+                                first_piece_mask=needs_first_piece_mask(self.model), epoch=epoch,
+                                group_by_length=group_by_length)
         missing = self.store.missing_rows(rows)
         if missing.size:
             progress = keras.utils.Progbar(missing.size, verbose=1 if self.verbose else 0, unit_name="row")
             if self.verbose:
                 print(f"[cache] encoding {missing.size:,} {part} rows once into {self.store.directory}")
             self.store.fill(self.data.encoded_all, rows, self._encode, progress=progress.add)
-        return self.store.dataset(rows, batch_size, shuffle=shuffle, seed=seed, epoch=epoch)
+        return self.store.dataset(rows, batch_size, shuffle=shuffle, seed=seed, epoch=epoch,
+                                  group_by_length=group_by_length)
 
 
 def model_for(config: ExperimentConfig, data: PreparedData) -> keras.Model:
@@ -145,6 +197,7 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True) 
     data = prepare_data(config, split=split, verbose=verbose)
     save_config(config, run_dir / CONFIG_FILE)
     data.split.to_json(run_dir / SPLIT_FILE)
+    write_label_map(run_dir, data.label_map)
     inputs = ModelInputs(config, data, model_for(config, data), verbose)
     training = config.training
     trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
@@ -171,6 +224,7 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
     run_dir = config.run_dir()
     save_config(config, run_dir / CONFIG_FILE)
     data.split.to_json(run_dir / SPLIT_FILE)
+    write_label_map(run_dir, data.label_map)
     inputs = ModelInputs(config, data, model_for(config, data), verbose)
     load_weights(inputs.trainable_model, init_dir)
     num_labels = data.label_map.num_labels
@@ -210,6 +264,25 @@ class Evaluation:
     labels: Sequence[str]
 
 
+def write_label_map(run_dir: Path, label_map: LabelMap) -> Path:
+    """Saves the labels a run's model predicts, in id order, as `labels.json` in its run directory."""
+    body = json.dumps({"scheme": label_map.scheme, "labels": list(label_map.labels)}, indent=1)
+    return write_text_atomic(run_dir / LABELS_FILE, body + "\n")
+
+
+def read_label_map(run_dir: Path) -> LabelMap:
+    """The label map a run was trained with (its `labels.json`); NerError naming the file otherwise."""
+    path = Path(run_dir) / LABELS_FILE
+    if not path.is_file():
+        raise NerError(f"{path} not found: the run's labels are missing; expected a run trained by this "
+                       f"version of ner (retrain it)")
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+        return LabelMap(scheme=values["scheme"], labels=tuple(values["labels"]))
+    except (json.JSONDecodeError, KeyError, TypeError, ConfigError) as error:
+        raise NerError(f"{path}: not a labels file ({error}); expected {{\"scheme\": ..., \"labels\": [...]}}") from None
+
+
 def run_dir_for(run: str, saved_models_dir: str = "saved_models") -> Path:
     """A run is named (`bert_ner`) or given as its directory."""
     candidate = Path(run)
@@ -220,24 +293,29 @@ def run_dir_for(run: str, saved_models_dir: str = "saved_models") -> Path:
     return run_dir
 
 
-def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True) -> Evaluation:
-    """Evaluates a trained run on its own test split (read back from the run's `split.json`)."""
+def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part: str = "test") -> Evaluation:
+    """Evaluates a trained run on a part of its own split (read back from the run's `split.json`): the
+    test part, or "validation" for model selection."""
+    if part not in SPLIT_PARTS:
+        raise ConfigError(f"cannot evaluate on part {part!r}; expected one of {', '.join(SPLIT_PARTS)}")
     run_dir = run_dir_for(run)
     config = load_config(run_dir / CONFIG_FILE, overrides)
     data = prepare_data(config, split=DataSplit.from_json(run_dir / SPLIT_FILE), verbose=verbose)
     if not (run_dir / "weights").is_dir():
         raise NerError(f"run '{run}' has no final weights in {run_dir / 'weights'}; its training did not finish")
+    if not data.split.parts()[part]:
+        raise NerError(f"run '{run}' has no {part} sentences in {run_dir / SPLIT_FILE}; expected a non-empty part")
     inputs = ModelInputs(config, data, model_for(config, data), verbose)
     load_weights(inputs.trainable_model, run_dir)
-    word_ids, latent, latent_true, latent_pred = _predict(inputs.trainable_model, inputs.dataset("test", shuffle=False))
-    encoded = data.encoded("test")
+    word_ids, latent, latent_true, latent_pred = _predict(inputs.trainable_model, inputs.dataset(part, shuffle=False))
+    encoded = data.encoded(part)
     piece_ids = np.full(encoded.label_ids.shape, IGNORE_LABEL, np.int32)
     piece_ids[encoded.label_ids != IGNORE_LABEL] = word_ids
-    test_sentences = data.part_sentences("test")
+    sentences = data.part_sentences(part)
     word_predictions = data.featurizer.words_labels(encoded, piece_ids)
-    true_tags = [list(sentence.tags) for sentence in test_sentences]
+    true_tags = [list(sentence.tags) for sentence in sentences]
     pred_tags = [data.label_map.to_bio([data.label_map.id_to_label(i) for i in word_predictions[s.sentence_id]])
-                 for s in test_sentences]
+                 for s in sentences]
     report = build_report(true_tags, pred_tags, bio_tags(data.label_map.entity_types))  # any scheme: BIO scores
     return Evaluation(config, data.split, report, latent, latent_true, latent_pred, data.label_map.labels)
 

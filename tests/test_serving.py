@@ -83,7 +83,7 @@ def test_the_serving_graph_gives_a_crf_its_first_pieces(tmp_path, tiny_encoder_h
     vocab = encoder_vocab(tiny_encoder_handle)
     label_map = LabelMap.for_scheme("bio")
     tagger = Tagger(config, build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size,
-                                        label_map=label_map), vocab)
+                                        label_map=label_map), vocab, label_map)
     module = ServingModule(tagger.model, vocab, config.data.max_seq_length, label_map.labels, first_piece_mask=True)
     sentences = [sentence for result in tagger.predict(TEXTS) for sentence in result.sentences]
     out = module.serve(tf.constant([" ".join(w.text for w in s) for s in sentences]))

@@ -4,8 +4,9 @@ import pytest
 import tensorflow as tf
 
 import ner  # noqa: F401
+import tf_keras as keras
 from ner.config import HeadConfig, ModelConfig, EncoderConfig
-from ner.models import build_model
+from ner.models import BaselineNER, MLPHead, build_model
 from ner.trainers.losses import masked_cross_entropy, token_counts
 from ner.trainers.trainer import Trainer, load_weights
 from ner.utils import set_seed
@@ -59,8 +60,9 @@ def test_fit_learns_checkpoints_and_saves_weights(tmp_path):
     history = trainer.fit(_toy_data(), epochs=12, learning_rate=0.05, validation_data=_toy_data(seed=1))
     assert [row["epoch"] for row in history] == list(range(1, 13))
     assert history[-1]["loss"] < history[0]["loss"]
+    assert all(row["train_seconds"] > 0 for row in history)
     assert history[-1]["val_accuracy"] > max(0.9, before["accuracy"])
-    assert (tmp_path / "history.csv").read_text().startswith("epoch,loss,accuracy,accuracy_without_o,val_loss")
+    assert (tmp_path / "history.csv").read_text().startswith("epoch,loss,accuracy,accuracy_without_o,train_seconds,val_loss")
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-12")
 
     reloaded = _baseline()
@@ -77,3 +79,67 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     history = resumed.fit(_toy_data(), epochs=4, learning_rate=0.05, resume=True)
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert int(resumed.epoch) == 4
+
+
+def _head_kernels(model):
+    head = model.head
+    return [layer.kernel for layer in head.hidden_layers + [head.latent_layer, head.output_layer]]
+
+
+def _baseline_l2(l2):
+    config = ModelConfig(type="ner_baseline", embedding_dim=8,
+                         head=HeadConfig(hidden_units=(16,), latent_dim=4, dropout_rate=0.0, l2=l2))
+    return build_model(config, EncoderConfig(), num_labels=LABELS, vocab_size=VOCAB)
+
+
+def test_head_l2_gives_one_regularisation_loss_per_kernel_and_zero_gives_none(tmp_path):
+    set_seed(0)
+    model = _baseline_l2(0.01)
+    kernels = _head_kernels(model)
+    assert len(model.losses) == len(kernels) == 3
+    expected = 0.01 * sum(float(tf.reduce_sum(tf.square(k))) for k in kernels)
+    regularisation = Trainer(model, tmp_path, outside_id=0, verbose=False).regularisation_loss()
+    assert float(regularisation) == pytest.approx(expected, rel=1e-5)
+    assert model.head.get_config()["kernel_l2"] == 0.01
+    plain = _baseline_l2(0.0)
+    assert plain.losses == [] and Trainer(plain, tmp_path, outside_id=0, verbose=False).regularisation_loss() is None
+    assert plain.head.get_config()["kernel_l2"] == 0.0
+
+
+class _OwnLossNER(BaselineNER):
+    """The baseline with a model-owned loss (like the CRF tagger's `forward_loss`): twice the cross-entropy."""
+
+    def forward_loss(self, features, labels, training=None):
+        _, probabilities = self(features, training=training)
+        return 2.0 * masked_cross_entropy(labels, probabilities), probabilities
+
+
+@pytest.mark.parametrize("path", ["supervised", "alternating", "forward_loss"])
+def test_training_step_differentiates_data_loss_plus_l2_and_reports_the_data_loss(tmp_path, path):
+    """One SGD step at learning rate 1 moves each variable by exactly the gradient of loss + l2·Σw²."""
+    set_seed(0)
+    l2 = 0.05
+    features, labels = next(iter(_toy_data()))
+    if path == "forward_loss":
+        model = _OwnLossNER(VOCAB, 8, MLPHead((16,), 4, LABELS, dropout_rate=0.0, kernel_l2=l2))
+        model(features)
+    else:
+        model = _baseline_l2(l2)
+    trainer = Trainer(model, tmp_path, outside_id=0, verbose=False)
+    loss_fn = (lambda y, p: 3.0 * masked_cross_entropy(y, p)) if path == "alternating" else None
+    data_loss = {"supervised": lambda p: masked_cross_entropy(labels, p),
+                 "alternating": lambda p: 3.0 * masked_cross_entropy(labels, p),
+                 "forward_loss": lambda p: 2.0 * masked_cross_entropy(labels, p)}[path]
+    variables = model.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        loss = data_loss(model(features, training=True)[1])
+        objective = loss + l2 * tf.add_n([tf.reduce_sum(tf.square(k)) for k in _head_kernels(model)])
+    expected = [tf.convert_to_tensor(g).numpy() for g in tape.gradient(objective, variables)]  # embedding: sparse
+    data_only = [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, variables)]
+    before = [v.numpy() for v in variables]
+    step = trainer.make_step(loss_fn, keras.optimizers.SGD(learning_rate=1.0), _toy_data().element_spec)
+    stats = step(features, labels)
+    assert float(stats["loss"]) == pytest.approx(float(loss), rel=1e-5)  # the data loss alone
+    for start, variable, gradient in zip(before, variables, expected):
+        np.testing.assert_allclose(start - variable.numpy(), gradient, atol=1e-5)
+    assert max(np.abs(e - d).max() for e, d in zip(expected, data_only)) > 1e-3  # the L2 term is not negligible

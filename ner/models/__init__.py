@@ -38,7 +38,7 @@ def build_model(model: ModelConfig, encoder: EncoderConfig, num_labels: int, voc
         `model.crf_constraints`, unused otherwise.
     """
     head = MLPHead(model.head.hidden_units, model.head.latent_dim, num_labels, model.head.dropout_rate,
-                   softmax=model.type != "bert_bilstm_crf")
+                   softmax=model.type != "bert_bilstm_crf", kernel_l2=model.head.l2)
     if model.type == "ner_baseline":
         built = BaselineNER(vocab_size, model.embedding_dim, head)
     elif model.type in ("bilstm", "gru"):
@@ -71,15 +71,16 @@ def _bert_rnn(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, num_lab
     from ner.encoders.hub_encoder import load_encoder
 
     loaded = load_encoder(encoder.handle, trainable=encoder.trainable)
+    layer_mix = ScalarMix() if model.encoder_layers == "mix" else None
     if model.type == "bert_gru":
-        return BertRnnNER(loaded, _recurrent_stack(model), head)
+        return BertRnnNER(loaded, _recurrent_stack(model), head, layer_mix)
     allowed = None
     if model.crf_constraints:
         if label_map is None or label_map.num_labels != num_labels:
             raise ValueError(f"bert_bilstm_crf with model.crf_constraints needs the label map of its {num_labels} "
                              f"labels, got {label_map}")
         allowed = label_map.allowed_transitions()
-    return BertRnnCrfNER(loaded, _recurrent_stack(model), head, CRF(num_labels, allowed))
+    return BertRnnCrfNER(loaded, _recurrent_stack(model), head, CRF(num_labels, allowed), layer_mix)
 
 
 def _dummy_features(with_first_piece_mask: bool) -> dict:

@@ -2,7 +2,7 @@
 
 The encoder is a TF-Hub BERT layer, fine-tuned end to end when it was loaded with `trainable=True`.
 """
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 import tf_keras as keras
@@ -11,27 +11,32 @@ from ner.layers.crf import CRF
 from ner.layers.recurrent import RecurrentStack
 from ner.models.base import TokenClassifier, call_encoder
 from ner.models.heads import MLPHead
+from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
 from ner.tagging import FIRST_PIECE_MASK
 
 
 class BertRnnNER(TokenClassifier):
-    """Encoder `sequence_output` → recurrent stack (masked on padding) → MLP head, per word piece.
+    """Encoder (last layer, or a learned mix of all layers) → recurrent stack (masked on padding) → MLP
+    head, per word piece.
 
     Inputs: dict of int32 `input_word_ids`, `input_mask`, `input_type_ids`, each [B, T]; other entries
     are not passed to the encoder.
     Returns `(latent [B, T, latent_dim], probabilities [B, T, num_labels])`.
     """
 
-    def __init__(self, encoder: keras.layers.Layer, rnn: RecurrentStack, head: MLPHead, name: str = "bert_rnn_ner"):
+    def __init__(self, encoder: keras.layers.Layer, rnn: RecurrentStack, head: MLPHead,
+                 layer_mix: Optional[ScalarMix] = None, name: str = "bert_rnn_ner"):
         super().__init__(name=name)
         self.encoder = encoder
         self.rnn = rnn
         self.head = head
+        self.layer_mix = layer_mix
 
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
         """The recurrent stack's output [B, T, H]; with `sample_encoder` the stack drops out too."""
         encoded = call_encoder(self.encoder, inputs, training=training, sample_dropout=sample_encoder)
-        return self.rnn(encoded["sequence_output"], mask=inputs["input_mask"] > 0,
+        sequence = combine_layers(stack_encoder_layers(encoded, self.layer_mix is not None), self.layer_mix)
+        return self.rnn(sequence, mask=inputs["input_mask"] > 0,
                         training=True if sample_encoder else training)
 
     def head_outputs(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -53,10 +58,10 @@ class BertRnnCrfNER(BertRnnNER):
     """
 
     def __init__(self, encoder: keras.layers.Layer, rnn: RecurrentStack, head: MLPHead, crf: CRF,
-                 name: str = "bert_rnn_crf_ner"):
+                 layer_mix: Optional[ScalarMix] = None, name: str = "bert_rnn_crf_ner"):
         if head.softmax:
             raise ValueError("the head under a CRF must give scores: build it with softmax=False")
-        super().__init__(encoder, rnn, head, name=name)
+        super().__init__(encoder, rnn, head, layer_mix, name=name)
         self.crf = crf
 
     def probabilities_from_head(self, outputs: tf.Tensor, inputs: Dict[str, tf.Tensor], copies: int = 1) -> tf.Tensor:

@@ -8,7 +8,9 @@ The supervised loss is masked cross-entropy, unless the model owns its loss (fla
 `forward_loss(features, labels, training) -> (loss, probabilities)` (the CRF tagger: sequence negative
 log-likelihood, and per-word marginals for the metrics) is trained and evaluated on that instead, in the
 same loop. `fit` can clip the gradients' global norm, and give a fine-tuned encoder (`model.encoder`)
-its own learning rate with linear warm-up and decay while the rest keeps a constant one.
+its own learning rate with linear warm-up and decay while the rest keeps a constant one. Every step also
+differentiates the model's regularisation losses (the head's L2, `model.head.l2`); histories report the
+data loss alone.
 
 Each history record (per epoch, or per evaluation of the alternating loop) also goes to a TensorBoard
 log in `<run dir>/logs/` as scalars (`tensorboard --logdir saved_models/<run name>/logs`). They are
@@ -17,6 +19,7 @@ written with TensorFlow's own summary ops, so training does not need the tensorb
 import csv
 import functools
 import io
+import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -71,6 +74,13 @@ class Trainer:
         _, probabilities = self.model(features, training=training)
         return masked_cross_entropy(labels, probabilities), probabilities
 
+    def regularisation_loss(self) -> Optional[tf.Tensor]:
+        """The sum of the model's regularisation losses (`model.losses`: the head's L2 weight decay,
+        `model.head.l2`), or None when it has none. The CRF tagger's `forward_loss` leaves them out too, so
+        every model gets them here, once."""
+        losses = self.model.losses
+        return tf.add_n(losses) if losses else None
+
     def make_step(self, loss_fn: Optional[LossFn], optimizer: keras.optimizers.Optimizer, element_spec,
                   clip_norm: Optional[float] = None,
                   encoder_optimizer: Optional[keras.optimizers.Optimizer] = None):
@@ -79,7 +89,9 @@ class Trainer:
         `loss_fn` None trains on `supervised_loss`. `element_spec` is the dataset's `(features, labels)`
         spec; batches vary in length, so one trace with unknown dimensions serves every batch. With
         `clip_norm` the gradients' global norm is clipped to it. With `encoder_optimizer`, that optimiser
-        updates the encoder's variables (`model.encoder`) and `optimizer` the others.
+        updates the encoder's variables (`model.encoder`) and `optimizer` the others. The model's
+        regularisation losses (`regularisation_loss`), if any, are added to the loss that is differentiated;
+        the returned `loss` is the data loss alone.
         """
         encoder_refs = {variable.ref() for variable in self._encoder_variables()} if encoder_optimizer else set()
 
@@ -90,8 +102,10 @@ class Trainer:
                 else:
                     _, probabilities = self.model(features, training=True)
                     loss = loss_fn(labels, probabilities)
+                regularisation = self.regularisation_loss()
+                objective = loss if regularisation is None else loss + regularisation
             variables = self.model.trainable_variables
-            gradients = tape.gradient(loss, variables)
+            gradients = tape.gradient(objective, variables)
             if clip_norm is not None:
                 gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
             pairs = list(zip(gradients, variables))
@@ -122,7 +136,8 @@ class Trainer:
             trainable variables: one constant `learning_rate` for all.
           encoder_warmup_fraction: see `encoder_learning_rate`.
         Returns:
-          One dict per epoch: `epoch`, `loss`, `accuracy`, `accuracy_without_o` and the same with `val_`.
+          One dict per epoch: `epoch`, `loss`, `accuracy`, `accuracy_without_o`, `train_seconds` (wall time
+          of the epoch's training steps, validation excluded) and the metrics with `val_`.
         """
         steps_per_epoch = int(train_data.cardinality()) if train_data.cardinality() > 0 else None
         optimizer = keras.optimizers.Adam(learning_rate)
@@ -151,10 +166,11 @@ class Trainer:
             progress = keras.utils.Progbar(steps_per_epoch, verbose=1 if self.verbose else 0,
                                            stateful_metrics=["loss", "accuracy"])
             totals = _Totals()
+            start = time.perf_counter()
             for features, labels in train_data:
                 totals.add(step(features, labels))
                 progress.add(1, [("loss", totals.loss), ("accuracy", totals.accuracy)])
-            record = {"epoch": epoch, **totals.as_dict()}
+            record = {"epoch": epoch, **totals.as_dict(), "train_seconds": time.perf_counter() - start}
             if validation_data is not None:
                 record.update({f"val_{key}": value for key, value in self.evaluate(validation_data).items()})
             history.append(record)
