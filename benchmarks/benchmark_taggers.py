@@ -3,6 +3,7 @@
     python -m benchmarks.benchmark_taggers --suite gmb                                   # all five models
     python -m benchmarks.benchmark_taggers --suite gmb --models bert_gru --epochs bert_gru=1
     python -m benchmarks.benchmark_taggers --suite conll2003 --models bert_ner bert_gru
+    python -m benchmarks.benchmark_taggers --suite gmb --models bert_gru --reuse-trained   # score a finished run again
 
 Suites: "gmb" is the GMB corpus under a seeded 80/10/10 split by sentence (test / train / validation);
 "conll2003" trains on CoNLL-2003 train, monitors and scores valid, and reports test. Every model trains
@@ -54,10 +55,13 @@ def main(argv=None) -> None:
                         help="epochs of a model (default: its config's training.epochs)")
     parser.add_argument("--seed", type=int, default=1, help="split and initialisation seed (default: %(default)s)")
     parser.add_argument("--output", default="results", help="directory of benchmarks.md/.csv (default: %(default)s)")
+    parser.add_argument("--reuse-trained", action="store_true",
+                        help="score a model's finished run (saved_models/benchmark_<suite>_<model>, trained with "
+                             "the same config) instead of training it again; its total time is then not measured")
     args = parser.parse_args(argv)
     command = " ".join(["python -m benchmarks.benchmark_taggers"] + (sys.argv[1:] if argv is None else list(argv)))
     exit_on_error(lambda: run_suite(args.suite, args.models, parse_epochs(args.epochs), args.seed,
-                                    Path(args.output), command))
+                                    Path(args.output), command, args.reuse_trained))
 
 
 def parse_epochs(items: Sequence[str]) -> Dict[str, int]:
@@ -74,11 +78,12 @@ def parse_epochs(items: Sequence[str]) -> Dict[str, int]:
 
 
 def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: int, output: Path,
-              command: str) -> None:
+              command: str, reuse_trained: bool = False) -> None:
     import tf_keras as keras
 
     from ner.config import load_config
-    from ner.experiment import evaluate, train
+    from ner.errors import NerError
+    from ner.experiment import CONFIG_FILE, evaluate, train
 
     for model in models:
         shown, config_file, model_overrides = MODELS[model]
@@ -87,10 +92,16 @@ def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: i
         if model in epochs:
             overrides.append(f"training.epochs={epochs[model]}")
         config = load_config(config_file, overrides)
-        print(f"[benchmark] {suite} / {model}: training {config.training.epochs} epochs", flush=True)
         start = time.perf_counter()
-        run_dir = train(config, verbose=False)
-        train_seconds = time.perf_counter() - start
+        if reuse_trained:
+            run_dir = config.run_dir()
+            if not (run_dir / "weights").is_dir() or load_config(run_dir / CONFIG_FILE) != config:
+                raise NerError(f"--reuse-trained: {run_dir} holds no finished run of this config; train it first")
+            print(f"[benchmark] {suite} / {model}: scoring the finished run in {run_dir}", flush=True)
+        else:
+            print(f"[benchmark] {suite} / {model}: training {config.training.epochs} epochs", flush=True)
+            run_dir = train(config, verbose=False)
+        train_seconds = "" if reuse_trained else time.perf_counter() - start
         validation = evaluate(config.run_name, verbose=False, part="validation").report
         test = evaluate(config.run_name, verbose=False, part="test").report
         keras.backend.clear_session()
@@ -101,7 +112,7 @@ def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: i
             "test_entity_recall": test.entity.recall, "validation_entity_f1": validation.entity.f1,
             **{f"f1_{name}": scores[2] for name, scores in test.entity.per_type.items()},
             "epoch_seconds": sum(epoch_seconds) / len(epoch_seconds),
-            "total_seconds": time.perf_counter() - start, "train_seconds": train_seconds,
+            "total_seconds": "" if reuse_trained else time.perf_counter() - start, "train_seconds": train_seconds,
             "test_sentences": test.num_sentences, "device": device_name(), "commit": git_commit(),
             "command": command, "overrides": " ".join(overrides),
         }
@@ -133,13 +144,18 @@ def device_name() -> str:
 
 
 def git_commit() -> str:
+    """The checkout's commit, marked when the code or configs differ from it (run artefacts do not count)."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "ner", "benchmarks",
+                                "examples", "config"], capture_output=True, text=True, check=True).stdout.strip()
         return out.stdout.strip() + ("+uncommitted changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _seconds(value) -> str:
+    return "—" if value in ("", None) else f"{float(value):.0f}"
 
 
 def write_tables(output: Path, rows: List[dict]) -> None:
@@ -148,12 +164,13 @@ def write_tables(output: Path, rows: List[dict]) -> None:
     from ner.utils import write_text_atomic
 
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    write_csv(output / CSV_FILE, rows, columns)
+    write_csv(output / CSV_FILE, [{key: row.get(key, "") for key in columns} for row in rows], columns)
     lines = ["# Tagger benchmarks on full data", "",
              "Strict entity-level F1 (seqeval, micro over spans) on the test part, with the validation part's "
              "beside it; per-type F1 below. Epoch time: the training steps of one epoch (validation excluded), "
              "mean over the run's epochs. Every row was produced by the command under its table, on the device "
-             "and commit it names; all runs: `" + CSV_FILE + "`.", ""]
+             "and commit it names; all runs: `" + CSV_FILE + "`. Total time is training plus scoring; — marks a "
+             "finished run scored again (`--reuse-trained`).", ""]
     for suite, (described, _) in SUITES.items():
         suite_rows = [row for row in rows if row["suite"] == suite]
         if not suite_rows:
@@ -167,7 +184,7 @@ def write_tables(output: Path, rows: List[dict]) -> None:
             lines.append(f"| {row['shown_as']} | {row['epochs']} | {float(row['test_entity_f1']):.4f} | "
                          f"{float(row['test_entity_precision']):.4f} | {float(row['test_entity_recall']):.4f} | "
                          f"{float(row['validation_entity_f1']):.4f} | {float(row['epoch_seconds']):.0f} | "
-                         f"{float(row['total_seconds']):.0f} | {row['device']} |")
+                         f"{_seconds(row['total_seconds'])} | {row['device']} |")
         lines += ["", "Per-type test F1:", "", "| model | " + " | ".join(types) + " |",
                   "|---" * (len(types) + 1) + "|"]
         for row in suite_rows:

@@ -223,6 +223,8 @@ class TrainingConfig:
 
     `group_by_length` fills each shuffled training batch with rows of similar length, so that less of
     it is padding (`ner.preprocessor.length_grouped_batches`); worth it for a fine-tuned encoder.
+    `jit_compile` compiles the training steps with XLA (see `benchmarks/benchmark_jit.py` for whether it
+    pays off).
     """
 
     batch_size: int = 128
@@ -233,6 +235,7 @@ class TrainingConfig:
     encoder_learning_rate: Optional[float] = None
     encoder_warmup_fraction: float = 0.1
     feature_cache: bool = True
+    jit_compile: bool = False
     group_by_length: bool = False
 
     def problems(self) -> list:

@@ -2,7 +2,7 @@
 
 A frozen encoder's output never changes, so re-running it on every batch of every epoch wastes nearly
 all of a run's time. The cache stores, for each word (its first word piece), the encoder layers the head
-reads, as float16 in a memory-mapped `.npy` file:
+reads, as float16 in a `.npy` file:
 
     <cache root>/<key>/features.npy     [n_words, L, H] float16 (L = 1 for the last layer, else all layers)
                        row_splits.npy   [N + 1] int64: row r's words are features[row_splits[r]:row_splits[r+1]]
@@ -15,11 +15,17 @@ data, the vocabulary, lower-casing, `max_seq_length` and the long-sentence polic
 layers. A different encoder, tokenisation or corpus therefore never reuses stale features. The split
 only chooses rows, so every seed's split shares one cache, and each row is encoded once, ever.
 
-Writes are safe against crashes: row data are flushed before their `filled` flags, and `filled.npy`
-and `meta.json` are replaced atomically.
+Rows are read and written with `pread`/`pwrite` at their offsets in `features.npy` (`WordVectorFile`),
+not through a memory map: a process holds only the batches in use, however many runs it makes and
+however large the cache (the operating system's page cache still serves re-reads).
+
+Writes are safe against crashes: row data are synced to disk before their `filled` flags, and
+`filled.npy` and `meta.json` are replaced atomically.
 """
 import hashlib
 import json
+import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Tuple
@@ -68,12 +74,47 @@ def make_encode_fn(encoder: tf.keras.layers.Layer, use_all_layers: bool) -> Enco
     return encode
 
 
+class WordVectorFile:
+    """A `.npy` file of word vectors [n_words, L, H] read and written by word ranges with pread/pwrite."""
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran_order, dtype = read_header(handle)
+            self.data_offset = handle.tell()
+        if fortran_order or len(shape) != 3:
+            raise ValueError(f"{path}: expected a C-ordered [n_words, L, H] array, got shape {shape}")
+        self.path, self.shape, self.dtype = Path(path), tuple(shape), np.dtype(dtype)
+        self.word_bytes = int(np.prod(shape[1:])) * self.dtype.itemsize
+        self._fd = os.open(path, os.O_RDWR)
+        weakref.finalize(self, os.close, self._fd)
+
+    def read(self, begin: int, end: int) -> np.ndarray:
+        """Words `begin .. end - 1`: [end - begin, L, H]."""
+        size = (end - begin) * self.word_bytes
+        data = os.pread(self._fd, size, self.data_offset + begin * self.word_bytes)
+        if len(data) != size:
+            raise OSError(f"{self.path}: short read at word {begin} ({len(data)} of {size} bytes); the cache "
+                          f"file is truncated, delete {self.path.parent} to rebuild it")
+        return np.frombuffer(data, self.dtype).reshape((end - begin,) + self.shape[1:])
+
+    def write(self, begin: int, words: np.ndarray) -> None:
+        """Stores `words` [n, L, H] as words `begin .. begin + n - 1`."""
+        os.pwrite(self._fd, np.ascontiguousarray(words, self.dtype).tobytes(),
+                  self.data_offset + begin * self.word_bytes)
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+
 @dataclass
 class WordFeatureStore:
     """The cached word vectors of one featurized corpus under one encoder (see the module docstring)."""
 
     directory: Path
-    features: np.ndarray      # [n_words, L, H] float16, memory-mapped
+    features: WordVectorFile  # [n_words, L, H] float16
     row_splits: np.ndarray    # [N + 1] int64
     filled: np.ndarray        # [N] bool
     word_labels: np.ndarray   # [n_words] int32, label id of each word (from the featurized corpus)
@@ -107,8 +148,7 @@ class WordFeatureStore:
                 np.save(tmp / "row_splits.npy", row_splits)
                 np.save(tmp / "filled.npy", np.zeros(len(words_per_row), dtype=bool))
                 (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        features = np.load(directory / "features.npy", mmap_mode="r+")
-        return cls(directory, features, row_splits, np.load(directory / "filled.npy"),
+        return cls(directory, WordVectorFile(directory / "features.npy"), row_splits, np.load(directory / "filled.npy"),
                    encoded.label_ids[first_pieces].astype(np.int32))
 
     def missing_rows(self, rows: np.ndarray) -> np.ndarray:
@@ -138,11 +178,11 @@ class WordFeatureStore:
             offset = 0
             for row in batch:
                 begin, end = self.row_splits[row], self.row_splits[row + 1]
-                self.features[begin:end] = words[offset:offset + end - begin]
+                self.features.write(begin, words[offset:offset + end - begin])
                 offset += end - begin
             if progress is not None:
                 progress(len(batch))
-        self.features.flush()
+        self.features.sync()
         self.filled[missing] = True
         with atomic_path(self.directory / "filled.npy") as tmp:
             np.save(tmp, self.filled)
@@ -169,7 +209,7 @@ class WordFeatureStore:
             features = np.zeros((len(batch_rows), width, stored_layers, hidden), np.float16)
             labels = np.full((len(batch_rows), width), IGNORE_LABEL, np.int32)
             for i, (begin, end) in enumerate(zip(begins, ends)):
-                features[i, :end - begin] = self.features[begin:end]
+                features[i, :end - begin] = self.features.read(begin, end)
                 labels[i, :end - begin] = self.word_labels[begin:end]
             return features, labels
 

@@ -38,8 +38,12 @@ def test_cached_vectors_equal_the_encoder_at_first_pieces(tmp_path, tiny_encoder
     assert store.fill(encoded, np.arange(3), encode) == 3
     live = encode({name: getattr(encoded, name) for name in ("input_word_ids", "input_mask", "input_type_ids")})
     first = encoded.label_ids != IGNORE_LABEL
-    np.testing.assert_allclose(store.features[:], live.numpy()[first], atol=2e-3)  # float16 storage
+    stored = store.features.read(0, store.features.shape[0])
+    np.testing.assert_allclose(stored, live.numpy()[first], atol=2e-3)  # float16 storage
     assert store.features.shape[1] == (2 if use_all_layers else 1)
+    reopened = open_store(tmp_path, tiny_encoder_handle, encoded, use_all_layers)  # what pwrite left on disk
+    np.testing.assert_array_equal(reopened.features.read(0, reopened.features.shape[0]), stored)
+    np.testing.assert_array_equal(np.load(store.directory / "features.npy"), stored)  # still a plain .npy file
 
     (features, labels), = store.dataset(np.array([2, 0]), batch_size=2, shuffle=False, seed=None)
     words = first.sum(1)
@@ -79,3 +83,13 @@ def test_cached_and_live_runs_give_identical_metrics(tmp_path, tiny_encoder_hand
     np.testing.assert_array_equal(cached.report.token.confusion, live.report.token.confusion)
     assert cached.report.entity.f1 == live.report.entity.f1
     np.testing.assert_allclose(cached.latent, live.latent, atol=5e-2)
+
+
+def test_a_truncated_cache_file_is_reported_with_its_path(tmp_path, tiny_encoder_handle):
+    encoded = featurize(tiny_encoder_handle)
+    store = open_store(tmp_path, tiny_encoder_handle, encoded)
+    path = store.directory / "features.npy"
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size - 8)
+    with pytest.raises(OSError, match="features.npy"):
+        open_store(tmp_path, tiny_encoder_handle, encoded).features.read(0, store.features.shape[0])

@@ -143,3 +143,16 @@ def test_training_step_differentiates_data_loss_plus_l2_and_reports_the_data_los
     for start, variable, gradient in zip(before, variables, expected):
         np.testing.assert_allclose(start - variable.numpy(), gradient, atol=1e-5)
     assert max(np.abs(e - d).max() for e, d in zip(expected, data_only)) > 1e-3  # the L2 term is not negligible
+
+
+def test_xla_compiled_steps_train_like_plain_ones(tmp_path):
+    """`jit_compile` changes how the step runs, not what it computes (dropout is off in this model)."""
+    histories = []
+    for jit_compile in (False, True):
+        set_seed(0)
+        trainer = Trainer(_baseline(), tmp_path / str(jit_compile), outside_id=0, verbose=False,
+                          jit_compile=jit_compile)
+        histories.append(trainer.fit(_toy_data(), epochs=3, learning_rate=0.05))
+    plain, xla = ([row["loss"] for row in history] for history in histories)
+    np.testing.assert_allclose(xla, plain, rtol=1e-4)
+    assert xla[-1] < xla[0]

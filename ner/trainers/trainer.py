@@ -53,11 +53,15 @@ class Trainer:
         (dropout) start from that state, as they do in a process resumed from a checkpoint. A resumed run
         then repeats the epochs of an uninterrupted one exactly, if its data order is keyed by `epoch`
         too (`ner.preprocessor.row_order`). None: one trace for all epochs.
+      jit_compile: compile the training steps with XLA (`tf.function(jit_compile=True)`). Batches vary in
+        length, so XLA compiles once per batch shape (`benchmarks/benchmark_jit.py` measures whether that
+        pays off).
     """
 
     def __init__(self, model: keras.Model, run_dir: Path, outside_id: int, verbose: bool = True,
-                 seed: Optional[int] = None):
+                 seed: Optional[int] = None, jit_compile: bool = False):
         self.model = model
+        self.jit_compile = jit_compile
         self.run_dir = Path(run_dir)
         self.outside_id = outside_id
         self.verbose = verbose
@@ -115,7 +119,7 @@ class Trainer:
             optimizer.apply_gradients(pairs)
             return {"loss": loss, **token_counts(labels, probabilities, self.outside_id)}
 
-        return tf.function(step, input_signature=list(element_spec))
+        return tf.function(step, input_signature=list(element_spec), jit_compile=self.jit_compile)
 
     def fit(self, train_data: tf.data.Dataset, epochs: int, learning_rate: float,
             validation_data: Optional[tf.data.Dataset] = None, resume: bool = False,
