@@ -6,14 +6,18 @@ Trains BERT NER on the seed-001 protocol (2,560 labelled sentences, frozen encod
 the training steps compiled by `tf.function` alone and with `jit_compile=True`, each in a fresh
 process, and prints per-epoch training time (the first epoch holds the tracing and, with XLA, most
 compilations: batches vary in length, so XLA compiles once per batch shape) and the test metrics of
-both. Fill the cache first (any BERT NER run does) or the first variant's time includes encoding.
+both, with each process's wall time and peak resident memory (the cache is read with pread, so a warm
+run holds only the batches in use). Fill the cache first (any BERT NER run does) or the first variant's
+time includes encoding.
 """
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,11 +33,13 @@ def run_variant(jit_compile: bool, epochs: int, workdir: str) -> dict:
         f"run_name=jit_{str(jit_compile).lower()}", f"training.epochs={epochs}",
         f"training.jit_compile={str(jit_compile).lower()}", f"paths.saved_models_dir={workdir}/saved_models",
         f"paths.results_dir={workdir}/results"])
+    start = time.perf_counter()
     run_dir = train(config, verbose=False)
     with open(run_dir / "history.csv", newline="", encoding="utf-8") as handle:
         seconds = [float(row["train_seconds"]) for row in csv.DictReader(handle)]
-    return {"jit_compile": jit_compile, "epoch_seconds": seconds,
-            **evaluate(str(run_dir), verbose=False).report.summary_row()}
+    summary = evaluate(str(run_dir), verbose=False).report.summary_row()
+    return {"jit_compile": jit_compile, "epoch_seconds": seconds, "total_s": time.perf_counter() - start,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **summary}
 
 
 def main() -> None:
@@ -58,7 +64,8 @@ def main() -> None:
         steady = sum(rest) / len(rest) if rest else float("nan")
         print(f"jit_compile={result['jit_compile']!s:5}: first epoch {first:.1f} s, later epochs {steady:.2f} s "
               f"each, all {sum(result['epoch_seconds']):.1f} s; test mean F1 {result['mean_f1']:.4f}, "
-              f"entity F1 {result['entity_f1']:.4f}")
+              f"entity F1 {result['entity_f1']:.4f}; whole run (train + test evaluation) {result['total_s']:.0f} s, "
+              f"peak resident memory {result['peak_rss_mib']:.0f} MiB")
 
 
 if __name__ == "__main__":
