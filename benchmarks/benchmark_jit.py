@@ -23,11 +23,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_variant(jit_compile: bool, epochs: int, workdir: str) -> dict:
-    import csv
-
     import ner  # noqa: F401
     from ner.config import CONFIG_DIR, load_config
     from ner.experiment import evaluate, train
+    from ner.trainers.trainer import read_history
 
     config = load_config(CONFIG_DIR / "bert_ner.yaml", [
         f"run_name=jit_{str(jit_compile).lower()}", f"training.epochs={epochs}",
@@ -35,8 +34,7 @@ def run_variant(jit_compile: bool, epochs: int, workdir: str) -> dict:
         f"paths.results_dir={workdir}/results"])
     start = time.perf_counter()
     run_dir = train(config, verbose=False)
-    with open(run_dir / "history.csv", newline="", encoding="utf-8") as handle:
-        seconds = [float(row["train_seconds"]) for row in csv.DictReader(handle)]
+    seconds = [row["train_seconds"] for row in read_history(run_dir)]
     summary = evaluate(str(run_dir), verbose=False).report.summary_row()
     return {"jit_compile": jit_compile, "epoch_seconds": seconds, "total_s": time.perf_counter() - start,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **summary}

@@ -84,6 +84,7 @@ def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: i
     from ner.config import load_config
     from ner.errors import NerError
     from ner.experiment import CONFIG_FILE, evaluate, train
+    from ner.trainers.trainer import read_history
 
     for model in models:
         shown, config_file, model_overrides = MODELS[model]
@@ -105,7 +106,7 @@ def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: i
         validation = evaluate(config.run_name, verbose=False, part="validation").report
         test = evaluate(config.run_name, verbose=False, part="test").report
         keras.backend.clear_session()
-        epoch_seconds = [float(row["train_seconds"]) for row in read_history(run_dir)]
+        epoch_seconds = [row["train_seconds"] for row in read_history(run_dir)]
         row = {
             "suite": suite, "model": model, "shown_as": shown, "epochs": config.training.epochs,
             "test_entity_f1": test.entity.f1, "test_entity_precision": test.entity.precision,
@@ -120,11 +121,6 @@ def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: i
               f"{row['validation_entity_f1']:.4f}), {row['epoch_seconds']:.0f} s per epoch", flush=True)
         rows = [r for r in read_rows(output / CSV_FILE) if (r["suite"], r["model"]) != (suite, model)] + [row]
         write_tables(output, rows)
-
-
-def read_history(run_dir: Path) -> List[dict]:
-    with open(run_dir / "history.csv", newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def read_rows(path: Path) -> List[dict]:

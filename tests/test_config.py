@@ -92,6 +92,12 @@ def test_config_tag_schemes_are_the_tagging_schemes():
     assert config.TAG_SCHEMES == tagging.TAG_SCHEMES
 
 
+def test_config_conll_tag_formats_are_the_reader_ones():
+    from ner import config, readers
+
+    assert config.CONLL_TAG_FORMATS == readers.CONLL_SCHEMES
+
+
 @pytest.mark.parametrize("text, message", [
     ("training: {clip_norm: 0}", "key 'training.clip_norm' must be a positive number or null, got 0.0"),
     ("training: {clip_norm: fast}", "key 'training.clip_norm' must be of type float, got 'fast'"),
@@ -101,8 +107,17 @@ def test_config_tag_schemes_are_the_tagging_schemes():
     ("model: {rnn: {num_layers: 0}}", "key 'model.rnn.num_layers' must be a positive integer"),
     ("model: {rnn: {unit: 3}}", "unknown key 'model.rnn.unit'"),
     ("model: {type: crf}", "key 'model.type' must be one of"),
+    ("split: {labelled_selection: biased}",
+     "key 'split.labelled_selection' must be one of ('random', 'fewer_outside'), got 'biased'"),
+    ("model: {head: {l2: -0.1}}", "key 'model.head.l2' must be a non-negative number, got -0.1"),
+    ("model: {head: {l2: .nan}}", "key 'model.head.l2' must be a non-negative number"),
+    ("data: {corpus: ontonotes}", "key 'data.corpus' must be one of ('gmb', 'conll')"),
+    ("data: {conll_tags: iob2}", "key 'data.conll_tags' must be one of ('iob1', 'bio')"),
+    ("split: {fractions: [0.5, 0.6]}", "key 'split.fractions' must be null or three numbers"),
+    ("split: {fractions: [0.1, 0.8, 0.2]}", "key 'split.fractions' must be null or three numbers"),
+    ("split: {fractions: [0.0, 0.8, 0.1]}", "key 'split.fractions' must be null or three numbers"),
 ])
-def test_bad_sequence_tagger_keys(tmp_path, text, message):
+def test_bad_keys_name_the_key(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text + "\n")
     with pytest.raises(ConfigError, match="bad.yaml") as raised:
@@ -127,17 +142,3 @@ def test_config_labelled_selections_are_the_preprocessor_ones():
     from ner import config, preprocessor
 
     assert config.LABELLED_SELECTIONS == preprocessor.LABELLED_SELECTIONS
-
-
-@pytest.mark.parametrize("text, message", [
-    ("split: {labelled_selection: biased}",
-     "key 'split.labelled_selection' must be one of ('random', 'fewer_outside'), got 'biased'"),
-    ("model: {head: {l2: -0.1}}", "key 'model.head.l2' must be a non-negative number, got -0.1"),
-    ("model: {head: {l2: .nan}}", "key 'model.head.l2' must be a non-negative number"),
-])
-def test_bad_future_work_keys(tmp_path, text, message):
-    path = tmp_path / "bad.yaml"
-    path.write_text(text + "\n")
-    with pytest.raises(ConfigError, match="bad.yaml") as raised:
-        load_config(path, environ={})
-    assert message in str(raised.value)

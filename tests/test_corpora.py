@@ -1,6 +1,5 @@
 """Choosing the corpus in config: CoNLL files with fixed parts, GMB split by fractions, and the run's labels."""
 import dataclasses
-import json
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ import pytest
 import ner  # noqa: F401
 from ner.api import Tagger
 from ner.config import CONFIG_DIR, SplitConfig, load_config
-from ner.errors import ConfigError, DataError, NerError
+from ner.errors import DataError, NerError
 from ner.experiment import LABELS_FILE, evaluate, prepare_data, read_label_map, train
 from ner.models import build_model
 from ner.models.layer_mix import ScalarMix
@@ -77,17 +76,6 @@ def test_split_fractions_replace_the_sizes(tmp_path, tiny_encoder_handle):
     assert [len(ids) for ids in split.parts().values()] == [6, 48, 6, 0]
     assert SplitConfig(fractions=(0.1, 0.8, 0.1)).sizes(47959) == (4796, 38367, 4796)
     assert SplitConfig().sizes(47959) == (9600, 2560, 960)
-
-
-@pytest.mark.parametrize("fractions", ["[0.5, 0.6]", "[0.1, 0.8, 0.2]", "[0.0, 0.8, 0.1]"])
-def test_bad_split_fractions_name_the_key(fractions):
-    with pytest.raises(ConfigError, match="split.fractions"):
-        load_config(CONFIG_DIR / "bert_ner.yaml", [f"split.fractions={fractions}"], environ={})
-
-
-def test_unknown_corpus_names_the_key():
-    with pytest.raises(ConfigError, match="data.corpus"):
-        load_config(CONFIG_DIR / "bert_ner.yaml", ["data.corpus=ontonotes"], environ={})
 
 
 def test_a_split_from_another_corpus_is_refused_not_shrunk(tmp_path, tiny_encoder_handle):

@@ -35,6 +35,7 @@ WEIGHTS_DIR = "weights"
 WEIGHTS_PREFIX = "model"
 CHECKPOINTS_DIR = "checkpoints"
 LOGS_DIR = "logs"
+HISTORY_FILE = "history.csv"
 # What TensorBoard's scalar plugin reads a summary as (what `tf.summary.scalar` writes when it is installed).
 _SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
     plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars"))
@@ -266,7 +267,7 @@ class Trainer:
         return tf.train.CheckpointManager(checkpoint, str(self.run_dir / CHECKPOINTS_DIR), max_to_keep=2)
 
     def _history_path(self) -> Path:
-        return self.run_dir / "history.csv"
+        return self.run_dir / HISTORY_FILE
 
     def _write_history(self, history: List[Dict[str, float]]) -> None:
         buffer = io.StringIO()
@@ -287,10 +288,13 @@ class Trainer:
         self._summary_writer.flush()
 
     def _read_history(self) -> List[Dict[str, float]]:
-        if not self._history_path().is_file():
-            return []
-        with open(self._history_path(), newline="", encoding="utf-8") as handle:
-            return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+        return read_history(self.run_dir) if self._history_path().is_file() else []
+
+
+def read_history(run_dir: Path) -> List[Dict[str, float]]:
+    """A run's `history.csv`: one dict of numbers per record (epoch, or pair of the alternating loop)."""
+    with open(Path(run_dir) / HISTORY_FILE, newline="", encoding="utf-8") as handle:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
