@@ -83,7 +83,8 @@ def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: i
 
     from ner.config import load_config
     from ner.errors import NerError
-    from ner.experiment import CONFIG_FILE, evaluate, train
+    from ner.experiment import evaluate, train
+    from ner.runs import CONFIG_FILE
     from ner.trainers.trainer import read_history
 
     for model in models:
@@ -103,8 +104,8 @@ def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: i
             print(f"[benchmark] {suite} / {model}: training {config.training.epochs} epochs", flush=True)
             run_dir = train(config, verbose=False)
         train_seconds = "" if reuse_trained else time.perf_counter() - start
-        validation = evaluate(config.run_name, verbose=False, part="validation").report
-        test = evaluate(config.run_name, verbose=False, part="test").report
+        validation = evaluate(str(run_dir), verbose=False, part="validation").report
+        test = evaluate(str(run_dir), verbose=False, part="test").report
         keras.backend.clear_session()
         epoch_seconds = [row["train_seconds"] for row in read_history(run_dir)]
         row = {

@@ -30,7 +30,6 @@ def train_and_evaluate(config_file: str, overrides: Sequence[str]):
 
     config = load_config(config_file, overrides)
     start = time.perf_counter()
-    train(config, verbose=False)
-    evaluation = evaluate(config.run_name, verbose=False)
+    evaluation = evaluate(str(train(config, verbose=False)), verbose=False)
     keras.backend.clear_session()
     return evaluation, time.perf_counter() - start

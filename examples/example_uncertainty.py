@@ -28,9 +28,10 @@ def main(argv=None) -> None:
         import numpy as np
 
         from ner.config import load_config, resolve_path
-        from ner.experiment import CONFIG_FILE, SPLIT_FILE, ModelInputs, model_for, prepare_data, run_dir_for
+        from ner.experiment import ModelInputs, model_for, prepare_data
         from ner.preprocessor import DataSplit, Sentence, make_dataset
         from ner.readers import read_conll
+        from ner.runs import CONFIG_FILE, SPLIT_FILE, find_run
         from ner.reporting import markdown_table, write_csv
         from ner.tagging import OUTSIDE
         from ner.trainers.trainer import load_weights
@@ -40,7 +41,7 @@ def main(argv=None) -> None:
                                                plot_roc_curves)
         from ner.utils import set_seed, write_text_atomic
 
-        run_dir = run_dir_for(args.run)
+        run_dir = find_run(args.run, args.overrides)
         config = load_config(run_dir / CONFIG_FILE, args.overrides)
         set_seed(config.training.seed)
         data = prepare_data(config, split=DataSplit.from_json(run_dir / SPLIT_FILE))

@@ -31,9 +31,10 @@ import tf_keras as keras
 from ner.config import ExperimentConfig, load_config
 from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
-from ner.experiment import CONFIG_FILE, read_label_map, run_dir_for
-from ner.models import build_model, needs_first_piece_mask
+from ner.models import build_model
 from ner.preprocessor import Sentence, WordPieceFeaturizer, make_dataset
+from ner.registry import model_type
+from ner.runs import CONFIG_FILE, read_label_map, run_dir_for
 from ner.tagging import IGNORE_LABEL, OUTSIDE, LabelMap
 from ner.text import tokenize
 from ner.trainers.trainer import WEIGHTS_DIR, load_weights
@@ -162,7 +163,7 @@ class Tagger:
         records = [Sentence(i, tuple(words), (OUTSIDE,) * len(words)) for i, words in enumerate(sentences)]
         encoded = self.featurizer.featurize(records)
         dataset = make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
-                               first_piece_mask=needs_first_piece_mask(self.model))
+                               first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask)
         predictor = None
         if mc_samples:
             uncertainty = self.config.uncertainty

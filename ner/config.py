@@ -22,7 +22,9 @@ from typing import Any, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from ner import readers, registry, tagging
 from ner.errors import ConfigError
+from ner.registry import ENCODER_LAYER_CHOICES, LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES, RNN_CELLS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
@@ -32,14 +34,13 @@ ENV_OVERRIDES = {"NER_GMB_PATH": "data.gmb_path", "NER_OOD_PATH": "data.ood_path
 CONLL_DIR_VARIABLE = "NER_CONLL_DIR"
 CONLL_PATH_KEYS = ("conll_train_path", "conll_validation_path", "conll_test_path")
 
-TAG_SCHEMES = ("io", "bio", "iob1", "biluo")  # as in ner.tagging, which config does not import
-LONG_SENTENCE_POLICIES = ("split", "truncate")
-CORPORA = ("gmb", "conll")
-CONLL_TAG_FORMATS = ("iob1", "bio")  # as in ner.readers
-ENCODER_LAYER_CHOICES = ("last", "mix")  # the head reads the last layer, or a learned mix of all layers
-MODEL_TYPES = ("ner_baseline", "bert_ner", "bilstm", "gru", "bert_gru", "bert_bilstm_crf")
-RNN_CELLS = ("lstm", "gru")
-LABELLED_SELECTIONS = ("random", "fewer_outside")  # as in ner.preprocessor.make_split
+# The choice lists are defined where they are implemented (`ner.registry`, `ner.tagging`, `ner.readers`, all
+# free of TensorFlow); these names are what the config's checks read.
+TAG_SCHEMES = tagging.TAG_SCHEMES
+CORPORA = tuple(registry.CORPORA)
+CONLL_TAG_FORMATS = readers.CONLL_SCHEMES
+MODEL_TYPES = tuple(registry.MODELS)
+KL_LOSSES = tuple(registry.UNLABELLED_LOSSES)
 
 
 @dataclass(frozen=True)
@@ -278,12 +279,10 @@ class UncertaintyConfig:
         return out
 
 
-KL_LOSSES = ("data_distribution", "confidence")
-
 
 @dataclass(frozen=True)
 class SemiSupervisedConfig:
-    """The semi-supervised stage (`ner.kl_loss`): alternating KL steps on unlabelled batches and
+    """The semi-supervised stage (`ner.losses`): alternating KL steps on unlabelled batches and
     cross-entropy steps on labelled ones, starting from a trained supervised run.
 
     `losses` are summed with `loss_weights` in each unlabelled step. `prior` is the target of the
@@ -345,7 +344,8 @@ class ExperimentConfig:
     def problems(self) -> list:
         valid = self.run_name and all(c.isalnum() or c in "-_." for c in self.run_name)
         out = [] if valid else [("run_name", "letters, digits, '-', '_' or '.'", self.run_name)]
-        if self.uncertainty.encoder_dropout and self.model.type in ("ner_baseline", "bilstm", "gru"):
+        if (self.uncertainty.encoder_dropout and self.model.type in registry.MODELS
+                and not registry.model_type(self.model.type).has_encoder):
             out.append(("uncertainty.encoder_dropout",
                         f"false for model.type {self.model.type} (it has no encoder)", True))
         return out

@@ -6,31 +6,29 @@ trainer, evaluator) knows nothing of configs and takes plain arguments.
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from ner.config import DataConfig, ExperimentConfig, load_config, resolve_path, save_config
+from ner.config import ExperimentConfig, load_config, resolve_path, save_config
 from ner.encoders.hub_encoder import encoder_info, encoder_vocab, resolve_handle
+from ner.corpora import Corpus, read_corpus
 from ner.errors import ConfigError, DataError, NerError
-from ner.kl_loss import ConfidenceKL, DataDistributionKL, WeightedSum, label_prior
+from ner.losses import label_prior, unlabelled_loss
 from ner.model_evaluator import EvaluationReport, build_report, latent_pca
 from ner.feature_cache import WordFeatureStore, make_encode_fn
-from ner.models import BertNER, WordFeatureNER, build_model, needs_first_piece_mask
+from ner.models import WordFeatureNER, build_model
 from ner.preprocessor import (SPLIT_PARTS, DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer,
                               make_dataset, make_split, outside_fractions, select_rows)
-from ner.readers import corpus_entity_types, read_conll, read_gmb_csv
+from ner.registry import model_type
+from ner.runs import CONFIG_FILE, PRIOR_FILE, SPLIT_FILE, find_run, run_dir_for, write_label_map
 from ner.reporting import write_latent_plots, write_report
-from ner.tagging import ENTITY_TYPES, IGNORE_LABEL, OUTSIDE, LabelMap, bio_tags
+from ner.tagging import IGNORE_LABEL, OUTSIDE, LabelMap, bio_tags
 from ner.trainers.trainer import Trainer, load_weights
 from ner.utils import set_seed, write_text_atomic
 
-CONFIG_FILE = "config.yaml"
-PRIOR_FILE = "prior.json"
-LABELS_FILE = "labels.json"
-SPLIT_FILE = "split.json"
 PCA_BATCHES = 10
 
 
@@ -58,35 +56,6 @@ class PreparedData:
 
     def encoded(self, part: str) -> EncodedSentences:
         return select_rows(self.encoded_all, self.rows(part))
-
-
-@dataclass(frozen=True)
-class Corpus:
-    """The sentences of the config's corpus by id, the entity types its tags use, and, for a corpus whose
-    files fix the parts (CoNLL: train, validation, test), the sentence ids of each part."""
-
-    sentences: Dict[int, Sentence]
-    entity_types: Tuple[str, ...]
-    fixed_parts: Optional[Dict[str, Tuple[int, ...]]]
-    source: str
-
-
-def read_corpus(data: DataConfig) -> Corpus:
-    """Reads the GMB CSV, or the three CoNLL files (their sentences numbered on across the files:
-    train first, then validation, then test)."""
-    if data.corpus == "gmb":
-        sentences = read_gmb_csv(resolve_path(data.gmb_path), encoding=data.encoding)
-        return Corpus({s.sentence_id: s for s in sentences}, ENTITY_TYPES, None, data.gmb_path)
-    by_id: Dict[int, Sentence] = {}
-    parts = {}
-    files = (("labelled", data.conll_train_path), ("validation", data.conll_validation_path),
-             ("test", data.conll_test_path))
-    for part, path in files:
-        offset = len(by_id)
-        for sentence in read_conll(resolve_path(path), scheme_in=data.conll_tags, encoding=data.encoding):
-            by_id[offset + sentence.sentence_id] = Sentence(offset + sentence.sentence_id, sentence.words, sentence.tags)
-        parts[part] = tuple(range(offset + 1, len(by_id) + 1))
-    return Corpus(by_id, corpus_entity_types(by_id.values()), parts, ", ".join(path for _, path in files))
 
 
 def make_corpus_split(config: ExperimentConfig, corpus: Corpus) -> DataSplit:
@@ -139,7 +108,9 @@ class ModelInputs:
         self.config, self.data, self.model, self.verbose = config, data, model, verbose
         self.store: Optional[WordFeatureStore] = None
         self.trainable_model = model
-        cached = isinstance(model, BertNER) and not config.encoder.trainable and config.training.feature_cache
+        self.model_type = model_type(config.model.type)
+        cached = (self.model_type.can_train_on_cached_features and not config.encoder.trainable
+                  and config.training.feature_cache)
         if cached:
             info = encoder_info(model.encoder)
             self.store = WordFeatureStore.open(
@@ -163,7 +134,7 @@ class ModelInputs:
         rows = self.data.rows(part)[:limit]
         if self.store is None:
             return make_dataset(select_rows(self.data.encoded_all, rows), batch_size, shuffle=shuffle, seed=seed,
-                                first_piece_mask=needs_first_piece_mask(self.model), epoch=epoch,
+                                first_piece_mask=self.model_type.reads_first_piece_mask, epoch=epoch,
                                 group_by_length=group_by_length)
         missing = self.store.missing_rows(rows)
         if missing.size:
@@ -234,15 +205,14 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
         raise ConfigError(f"semi_supervised.prior has {prior.size} values; expected one per label "
                           f"({num_labels}: {', '.join(data.label_map.labels)})")
     write_text_atomic(run_dir / PRIOR_FILE, json.dumps(dict(zip(data.label_map.labels, prior.tolist())), indent=1))
-    losses = {"data_distribution": DataDistributionKL(prior), "confidence": ConfidenceKL()}
-    unlabelled_loss = WeightedSum([losses[name] for name in stage.losses], stage.loss_weights)
+    unlabelled = unlabelled_loss(stage.losses, stage.loss_weights, prior)
     batch_size = config.training.batch_size
     trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
                       verbose=verbose, jit_compile=config.training.jit_compile)
     trainer.fit_alternating(
         inputs.dataset("labelled", shuffle=True),
         inputs.dataset("unlabelled", shuffle=True, limit=stage.pairs * batch_size),
-        unlabelled_loss, stage.pairs, stage.learning_rate, stage.unlabelled_learning_rate, stage.evaluate_every,
+        unlabelled, stage.pairs, stage.learning_rate, stage.unlabelled_learning_rate, stage.evaluate_every,
         validation_data=inputs.dataset("validation", shuffle=False))
     return run_dir
 
@@ -264,41 +234,17 @@ class Evaluation:
     labels: Sequence[str]
 
 
-def write_label_map(run_dir: Path, label_map: LabelMap) -> Path:
-    """Saves the labels a run's model predicts, in id order, as `labels.json` in its run directory."""
-    body = json.dumps({"scheme": label_map.scheme, "labels": list(label_map.labels)}, indent=1)
-    return write_text_atomic(run_dir / LABELS_FILE, body + "\n")
-
-
-def read_label_map(run_dir: Path) -> LabelMap:
-    """The label map a run was trained with (its `labels.json`); NerError naming the file otherwise."""
-    path = Path(run_dir) / LABELS_FILE
-    if not path.is_file():
-        raise NerError(f"{path} not found: the run's labels are missing; expected a run trained by this "
-                       f"version of ner (retrain it)")
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-        return LabelMap(scheme=values["scheme"], labels=tuple(values["labels"]))
-    except (json.JSONDecodeError, KeyError, TypeError, ConfigError) as error:
-        raise NerError(f"{path}: not a labels file ({error}); expected {{\"scheme\": ..., \"labels\": [...]}}") from None
-
-
-def run_dir_for(run: str, saved_models_dir: str = "saved_models") -> Path:
-    """A run is named (`bert_ner`) or given as its directory."""
-    candidate = Path(run)
-    run_dir = candidate if (candidate / CONFIG_FILE).is_file() else resolve_path(saved_models_dir) / run
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise NerError(f"run '{run}' not found: expected {run_dir / CONFIG_FILE}; train it first "
-                       f"(e.g. python -m examples.example_train_bert_ner)")
-    return run_dir
-
-
-def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part: str = "test") -> Evaluation:
+def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part: str = "test",
+             saved_models_dir: Optional[str] = None) -> Evaluation:
     """Evaluates a trained run on a part of its own split (read back from the run's `split.json`): the
-    test part, or "validation" for model selection."""
+    test part, or "validation" for model selection.
+
+    The run (a name or a run directory) is looked up in `saved_models_dir`; None takes the
+    `paths.saved_models_dir` the overrides give (`ner.runs.find_run`), where training put it.
+    """
     if part not in SPLIT_PARTS:
         raise ConfigError(f"cannot evaluate on part {part!r}; expected one of {', '.join(SPLIT_PARTS)}")
-    run_dir = run_dir_for(run)
+    run_dir = find_run(run, overrides, saved_models_dir)
     config = load_config(run_dir / CONFIG_FILE, overrides)
     data = prepare_data(config, split=DataSplit.from_json(run_dir / SPLIT_FILE), verbose=verbose)
     if not (run_dir / "weights").is_dir():

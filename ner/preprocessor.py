@@ -25,12 +25,11 @@ import tensorflow_text as tf_text
 
 from ner.errors import ConfigError, DataError
 from ner.readers import Sentence, read_gmb_csv  # noqa: F401  (read_gmb_csv: re-exported, it used to live here)
+from ner.registry import LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES
 from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL, OUTSIDE, LabelMap
 from ner.utils import PathLike, write_text_atomic
 
 logger = logging.getLogger(__name__)
-
-LONG_SENTENCE_MODES = ("split", "truncate")
 
 _TOKENIZE_CHUNK = 8192  # sentences per BertTokenizer call: bounds memory, keeps op overhead negligible
 
@@ -40,7 +39,6 @@ _TOKENIZE_CHUNK = 8192  # sentences per BertTokenizer call: bounds memory, keeps
 
 SPLIT_PARTS = ("test", "labelled", "validation", "unlabelled")
 _SPLIT_KEYS = ("seed",) + tuple(f"{name}_ids" for name in SPLIT_PARTS)
-LABELLED_SELECTIONS = ("random", "fewer_outside")  # how make_split draws the labelled part
 
 
 @dataclass(frozen=True)
@@ -241,9 +239,9 @@ class WordPieceFeaturizer:
         label_map: LabelMap,
         long_sentences: str = "split",
     ) -> None:
-        if long_sentences not in LONG_SENTENCE_MODES:
+        if long_sentences not in LONG_SENTENCE_POLICIES:
             raise ConfigError(
-                f"unknown long_sentences mode {long_sentences!r}; expected one of {', '.join(LONG_SENTENCE_MODES)}"
+                f"unknown long_sentences mode {long_sentences!r}; expected one of {', '.join(LONG_SENTENCE_POLICIES)}"
             )
         if max_seq_length < 3:
             raise ConfigError(f"max_seq_length must be at least 3 ([CLS], one piece, [SEP]), got {max_seq_length}")

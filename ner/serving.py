@@ -32,7 +32,7 @@ import tf_keras as keras
 from ner.api import Tagger
 from ner.encoders.hub_encoder import EncoderVocab
 from ner.errors import NerError
-from ner.models import needs_first_piece_mask
+from ner.registry import model_type
 from ner.tagging import FIRST_PIECE_MASK
 from ner.utils import PathLike, atomic_path
 
@@ -148,7 +148,7 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
         raise NerError(f"export output {output_dir} exists and is not a SavedModel; expected a new directory "
                        "or a previous export to replace")
     module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map.labels,
-                           needs_first_piece_mask(tagger.model))
+                           model_type(tagger.config.model.type).reads_first_piece_mask)
     with atomic_path(output_dir) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve.get_concrete_function()})
     return output_dir

@@ -86,18 +86,6 @@ def test_sequence_tagger_configs_and_training_options():
     assert load_config(CONFIG_DIR / "bert_ner.yaml", ["training.clip_norm=2"], environ={}).training.clip_norm == 2.0
 
 
-def test_config_tag_schemes_are_the_tagging_schemes():
-    from ner import config, tagging
-
-    assert config.TAG_SCHEMES == tagging.TAG_SCHEMES
-
-
-def test_config_conll_tag_formats_are_the_reader_ones():
-    from ner import config, readers
-
-    assert config.CONLL_TAG_FORMATS == readers.CONLL_SCHEMES
-
-
 @pytest.mark.parametrize("text, message", [
     ("training: {clip_norm: 0}", "key 'training.clip_norm' must be a positive number or null, got 0.0"),
     ("training: {clip_norm: fast}", "key 'training.clip_norm' must be of type float, got 'fast'"),
@@ -136,9 +124,3 @@ def test_future_work_configs():
     assert default.split.labelled_selection == "random" and default.model.head.l2 == 0.0
     for config in (biased, l2, dropout):  # each differs from bert_ner in its own keys only
         assert config.model.type == "bert_ner" and config.training == default.training
-
-
-def test_config_labelled_selections_are_the_preprocessor_ones():
-    from ner import config, preprocessor
-
-    assert config.LABELLED_SELECTIONS == preprocessor.LABELLED_SELECTIONS

@@ -13,7 +13,7 @@ import ner  # noqa: F401
 from ner.layers.crf import (CRF, CrfParameters, constrained, crf_log_likelihood, crf_log_partition, crf_marginals,
                             crf_sequence_score, crf_viterbi, spread_to_pieces, word_positions)
 from ner.tagging import IGNORE_LABEL, LabelMap
-from ner.trainers.losses import masked_cross_entropy
+from ner.losses import masked_cross_entropy
 
 
 def random_case(seed, num_labels, lengths, width=5):

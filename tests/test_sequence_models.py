@@ -9,9 +9,10 @@ import pytest
 import tensorflow as tf
 
 import ner  # noqa: F401
+from ner import registry
 from ner.config import EncoderConfig, HeadConfig, ModelConfig, RnnConfig
 from ner.layers.recurrent import RecurrentStack
-from ner.models import BertRnnCrfNER, BertRnnNER, RnnNER, build_model, needs_first_piece_mask
+from ner.models import BertRnnCrfNER, BertRnnNER, RnnNER, build_model
 from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL, LabelMap
 from ner.trainers.trainer import Trainer, WarmupLinearDecay, load_weights
 from ner.utils import set_seed
@@ -55,10 +56,10 @@ def toy_batch(seed: int = 0, with_first_pieces: bool = True):
     return {name: tf.constant(value) for name, value in features.items()}, tf.constant(labels)
 
 
-def features_for(model, features):
-    """The toy features a model reads: `first_piece_mask` only for the CRF model."""
+def features_for(model_type_name, features):
+    """The toy features a model type reads: `first_piece_mask` only for the CRF model."""
     return {name: value for name, value in features.items()
-            if name != FIRST_PIECE_MASK or needs_first_piece_mask(model)}
+            if name != FIRST_PIECE_MASK or registry.model_type(model_type_name).reads_first_piece_mask}
 
 
 @pytest.fixture(scope="module")
@@ -76,14 +77,14 @@ def test_build_model_makes_the_named_architecture(built, tiny_encoder_handle):
     assert built["bert_bilstm_crf"].crf.allowed == LABEL_MAP.allowed_transitions()
     overridden = make_model("bilstm", tiny_encoder_handle, cell="gru", num_layers=2)  # rnn.cell overrides the type
     assert [type(layer.forward_layer).__name__ for layer in overridden.rnn.recurrent_layers] == ["GRU", "GRU"]
-    assert [needs_first_piece_mask(model) for model in built.values()] == [False, False, False, True]
+    assert [registry.model_type(name).reads_first_piece_mask for name in built] == [False, False, False, True]
 
 
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_output_shapes_and_distributions(built, model_type):
     model = built[model_type]
     features, labels = toy_batch()
-    latent, probabilities = model(features_for(model, features), training=False)
+    latent, probabilities = model(features_for(model_type, features), training=False)
     assert latent.shape == (4, 9, 4) and probabilities.shape == (4, 9, LABEL_MAP.num_labels)
     np.testing.assert_allclose(probabilities.numpy().sum(-1), 1.0, atol=1e-5)
 
@@ -96,8 +97,8 @@ def test_padding_does_not_change_real_positions(built, model_type):
     short = {name: value[3:, :3] for name, value in features.items()}  # the 3-piece row alone, no padding
     junk = {name: value[3:] for name, value in features.items()}
     junk["input_word_ids"] = tf.tensor_scatter_nd_update(junk["input_word_ids"], [[0, 5]], [77])
-    outputs_short = [t.numpy() for t in model(features_for(model, short), training=False)]
-    outputs_padded = [t.numpy()[:, :3] for t in model(features_for(model, junk), training=False)]
+    outputs_short = [t.numpy() for t in model(features_for(model_type, short), training=False)]
+    outputs_padded = [t.numpy()[:, :3] for t in model(features_for(model_type, junk), training=False)]
     for alone, padded in zip(outputs_short, outputs_padded):
         np.testing.assert_allclose(alone, padded, atol=1e-5)
 
@@ -106,13 +107,13 @@ def test_padding_does_not_change_real_positions(built, model_type):
 def test_one_training_step_lowers_the_loss_and_weights_round_trip(built, tiny_encoder_handle, tmp_path, model_type):
     model = built[model_type]  # the last test to use these models: it trains them
     features, labels = toy_batch()
-    features = features_for(model, features)
+    features = features_for(model_type, features)
     trainer = Trainer(model, tmp_path, outside_id=0, verbose=False)
-    before, _ = trainer.supervised_loss(features, labels, training=False)
-    encoder_before = [v.numpy() for v in getattr(model, "encoder", model).trainable_variables]
+    before, _ = model.forward_loss(features, labels, training=False)
+    encoder_before = [v.numpy() for v in (model if model.encoder is None else model.encoder).trainable_variables]
     step = trainer.make_step(None, tf.keras.optimizers.Adam(0.01), batch_spec(features))
     stats = step(features, labels)
-    after, _ = trainer.supervised_loss(features, labels, training=False)
+    after, _ = model.forward_loss(features, labels, training=False)
     assert np.isfinite(float(stats["loss"])) and float(after) < float(before)
     assert stats["tokens"] == float(tf.reduce_sum(tf.cast(labels >= 0, tf.float32)))
     if model_type.startswith("bert"):  # fine-tuned end to end: the encoder moved too (but its unused pooler)

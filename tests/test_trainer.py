@@ -7,7 +7,7 @@ import ner  # noqa: F401
 import tf_keras as keras
 from ner.config import HeadConfig, ModelConfig, EncoderConfig
 from ner.models import BaselineNER, MLPHead, build_model
-from ner.trainers.losses import masked_cross_entropy, token_counts
+from ner.losses import masked_cross_entropy, token_counts
 from ner.trainers.trainer import Trainer, load_weights
 from ner.utils import set_seed
 

@@ -13,10 +13,10 @@ from ner.config import (CONFIG_DIR, EncoderConfig, HeadConfig, ModelConfig, RnnC
                         load_config)
 from ner.encoders.hub_encoder import INPUT_NAMES
 from ner.errors import ConfigError
-from ner.models import MLPHead, ScalarMix, WordFeatureNER, build_model, needs_first_piece_mask
+from ner.models import MLPHead, ScalarMix, WordFeatureNER, build_model
 from ner.models.bert_ner import WORD_FEATURES
 from ner.tagging import FIRST_PIECE_MASK
-from ner import uncertainty_reporting
+from ner import registry, uncertainty_reporting
 from ner.uncertainty import metrics as um
 from ner.uncertainty.mc_dropout import MCDropoutPredictor, predict_dataset
 from ner.utils import set_seed
@@ -252,7 +252,7 @@ def _model_and_features(kind, encoder_handle):
         return model, features
     config = _config(kind.removesuffix("_mix"), encoder_layers="mix" if kind.endswith("_mix") else "last")
     model = build_model(config, EncoderConfig(handle=encoder_handle), num_labels=LABELS, vocab_size=VOCAB)
-    return model, _features(first_piece_mask=needs_first_piece_mask(model))
+    return model, _features(first_piece_mask=registry.model_type(config.type).reads_first_piece_mask)
 
 
 @pytest.mark.parametrize("kind", ["ner_baseline", "bilstm", "gru", "bert_ner", "bert_ner_mix", "bert_gru",

@@ -4,7 +4,7 @@ from typing import Optional
 import tensorflow as tf
 import tf_keras as keras
 
-from ner.config import RNN_CELLS
+from ner.registry import RNN_CELLS
 from ner.errors import ConfigError
 
 

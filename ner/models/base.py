@@ -1,10 +1,11 @@
-"""The shape every NER model shares: layers below a head, then the head."""
-from typing import Dict, Tuple
+"""The protocol every NER model shares: layers below a head, then the head; an optional encoder; a loss."""
+from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 import tf_keras as keras
 
 from ner.encoders.hub_encoder import INPUT_NAMES
+from ner.losses import masked_cross_entropy
 
 
 class TokenClassifier(keras.Model):
@@ -13,9 +14,20 @@ class TokenClassifier(keras.Model):
     `call` maps the feature dict to `(latent [B, T, L], probabilities [B, T, C])`. Splitting it lets
     Monte-Carlo dropout run everything below the head once and the head many times
     (`ner.uncertainty.mc_dropout`) without repeating any model's forward pass.
+
+    `encoder` is the pre-trained TF-Hub encoder layer of the models that have one (the trainer gives its
+    variables their own learning rate), None otherwise. `forward_loss` is the supervised loss the trainer
+    differentiates: masked cross-entropy of the probabilities, unless a model overrides it (the CRF tagger).
     """
 
     head: keras.layers.Layer
+    encoder: Optional[keras.layers.Layer]
+
+    def __init__(self, name: str, encoder: Optional[keras.layers.Layer] = None):
+        # Set in the constructor, not as a class attribute: Keras does not track the layer of an attribute
+        # the class defines, so the encoder's variables would be missing from the model's.
+        super().__init__(name=name)
+        self.encoder = encoder
 
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
         """What the head reads, [B, T, D]. With `sample_encoder`, dropout below the head runs (a TF-Hub
@@ -30,6 +42,16 @@ class TokenClassifier(keras.Model):
     def call(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
         latent, outputs = self.head(self.head_inputs(inputs, training=training), training=training)
         return latent, self.probabilities_from_head(outputs, inputs)
+
+    def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor,
+                     training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        """`(loss, probabilities [B, T, C])` of one batch from one forward pass.
+
+        labels: [B, T] int32, a label id on each word's first piece and `IGNORE_LABEL` elsewhere.
+        The loss is a scalar without the model's regularisation losses (the trainer adds `model.losses`).
+        """
+        _, probabilities = self(inputs, training=training)
+        return masked_cross_entropy(labels, probabilities), probabilities
 
 
 def call_encoder(encoder: keras.layers.Layer, inputs: Dict[str, tf.Tensor], training=None,

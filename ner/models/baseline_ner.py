@@ -1,11 +1,13 @@
 """The baseline: a word-piece embedding learned from scratch under the MLP head."""
-from typing import Dict
+from typing import Dict, Optional
 
 import tensorflow as tf
 import tf_keras as keras
 
+from ner.config import EncoderConfig, ModelConfig
 from ner.models.base import TokenClassifier
 from ner.models.heads import MLPHead
+from ner.tagging import LabelMap
 
 
 class BaselineNER(TokenClassifier):
@@ -22,3 +24,9 @@ class BaselineNER(TokenClassifier):
 
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
         return self.embedding(inputs["input_word_ids"])  # [B, T, E]
+
+
+def build_baseline_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, num_labels: int, vocab_size: int,
+                       label_map: Optional[LabelMap]) -> BaselineNER:
+    """Model type ner_baseline (the builder protocol: `ner.registry.ModelType`): reads `model.embedding_dim`."""
+    return BaselineNER(vocab_size, model.embedding_dim, head)

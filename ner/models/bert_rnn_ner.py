@@ -7,12 +7,15 @@ from typing import Dict, Optional, Tuple
 import tensorflow as tf
 import tf_keras as keras
 
+from ner.config import EncoderConfig, ModelConfig
 from ner.layers.crf import CRF
 from ner.layers.recurrent import RecurrentStack
 from ner.models.base import TokenClassifier, call_encoder
+from ner.models.bert_ner import load_encoder_layers
 from ner.models.heads import MLPHead
 from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
-from ner.tagging import FIRST_PIECE_MASK
+from ner.models.rnn_ner import recurrent_stack
+from ner.tagging import FIRST_PIECE_MASK, LabelMap
 
 
 class BertRnnNER(TokenClassifier):
@@ -26,8 +29,7 @@ class BertRnnNER(TokenClassifier):
 
     def __init__(self, encoder: keras.layers.Layer, rnn: RecurrentStack, head: MLPHead,
                  layer_mix: Optional[ScalarMix] = None, name: str = "bert_rnn_ner"):
-        super().__init__(name=name)
-        self.encoder = encoder
+        super().__init__(name, encoder)
         self.rnn = rnn
         self.head = head
         self.layer_mix = layer_mix
@@ -82,3 +84,24 @@ class BertRnnCrfNER(BertRnnNER):
         """Viterbi label ids [B, T] int32 on first pieces, `IGNORE_LABEL` elsewhere (dropout off)."""
         _, scores = self.head_outputs(inputs, training=False)
         return self.crf.decode(scores, inputs[FIRST_PIECE_MASK])
+
+
+def build_bert_rnn_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, num_labels: int, vocab_size: int,
+                       label_map: Optional[LabelMap]) -> BertRnnNER:
+    """Model type bert_gru (the builder protocol: `ner.registry.ModelType`)."""
+    loaded, layer_mix = load_encoder_layers(model, encoder)
+    return BertRnnNER(loaded, recurrent_stack(model), head, layer_mix)
+
+
+def build_bert_rnn_crf_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, num_labels: int,
+                           vocab_size: int, label_map: Optional[LabelMap]) -> BertRnnCrfNER:
+    """Model type bert_bilstm_crf (the builder protocol: `ner.registry.ModelType`), its CRF constrained
+    by `label_map`'s scheme when `model.crf_constraints` is set."""
+    allowed = None
+    if model.crf_constraints:
+        if label_map is None or label_map.num_labels != num_labels:
+            raise ValueError(f"bert_bilstm_crf with model.crf_constraints needs the label map of its {num_labels} "
+                             f"labels, got {label_map}")
+        allowed = label_map.allowed_transitions()
+    loaded, layer_mix = load_encoder_layers(model, encoder)
+    return BertRnnCrfNER(loaded, recurrent_stack(model), head, CRF(num_labels, allowed), layer_mix)

@@ -4,8 +4,6 @@ from typing import Dict, Optional
 import tensorflow as tf
 import tf_keras as keras
 
-ENCODER_LAYER_CHOICES = ("last", "mix")
-
 
 def stack_encoder_layers(outputs: Dict[str, tf.Tensor], use_all_layers: bool) -> tf.Tensor:
     """[B, T, L, H] from a TF-Hub BERT output dict: the last layer (L = 1) or every layer's output."""

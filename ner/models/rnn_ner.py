@@ -1,12 +1,15 @@
 """RNN taggers on word pieces: an embedding learned from scratch under a recurrent stack and the MLP head."""
-from typing import Dict
+from typing import Dict, Optional
 
 import tensorflow as tf
 import tf_keras as keras
 
+from ner.config import EncoderConfig, ModelConfig
 from ner.layers.recurrent import RecurrentStack
 from ner.models.base import TokenClassifier
 from ner.models.heads import MLPHead
+from ner.registry import model_type
+from ner.tagging import LabelMap
 
 
 class RnnNER(TokenClassifier):
@@ -26,3 +29,16 @@ class RnnNER(TokenClassifier):
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
         embedded = self.embedding(inputs["input_word_ids"])  # [B, T, E]
         return self.rnn(embedded, mask=inputs["input_mask"] > 0, training=training)  # [B, T, H]
+
+
+def recurrent_stack(model: ModelConfig) -> RecurrentStack:
+    """The `model.rnn` section's stack, with the cell `model.type` registers unless `model.rnn.cell` names one."""
+    rnn = model.rnn
+    return RecurrentStack(rnn.cell or model_type(model.type).rnn_cell, rnn.units, rnn.num_layers, rnn.bidirectional,
+                          rnn.dropout_rate)
+
+
+def build_rnn_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, num_labels: int, vocab_size: int,
+                  label_map: Optional[LabelMap]) -> RnnNER:
+    """Model types bilstm and gru (the builder protocol: `ner.registry.ModelType`)."""
+    return RnnNER(vocab_size, model.embedding_dim, recurrent_stack(model), head)

@@ -4,9 +4,9 @@ A model only maps features to `(latent, probabilities)`; the trainer owns the op
 loop. Supervised training is `fit`; variants that alternate losses (the KL trainers) build their own
 steps with `make_step` and reuse the same checkpointing and evaluation.
 
-The supervised loss is masked cross-entropy, unless the model owns its loss (flair style): a model with
-`forward_loss(features, labels, training) -> (loss, probabilities)` (the CRF tagger: sequence negative
-log-likelihood, and per-word marginals for the metrics) is trained and evaluated on that instead, in the
+The supervised loss is the model's own (flair style): every `TokenClassifier` declares
+`forward_loss(features, labels, training) -> (loss, probabilities)`, masked cross-entropy by default and
+the sequence negative log-likelihood for the CRF tagger, so every model is trained and evaluated in the
 same loop. `fit` can clip the gradients' global norm, and give a fine-tuned encoder (`model.encoder`)
 its own learning rate with linear warm-up and decay while the rest keeps a constant one. Every step also
 differentiates the model's regularisation losses (the head's L2, `model.head.l2`); histories report the
@@ -27,7 +27,8 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from ner.trainers.losses import masked_cross_entropy, token_counts
+from ner.losses import token_counts
+from ner.models.base import TokenClassifier
 from ner.utils import atomic_path, write_text_atomic
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -59,7 +60,7 @@ class Trainer:
         pays off).
     """
 
-    def __init__(self, model: keras.Model, run_dir: Path, outside_id: int, verbose: bool = True,
+    def __init__(self, model: TokenClassifier, run_dir: Path, outside_id: int, verbose: bool = True,
                  seed: Optional[int] = None, jit_compile: bool = False):
         self.model = model
         self.jit_compile = jit_compile
@@ -70,14 +71,6 @@ class Trainer:
         self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")  # epochs finished
         self._evaluate_steps = {}
         self._summary_writer = None
-
-    def supervised_loss(self, features, labels, training: bool) -> Tuple[tf.Tensor, tf.Tensor]:
-        """`(loss, probabilities [B, T, C])` of one batch: the model's own `forward_loss` if it has one,
-        else the masked cross-entropy of its probabilities."""
-        if hasattr(self.model, "forward_loss"):
-            return self.model.forward_loss(features, labels, training=training)
-        _, probabilities = self.model(features, training=training)
-        return masked_cross_entropy(labels, probabilities), probabilities
 
     def regularisation_loss(self) -> Optional[tf.Tensor]:
         """The sum of the model's regularisation losses (`model.losses`: the head's L2 weight decay,
@@ -91,7 +84,7 @@ class Trainer:
                   encoder_optimizer: Optional[keras.optimizers.Optimizer] = None):
         """A compiled step: one gradient update of `loss_fn(labels, probabilities)`; returns batch stats.
 
-        `loss_fn` None trains on `supervised_loss`. `element_spec` is the dataset's `(features, labels)`
+        `loss_fn` None trains on the model's `forward_loss`. `element_spec` is the dataset's `(features, labels)`
         spec; batches vary in length, so one trace with unknown dimensions serves every batch. With
         `clip_norm` the gradients' global norm is clipped to it. With `encoder_optimizer`, that optimiser
         updates the encoder's variables (`model.encoder`) and `optimizer` the others. The model's
@@ -103,7 +96,7 @@ class Trainer:
         def step(features, labels):
             with tf.GradientTape() as tape:
                 if loss_fn is None:
-                    loss, probabilities = self.supervised_loss(features, labels, training=True)
+                    loss, probabilities = self.model.forward_loss(features, labels, training=True)
                 else:
                     _, probabilities = self.model(features, training=True)
                     loss = loss_fn(labels, probabilities)
@@ -126,7 +119,7 @@ class Trainer:
             validation_data: Optional[tf.data.Dataset] = None, resume: bool = False,
             clip_norm: Optional[float] = None, encoder_learning_rate: Optional[float] = None,
             encoder_warmup_fraction: float = 0.1) -> List[Dict[str, float]]:
-        """Supervised training (`supervised_loss`) with Adam; a checkpoint after every epoch.
+        """Supervised training (the model's `forward_loss`) with Adam; a checkpoint after every epoch.
 
         Args:
           train_data: batches of `(features, labels [B, T])`.
@@ -202,7 +195,7 @@ class Trainer:
         Args:
           labelled_data, unlabelled_data: batches of `(features, labels [B, T])`; the unlabelled labels
             are read only as a mask of word positions (`IGNORE_LABEL` elsewhere).
-          unlabelled_loss: `(labels, probabilities) -> scalar`, e.g. a KL loss from `ner.kl_loss`.
+          unlabelled_loss: `(labels, probabilities) -> scalar`, e.g. a KL loss from `ner.losses`.
           pairs: how many unlabelled + labelled step pairs to run.
           learning_rate, unlabelled_learning_rate: Adam rates of the labelled and the unlabelled steps.
           evaluate_every: pairs between records.
@@ -251,12 +244,12 @@ class Trainer:
         return target
 
     def _evaluate_batch(self, features, labels):
-        loss, probabilities = self.supervised_loss(features, labels, training=False)
+        loss, probabilities = self.model.forward_loss(features, labels, training=False)
         return {"loss": loss, **token_counts(labels, probabilities, self.outside_id)}
 
     def _encoder_variables(self) -> List[tf.Variable]:
         """The trainable variables of the model's pre-trained encoder (`model.encoder`), if it has one."""
-        encoder = getattr(self.model, "encoder", None)
+        encoder = self.model.encoder
         return list(encoder.trainable_variables) if encoder is not None else []
 
     def _checkpoint_manager(self, optimizer, encoder_optimizer=None) -> tf.train.CheckpointManager:

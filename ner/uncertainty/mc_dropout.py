@@ -78,7 +78,7 @@ class MCDropoutPredictor:
             raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
         if not 0.0 <= dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate}")
-        if encoder_dropout and not isinstance(getattr(model, "encoder", None), hub.KerasLayer):
+        if encoder_dropout and not isinstance(model.encoder, hub.KerasLayer):
             raise ValueError(f"encoder_dropout needs a model with a TF-Hub encoder; {type(model).__name__} "
                              "runs none")
         self.model = model

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 import ner  # noqa: F401
-from ner.kl_loss import ConfidenceKL, DataDistributionKL, WeightedSum, confidence_target, label_prior
+from ner.losses import ConfidenceKL, DataDistributionKL, WeightedSum, confidence_target, label_prior
 
 RNG = np.random.default_rng(7)
 PROBS = RNG.dirichlet(np.ones(3), size=(2, 5)).astype(np.float64)

@@ -1,0 +1,84 @@
+"""The names a config may use, each defined once: model types, corpora, unlabelled losses, and choice lists.
+
+Every entry names its implementation as a lazy `"module:attribute"` path, so this module imports nothing
+heavy; `ner.config` validates names against it without importing TensorFlow, and `resolve` imports an
+implementation only when it is used. An unknown name is a `ConfigError` that lists the known ones.
+
+Adding a model is: its module (the model class and a builder function), one row in `MODELS`, its config
+YAML under `config/`, and its test.
+Adding a corpus is: a reader `(DataConfig) -> Corpus` (see `ner.corpora`) and one row in `CORPORA`.
+"""
+import importlib
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional
+
+from ner.errors import ConfigError
+
+LONG_SENTENCE_POLICIES = ("split", "truncate")  # `ner.preprocessor.WordPieceFeaturizer(long_sentences=)`
+ENCODER_LAYER_CHOICES = ("last", "mix")  # the head reads the last layer, or a learned mix of all layers
+RNN_CELLS = ("lstm", "gru")  # `ner.layers.recurrent.recurrent_layer`
+LABELLED_SELECTIONS = ("random", "fewer_outside")  # how `ner.preprocessor.make_split` draws the labelled part
+
+
+@dataclass(frozen=True)
+class ModelType:
+    """One model type: how to build it and what the rest of the package needs to know about it.
+
+    builder: `"module:function"` of `(model: ModelConfig, encoder: EncoderConfig, head: MLPHead,
+      num_labels: int, vocab_size: int, label_map: Optional[LabelMap]) -> TokenClassifier`; `head` is
+      already built (with a softmax unless `owns_loss`).
+    has_encoder: it runs a TF-Hub BERT encoder (`model.encoder`), so `uncertainty.encoder_dropout` applies.
+    reads_first_piece_mask: it reads the `first_piece_mask` feature [B, T] (`make_dataset(first_piece_mask=True)`).
+    can_train_on_cached_features: with a frozen encoder its head can train on cached word vectors
+      (`ner.feature_cache`, through a `WordFeatureNER` sharing its head and layer mix).
+    owns_loss: its head gives scores, not probabilities, and its `forward_loss` is not cross-entropy (CRF).
+    rnn_cell: the recurrent cell it uses unless `model.rnn.cell` names one; None for no recurrent layers.
+    """
+
+    builder: str
+    has_encoder: bool
+    reads_first_piece_mask: bool = False
+    can_train_on_cached_features: bool = False
+    owns_loss: bool = False
+    rnn_cell: Optional[str] = None
+
+
+MODELS: Dict[str, ModelType] = {
+    "ner_baseline": ModelType("ner.models.baseline_ner:build_baseline_ner", has_encoder=False),
+    "bert_ner": ModelType("ner.models.bert_ner:build_bert_ner", has_encoder=True, can_train_on_cached_features=True),
+    "bilstm": ModelType("ner.models.rnn_ner:build_rnn_ner", has_encoder=False, rnn_cell="lstm"),
+    "gru": ModelType("ner.models.rnn_ner:build_rnn_ner", has_encoder=False, rnn_cell="gru"),
+    "bert_gru": ModelType("ner.models.bert_rnn_ner:build_bert_rnn_ner", has_encoder=True, rnn_cell="gru"),
+    "bert_bilstm_crf": ModelType("ner.models.bert_rnn_ner:build_bert_rnn_crf_ner", has_encoder=True,
+                                 reads_first_piece_mask=True, owns_loss=True, rnn_cell="lstm"),
+}
+
+# `"module:function"` of `(data: DataConfig) -> ner.corpora.Corpus`.
+CORPORA: Dict[str, str] = {
+    "gmb": "ner.corpora:read_gmb_corpus",
+    "conll": "ner.corpora:read_conll_corpus",
+}
+
+# `"module:class"` of the losses a semi-supervised stage sums on unlabelled batches (`semi_supervised.losses`).
+UNLABELLED_LOSSES: Dict[str, str] = {
+    "data_distribution": "ner.losses:DataDistributionKL",
+    "confidence": "ner.losses:ConfidenceKL",
+}
+
+
+def lookup(table: Mapping[str, Any], name: str, what: str) -> Any:
+    """`table[name]`; ConfigError naming `what` (e.g. "model type"), `name` and the known names otherwise."""
+    if name not in table:
+        raise ConfigError(f"unknown {what} {name!r}; expected one of {', '.join(table)}")
+    return table[name]
+
+
+def model_type(name: str) -> ModelType:
+    """The registered model type `name`; ConfigError for an unknown one."""
+    return lookup(MODELS, name, "model type")
+
+
+def resolve(path: str) -> Any:
+    """Imports and returns the attribute a `"module:attribute"` path names."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
