@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ner.encoders.bert_export import export_bert_savedmodel, make_random_bert_checkpoint, tiny_test_vocab
+from ner.encoders.bert_export import export_bert_savedmodel
+from tests.helpers import make_random_bert_checkpoint, tiny_test_vocab
 
 
 @pytest.fixture(scope="session")

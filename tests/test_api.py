@@ -14,7 +14,7 @@ from ner.preprocessor import DataSplit
 from ner.tagging import IGNORE_LABEL
 from ner.trainers.trainer import load_weights
 from ner.utils import set_seed
-from test_experiment import tiny_config
+from tests.helpers import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 

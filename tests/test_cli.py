@@ -11,7 +11,7 @@ from ner.cli import main, read_texts
 from ner.config import save_config
 from ner.errors import DataError
 from ner.readers import read_conll
-from test_experiment import tiny_config
+from tests.helpers import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = "John Smith said the president in London today"

@@ -8,10 +8,11 @@ import ner  # noqa: F401
 from ner.api import Tagger
 from ner.config import CONFIG_DIR, SplitConfig, load_config
 from ner.errors import DataError, NerError
-from ner.experiment import LABELS_FILE, evaluate, prepare_data, read_label_map, train
+from ner.experiment import evaluate, prepare_data, train
+from ner.runs import LABELS_FILE, read_label_map
 from ner.models import build_model
 from ner.models.layer_mix import ScalarMix
-from tests.test_experiment import tiny_config, write_gmb_csv
+from tests.helpers import tiny_config, write_gmb_csv
 
 # CoNLL-2003 style (word POS chunk tag, IOB1: a span starts with I-), entities predictable from the word.
 CONLL_PATTERNS = [

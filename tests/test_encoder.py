@@ -18,7 +18,8 @@ import tf_keras as keras
 from safetensors.numpy import load_file
 
 from ner.encoders import bert_export
-from ner.encoders.bert_export import export_bert_savedmodel, read_do_lower_case, tiny_test_vocab
+from ner.encoders.bert_export import export_bert_savedmodel, read_do_lower_case
+from tests.helpers import tiny_test_vocab
 from ner.encoders.hub_encoder import (
     DEFAULT_ENCODER_HANDLE,
     REPO_ROOT,

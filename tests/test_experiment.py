@@ -1,5 +1,4 @@
 """End to end on small data the test makes: config → GMB CSV → split → train → saved run → evaluate → files."""
-import csv
 import dataclasses
 import json
 
@@ -13,39 +12,7 @@ from ner.experiment import evaluate, train
 from ner.model_evaluator import latent_pca
 from ner.preprocessor import DataSplit
 from ner.reporting import write_latent_plots, write_report
-
-# Tiny sentences whose entities are predictable from the word itself, so a few epochs learn them.
-PATTERNS = [
-    (["john", "said", "the", "president", "in", "london"], ["B-per", "O", "O", "O", "O", "B-geo"]),
-    (["the", "president", "of", "london", "said"], ["O", "O", "O", "B-geo", "O"]),
-    (["john", "smith", "in", "london", "today"], ["B-per", "I-per", "O", "B-geo", "B-tim"]),
-    (["the", "army", "said", "today"], ["O", "B-org", "O", "B-tim"]),
-]
-
-
-def write_gmb_csv(path, sentences: int = 60) -> None:
-    with open(path, "w", newline="", encoding="latin-1") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["Sentence #", "Word", "POS", "Tag"])
-        for number in range(1, sentences + 1):
-            words, tags = PATTERNS[number % len(PATTERNS)]
-            for position, (word, tag) in enumerate(zip(words, tags)):
-                writer.writerow([f"Sentence: {number}" if position == 0 else "", word, "NN", tag])
-
-
-def tiny_config(tmp_path, encoder_handle, model_type, scheme="io", epochs=15, learning_rate=0.03):
-    data_path = tmp_path / "gmb.csv"
-    write_gmb_csv(data_path)
-    overrides = [f"run_name={model_type}_{scheme}", f"model.type={model_type}", f"data.tag_scheme={scheme}",
-                 "data.max_seq_length=16", "split.test_size=12", "split.labelled_size=32",
-                 "split.validation_size=8", "model.embedding_dim=16", "model.head.hidden_units=[32]",
-                 "model.head.latent_dim=8", "model.head.dropout_rate=0.0", f"training.epochs={epochs}",
-                 "training.batch_size=8", f"training.learning_rate={learning_rate}",
-                 f"paths.saved_models_dir={tmp_path / 'saved_models'}", f"paths.results_dir={tmp_path / 'results'}",
-                 f"paths.feature_cache_dir={tmp_path / 'feature_cache'}"]
-    environ = {"NER_GMB_PATH": str(data_path), "NER_ENCODER_HANDLE": encoder_handle}
-    return load_config(CONFIG_DIR / "bert_ner.yaml", overrides, environ=environ)
-
+from tests.helpers import tiny_config
 
 def test_baseline_learns_word_level_patterns(tmp_path, tiny_encoder_handle):
     """The baseline sees each word's identity, so near-perfect scores prove labels, pieces and words align."""
@@ -98,11 +65,17 @@ def test_bert_bilstm_crf_trains_and_evaluates_on_spans(tmp_path, tiny_encoder_ha
     assert evaluation.report.num_sentences == 12 and 0.0 <= evaluation.report.entity.f1 <= 1.0
 
 
-def test_evaluation_is_repeatable_from_the_saved_run(tmp_path, tiny_encoder_handle):
+def test_evaluation_is_repeatable_and_finds_the_run_where_training_put_it(tmp_path, tiny_encoder_handle):
+    """By name, a run is looked up in the `paths.saved_models_dir` that training honoured (here under
+    tmp_path, not saved_models/), from the overrides or given directly."""
     config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=1)
     run_dir = train(config, verbose=False)
-    first, second = evaluate(str(run_dir), verbose=False), evaluate(str(run_dir), verbose=False)
-    np.testing.assert_array_equal(first.report.token.confusion, second.report.token.confusion)
+    assert run_dir == tmp_path / "saved_models" / config.run_name
+    first = evaluate(str(run_dir), verbose=False)
+    by_override = evaluate(config.run_name, [f"paths.saved_models_dir={tmp_path / 'saved_models'}"], verbose=False)
+    by_argument = evaluate(config.run_name, verbose=False, saved_models_dir=str(tmp_path / "saved_models"))
+    for second in (by_override, by_argument):
+        np.testing.assert_array_equal(first.report.token.confusion, second.report.token.confusion)
 
 
 def test_clear_errors_for_missing_data_encoder_and_run(tmp_path, tiny_encoder_handle):

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 import ner  # noqa: F401
-from ner.encoders.bert_export import export_bert_savedmodel, make_random_bert_checkpoint, tiny_test_vocab
+from ner.encoders.bert_export import export_bert_savedmodel
 from ner.encoders.hub_encoder import encoder_vocab, load_encoder
 from ner.experiment import evaluate, train
 from ner.feature_cache import WordFeatureStore, make_encode_fn
 from ner.preprocessor import Sentence, WordPieceFeaturizer
 from ner.tagging import IGNORE_LABEL, LabelMap
-from test_experiment import tiny_config
+from tests.helpers import make_random_bert_checkpoint, tiny_config, tiny_test_vocab
 
 SENTENCES = [Sentence(i, tuple(words), tuple(["O"] * len(words))) for i, words in enumerate([
     ["john", "said", "the", "president", "in", "london"],

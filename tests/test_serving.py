@@ -20,7 +20,7 @@ from ner.experiment import train
 from ner.models import build_model
 from ner.serving import SIGNATURE, ServingModule, export_serving
 from ner.tagging import LabelMap
-from test_experiment import tiny_config
+from tests.helpers import tiny_config
 
 TEXTS = [
     "John Smith said the president in London today.",

@@ -10,7 +10,7 @@ import ner  # noqa: F401
 from ner.experiment import evaluate, train
 from ner.preprocessor import row_order
 from ner.trainers.trainer import LOGS_DIR
-from test_experiment import tiny_config
+from tests.helpers import tiny_config
 
 
 def with_dropout(config, run_name: str, epochs: int, rate: float = 0.3):

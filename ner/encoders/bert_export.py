@@ -16,7 +16,6 @@ Command line (install.sh calls this; an existing export is kept unless `--force`
 """
 import argparse
 import json
-import string
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -25,7 +24,7 @@ import numpy as np
 
 import tensorflow as tf
 import tf_keras as keras
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 
 from ner.encoders.bert_network import ACTIVATIONS, BertConfig, build_bert_network
 from ner.errors import EncoderError
@@ -52,18 +51,6 @@ _OPTIONAL_KEYS = {
     "attention_probs_dropout_prob": "attention_dropout",
     "layer_norm_eps": "layer_norm_eps",
 }
-# Standard deviation of the random test weights: large enough that attention is far from uniform, so a
-# wrong head split or a missing transpose changes the outputs visibly.
-_RANDOM_WEIGHT_STD = 0.2
-
-_COMMON_WORDS = (
-    "the of to in and a is was for on with as by at from that it he she his her they we i you be has "
-    "have had not but are were this said says president minister government police city new york "
-    "london paris berlin washington john smith mr mrs united states nations company bank year years "
-    "day monday week people world first two three million percent told reporters after before"
-).split()
-
-
 def read_bert_config(checkpoint_dir: PathLike) -> BertConfig:
     """Reads and validates `config.json` of a Hugging Face BERT checkpoint."""
     path = Path(checkpoint_dir) / CONFIG_FILE
@@ -199,87 +186,6 @@ def _weight_assignments(
     if missing:
         raise EncoderError(f"{WEIGHTS_FILE} lacks {len(missing)} BERT weights, e.g. {missing[:3]}")
     return [(var, key, weights[key].T if key in transposed else weights[key]) for var, key in pairs]
-
-
-def tiny_test_vocab() -> List[str]:
-    """A 179-token WordPiece vocabulary that splits any lower-cased English sentence into known pieces.
-
-    Special tokens come first ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4), then common words, single
-    letters and digits, their `##` continuation forms, and punctuation.
-    """
-    chars = list(string.ascii_lowercase + string.digits)
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokens += _COMMON_WORDS + chars + ["##" + c for c in chars] + list(string.punctuation)
-    return list(dict.fromkeys(tokens))  # drops repeats such as the word "a" and the letter "a"
-
-
-def make_random_bert_checkpoint(
-    output_dir: PathLike,
-    vocab_tokens: Sequence[str],
-    hidden_size: int = 32,
-    num_layers: int = 2,
-    num_heads: int = 2,
-    intermediate_size: int = 64,
-    max_position: int = 128,
-    seed: int = 0,
-) -> Path:
-    """Writes a Hugging Face-format BERT checkpoint with random weights (for tests) and returns its path."""
-    output_dir = Path(output_dir)
-    rng = np.random.default_rng(seed)
-
-    def normal(*shape: int, mean: float = 0.0) -> np.ndarray:
-        return (mean + _RANDOM_WEIGHT_STD * rng.standard_normal(shape)).astype(np.float32)
-
-    h, n_vocab = hidden_size, len(vocab_tokens)
-    weights = {
-        "embeddings.word_embeddings.weight": normal(n_vocab, h),
-        "embeddings.position_embeddings.weight": normal(max_position, h),
-        "embeddings.token_type_embeddings.weight": normal(2, h),
-        "embeddings.LayerNorm.weight": normal(h, mean=1.0),
-        "embeddings.LayerNorm.bias": normal(h),
-        "embeddings.position_ids": np.arange(max_position, dtype=np.int64)[np.newaxis, :],
-        "pooler.dense.weight": normal(h, h),
-        "pooler.dense.bias": normal(h),
-    }
-    for i in range(num_layers):
-        p = f"encoder.layer.{i}"
-        shapes = {  # PyTorch Linear layout [out, in]
-            "attention.self.query": (h, h),
-            "attention.self.key": (h, h),
-            "attention.self.value": (h, h),
-            "attention.output.dense": (h, h),
-            "intermediate.dense": (intermediate_size, h),
-            "output.dense": (h, intermediate_size),
-        }
-        for name, (out_dim, in_dim) in shapes.items():
-            weights[f"{p}.{name}.weight"] = normal(out_dim, in_dim)
-            weights[f"{p}.{name}.bias"] = normal(out_dim)
-        for name in ("attention.output.LayerNorm", "output.LayerNorm"):
-            weights[f"{p}.{name}.weight"] = normal(h, mean=1.0)
-            weights[f"{p}.{name}.bias"] = normal(h)
-    config = {
-        "architectures": ["BertModel"],
-        "model_type": "bert",
-        "vocab_size": n_vocab,
-        "hidden_size": h,
-        "num_hidden_layers": num_layers,
-        "num_attention_heads": num_heads,
-        "intermediate_size": intermediate_size,
-        "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1,
-        "max_position_embeddings": max_position,
-        "type_vocab_size": 2,
-        "layer_norm_eps": 1e-12,
-        "position_embedding_type": "absolute",
-    }
-    with atomic_path(output_dir) as tmp:
-        tmp.mkdir()
-        save_file(weights, str(tmp / WEIGHTS_FILE))
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
-        (tmp / VOCAB_FILE).write_text("".join(t + "\n" for t in vocab_tokens), encoding="utf-8")
-        (tmp / TOKENIZER_CONFIG_FILE).write_text(json.dumps({"do_lower_case": True}), encoding="utf-8")
-    return output_dir
 
 
 def default_checkpoint_dir() -> Path:
