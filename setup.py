@@ -21,6 +21,8 @@ setup(
         "scikit-learn>=1.3",
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=8", "hypothesis>=6"]},
+    # sklearn-crfsuite: the feature-CRF reference row of the results tables (ner.baselines.feature_crf).
+    extras_require={"baselines": ["sklearn-crfsuite>=0.5"],
+                    "test": ["pytest>=8", "hypothesis>=6", "sklearn-crfsuite>=0.5"]},
     entry_points={"console_scripts": ["ner=ner.cli:main"]},
 )

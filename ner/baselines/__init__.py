@@ -1,0 +1,1 @@
+"""Reference systems every results table carries beside the package's models."""

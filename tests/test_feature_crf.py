@@ -1,0 +1,24 @@
+"""The feature-CRF reference (`ner.baselines.feature_crf`): its features by hand, and a CRF that learns."""
+from ner.baselines.feature_crf import FeatureCRF, sentence_features, word_shape
+
+
+def test_word_shape_collapses_runs():
+    assert [word_shape(w) for w in ["McDonald's", "1990", "F-16", "U.S.", "the"]] == ["XxXx'x", "d", "X-d", "X.X.", "x"]
+
+
+def test_sentence_features_by_hand():
+    first, last = sentence_features(["Paris", "1990"])
+    assert first == {"bias": True, "lower": "paris", "suffix2": "is", "suffix3": "ris", "title": True,
+                     "upper": False, "digit": False, "shape": "Xx", "BOS": True,
+                     "+1:lower": "1990", "+1:suffix2": "90", "+1:suffix3": "990", "+1:title": False,
+                     "+1:upper": False, "+1:digit": True, "+1:shape": "d"}
+    assert last["EOS"] is True and last["-1:lower"] == "paris" and last["digit"] is True and "BOS" not in last
+
+
+def test_the_crf_learns_a_capitalisation_rule_and_a_transition():
+    # Capitalised words are entities; a capitalised word right after one continues it (I-), else B-.
+    train = [["Anna", "met", "Bob", "Smith", "today"], ["we", "saw", "Carl"], ["Dora", "Evans", "left"]] * 5
+    tags = [["B-per", "O", "B-per", "I-per", "O"], ["O", "O", "B-per"], ["B-per", "I-per", "O"]] * 5
+    crf = FeatureCRF().fit(train, tags)
+    assert crf.predict([["Fred", "Jones", "ran"], ["they", "met", "Gina"]]) == [["B-per", "I-per", "O"],
+                                                                                   ["O", "O", "B-per"]]
