@@ -59,9 +59,9 @@ def train_run(config_file: str, overrides: Sequence[str], resume: bool) -> Path:
 
 
 def evaluate_run(run: str, overrides: Sequence[str], command: str) -> Path:
-    """Evaluates a trained run on its test split, writes its results (`ner.experiment.write_results`,
+    """Evaluates a trained run on its test split, writes its results (`ner.evaluation.write_results`,
     quoting `command` as their provenance) and prints the headline numbers; returns the results directory."""
-    from ner.experiment import evaluate, write_results
+    from ner.evaluation import evaluate, write_results
 
     evaluation = evaluate(run, overrides)
     results_dir = write_results(evaluation, command)

@@ -9,7 +9,8 @@ import pytest
 import ner
 from ner.api import Tagger, TaggedText
 from ner.errors import NerError
-from ner.experiment import ModelInputs, model_for, prepare_data, train
+from ner.data import ModelInputs, model_for, prepare_data
+from ner.experiment import train
 from ner.preprocessor import DataSplit
 from ner.tagging import IGNORE_LABEL
 from ner.trainers.trainer import load_weights

@@ -8,7 +8,9 @@ import ner  # noqa: F401
 from ner.api import Tagger
 from ner.config import CONFIG_DIR, SplitConfig, load_config
 from ner.errors import DataError, NerError
-from ner.experiment import evaluate, prepare_data, train
+from ner.data import prepare_data
+from ner.evaluation import evaluate
+from ner.experiment import train
 from ner.runs import LABELS_FILE, read_label_map
 from ner.models import build_model
 from ner.models.layer_mix import ScalarMix

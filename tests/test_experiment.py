@@ -8,7 +8,8 @@ import pytest
 import ner  # noqa: F401
 from ner.config import CONFIG_DIR, EncoderConfig, SemiSupervisedConfig, build_dataclass, load_config
 from ner.errors import ConfigError, DataError, EncoderError, NerError
-from ner.experiment import evaluate, train
+from ner.evaluation import evaluate
+from ner.experiment import train
 from ner.model_evaluator import latent_pca
 from ner.preprocessor import DataSplit
 from ner.reporting import write_latent_plots, write_report

@@ -7,7 +7,8 @@ import pytest
 import ner  # noqa: F401
 from ner.encoders.bert_export import export_bert_savedmodel
 from ner.encoders.hub_encoder import encoder_vocab, load_encoder
-from ner.experiment import evaluate, train
+from ner.evaluation import evaluate
+from ner.experiment import train
 from ner.feature_cache import WordFeatureStore, make_encode_fn
 from ner.preprocessor import Sentence, WordPieceFeaturizer
 from ner.tagging import IGNORE_LABEL, LabelMap

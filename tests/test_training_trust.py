@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 import ner  # noqa: F401
-from ner.experiment import evaluate, train
+from ner.evaluation import evaluate
+from ner.experiment import train
 from ner.preprocessor import row_order
 from ner.trainers.trainer import LOGS_DIR
 from tests.helpers import tiny_config

@@ -1,0 +1,142 @@
+"""The data of a run and what its model reads: the corpus featurized once with its split
+(`prepare_data`), and the batches the trainer and evaluator feed the model (`ModelInputs`), through the
+live encoder or the feature cache.
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from ner.config import ExperimentConfig, resolve_path
+from ner.corpora import Corpus, read_corpus
+from ner.encoders.hub_encoder import encoder_info, encoder_vocab, resolve_handle
+from ner.errors import DataError
+from ner.feature_cache import WordFeatureStore, make_encode_fn
+from ner.models import build_model
+from ner.models.bert_ner import word_feature_twin
+from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset, make_split,
+                              outside_fractions, select_rows)
+from ner.registry import model_type
+from ner.tagging import LabelMap
+
+
+@dataclass
+class PreparedData:
+    """The corpus featurized once (rows in sentence-id order), its split, and the label set."""
+
+    sentences: Dict[int, Sentence]
+    split: DataSplit
+    label_map: LabelMap
+    featurizer: WordPieceFeaturizer
+    encoded_all: EncodedSentences
+
+    def part_sentences(self, part: str) -> List[Sentence]:
+        """The sentences of `part`: 'test', 'labelled', 'validation' or 'unlabelled'."""
+        return [self.sentences[i] for i in self.split.parts()[part]]
+
+    def rows(self, part: str) -> np.ndarray:
+        """Row indices into `encoded_all` of `part`'s sentences, in split order (a split sentence's
+        rows stay consecutive)."""
+        ids = np.asarray(self.split.parts()[part], dtype=np.int64)
+        starts = np.searchsorted(self.encoded_all.sentence_ids, ids, side="left")
+        ends = np.searchsorted(self.encoded_all.sentence_ids, ids, side="right")
+        return np.concatenate([np.zeros(0, np.int64)] + [np.arange(b, e) for b, e in zip(starts, ends)])
+
+    def encoded(self, part: str) -> EncodedSentences:
+        return select_rows(self.encoded_all, self.rows(part))
+
+
+def make_corpus_split(config: ExperimentConfig, corpus: Corpus) -> DataSplit:
+    """The parts the corpus's files fix, or the config's seeded split of its sentence ids."""
+    if corpus.fixed_parts is not None:
+        return DataSplit(test_ids=corpus.fixed_parts["test"], labelled_ids=corpus.fixed_parts["labelled"],
+                         validation_ids=corpus.fixed_parts["validation"], unlabelled_ids=(), seed=config.split.seed)
+    test_size, labelled_size, validation_size = config.split.sizes(len(corpus.sentences))
+    return make_split(sorted(corpus.sentences), test_size=test_size, labelled_size=labelled_size,
+                      validation_size=validation_size, seed=config.split.seed,
+                      labelled_selection=config.split.labelled_selection,
+                      outside_fraction=outside_fractions(corpus.sentences.values()))
+
+
+def prepare_data(config: ExperimentConfig, split: Optional[DataSplit] = None, verbose: bool = True) -> PreparedData:
+    """Reads the config's corpus, featurizes it, and makes its split (or checks and reuses `split`, a
+    saved run's)."""
+    corpus = read_corpus(config.data)
+    by_id = corpus.sentences
+    if split is None:
+        split = make_corpus_split(config, corpus)
+    else:
+        unknown = [i for ids in split.parts().values() for i in ids if i not in by_id]
+        if unknown:
+            raise DataError(f"the split names {len(unknown):,} sentence ids (e.g. {unknown[0]}) that {corpus.source} "
+                            f"does not have; expected the corpus the run was trained on (data.corpus "
+                            f"{config.data.corpus!r})")
+    vocab = encoder_vocab(config.encoder.handle)
+    label_map = LabelMap.for_scheme(config.data.tag_scheme, corpus.entity_types)
+    featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
+                                     label_map, long_sentences=config.data.long_sentences)
+    encoded_all = featurizer.featurize([by_id[i] for i in sorted(by_id)])
+    if verbose:
+        print(f"[data] {len(by_id):,} sentences from {corpus.source}: {len(split.test_ids):,} test, "
+              f"{len(split.labelled_ids):,} labelled, {len(split.validation_ids):,} validation, "
+              f"{len(split.unlabelled_ids):,} unlabelled (seed {split.seed})")
+        print(f"[data] {encoded_all.stats.summary()}")
+    return PreparedData(by_id, split, label_map, featurizer, encoded_all)
+
+
+class ModelInputs:
+    """What the trainer and evaluator feed a model: word pieces through the live encoder, or, for a
+    frozen encoder with `training.feature_cache`, word vectors the encoder produced once.
+
+    `model` is the full model (saved and used for prediction); `trainable_model` is what the loops
+    call: the model itself, or its `WordFeatureNER` twin (`word_feature_twin`) that shares its head layers.
+    """
+
+    def __init__(self, config: ExperimentConfig, data: PreparedData, model: keras.Model, verbose: bool = True):
+        self.config, self.data, self.model, self.verbose = config, data, model, verbose
+        self.store: Optional[WordFeatureStore] = None
+        self.trainable_model = model
+        self.model_type = model_type(config.model.type)
+        cached = (self.model_type.can_train_on_cached_features and not config.encoder.trainable
+                  and config.training.feature_cache)
+        if cached:
+            info = encoder_info(model.encoder)
+            self.store = WordFeatureStore.open(
+                resolve_path(config.paths.feature_cache_dir), data.encoded_all, resolve_handle(config.encoder.handle),
+                use_all_layers=model.layer_mix is not None, num_layers=info.num_layers, hidden_size=info.hidden_size)
+            self.trainable_model = word_feature_twin(model)
+            self._encode = make_encode_fn(model.encoder, use_all_layers=model.layer_mix is not None)
+
+    def dataset(self, part: str, shuffle: bool, limit: Optional[int] = None,
+                epoch: Optional[tf.Variable] = None) -> tf.data.Dataset:
+        """Batches of `(features, labels)` for a split part; `shuffle` reshuffles each epoch (seeded, and
+        keyed by `epoch` when given: see `ner.preprocessor.row_order`), in batches of similar length with
+        `training.group_by_length`.
+
+        `limit` keeps only the part's first rows (the split order is random, so they are a random
+        sample): a semi-supervised stage of P pairs reads at most P batches of unlabelled data, and
+        only those need encoding.
+        """
+        batch_size, seed = self.config.training.batch_size, self.config.training.seed
+        group_by_length = shuffle and self.config.training.group_by_length
+        rows = self.data.rows(part)[:limit]
+        if self.store is None:
+            return make_dataset(select_rows(self.data.encoded_all, rows), batch_size, shuffle=shuffle, seed=seed,
+                                first_piece_mask=self.model_type.reads_first_piece_mask, epoch=epoch,
+                                group_by_length=group_by_length)
+        missing = self.store.missing_rows(rows)
+        if missing.size:
+            progress = keras.utils.Progbar(missing.size, verbose=1 if self.verbose else 0, unit_name="row")
+            if self.verbose:
+                print(f"[cache] encoding {missing.size:,} {part} rows once into {self.store.directory}")
+            self.store.fill(self.data.encoded_all, rows, self._encode, progress=progress.add)
+        return self.store.dataset(rows, batch_size, shuffle=shuffle, seed=seed, epoch=epoch,
+                                  group_by_length=group_by_length)
+
+
+def model_for(config: ExperimentConfig, data: PreparedData) -> keras.Model:
+    """Builds the config's model for the data's label set and vocabulary."""
+    return build_model(config.model, config.encoder, data.label_map.num_labels, data.featurizer.vocab_size,
+                       label_map=data.label_map)

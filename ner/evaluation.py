@@ -1,0 +1,109 @@
+"""Evaluation of a trained run on a part of its split, and the results files written from it."""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from ner.config import ExperimentConfig, load_config, save_config
+from ner.data import ModelInputs, model_for, prepare_data
+from ner.errors import ConfigError, NerError
+from ner.model_evaluator import EvaluationReport, build_report, latent_pca
+from ner.preprocessor import SPLIT_PARTS, DataSplit
+from ner.reporting import write_latent_plots, write_report
+from ner.runs import CONFIG_FILE, SPLIT_FILE, find_run
+from ner.tagging import IGNORE_LABEL, bio_tags
+from ner.trainers.trainer import load_weights
+
+PCA_BATCHES = 10
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics of one run on its test split, plus the latent points for the PCA plots.
+
+    `latent` [n, latent_dim] holds the labelled positions of the first test batches, with their true and
+    predicted label ids (`latent_true`, `latent_pred`, each [n]).
+    """
+
+    config: ExperimentConfig
+    split: DataSplit
+    report: EvaluationReport
+    latent: np.ndarray
+    latent_true: np.ndarray
+    latent_pred: np.ndarray
+    labels: Sequence[str]
+
+
+def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part: str = "test",
+             saved_models_dir: Optional[str] = None) -> Evaluation:
+    """Evaluates a trained run on a part of its own split (read back from the run's `split.json`): the
+    test part, or "validation" for model selection.
+
+    The run (a name or a run directory) is looked up in `saved_models_dir`; None takes the
+    `paths.saved_models_dir` the overrides give (`ner.runs.find_run`), where training put it.
+    """
+    if part not in SPLIT_PARTS:
+        raise ConfigError(f"cannot evaluate on part {part!r}; expected one of {', '.join(SPLIT_PARTS)}")
+    run_dir = find_run(run, overrides, saved_models_dir)
+    config = load_config(run_dir / CONFIG_FILE, overrides)
+    data = prepare_data(config, split=DataSplit.from_json(run_dir / SPLIT_FILE), verbose=verbose)
+    if not (run_dir / "weights").is_dir():
+        raise NerError(f"run '{run}' has no final weights in {run_dir / 'weights'}; its training did not finish")
+    if not data.split.parts()[part]:
+        raise NerError(f"run '{run}' has no {part} sentences in {run_dir / SPLIT_FILE}; expected a non-empty part")
+    inputs = ModelInputs(config, data, model_for(config, data), verbose)
+    load_weights(inputs.trainable_model, run_dir)
+    word_ids, latent, latent_true, latent_pred = _predict(inputs.trainable_model, inputs.dataset(part, shuffle=False))
+    encoded = data.encoded(part)
+    piece_ids = np.full(encoded.label_ids.shape, IGNORE_LABEL, np.int32)
+    piece_ids[encoded.label_ids != IGNORE_LABEL] = word_ids
+    sentences = data.part_sentences(part)
+    word_predictions = data.featurizer.words_labels(encoded, piece_ids)
+    true_tags = [list(sentence.tags) for sentence in sentences]
+    pred_tags = [data.label_map.to_bio([data.label_map.id_to_label(i) for i in word_predictions[s.sentence_id]])
+                 for s in sentences]
+    report = build_report(true_tags, pred_tags, bio_tags(data.label_map.entity_types))  # any scheme: BIO scores
+    return Evaluation(config, data.split, report, latent, latent_true, latent_pred, data.label_map.labels)
+
+
+def write_results(evaluation: Evaluation, command: str) -> Path:
+    """Writes an evaluation to `results/<run name>/`: tables, plots and report.md (`ner.reporting`), and
+    the config and split it used. report.md names `command` (the command line that ran the evaluation)
+    as its provenance. Returns the results directory."""
+    config = evaluation.config
+    results_dir = config.results_dir()
+    save_config(config, results_dir / CONFIG_FILE)
+    evaluation.split.to_json(results_dir / SPLIT_FILE)
+    write_latent_plots(results_dir, latent_pca(evaluation.latent), evaluation.latent_true, evaluation.latent_pred,
+                       evaluation.labels, config.run_name)
+    notes = (f"## Provenance\n\nProduced by `{command}` from the run in `{config.run_dir()}`; "
+             f"the config and split (sentence ids) it used are `{CONFIG_FILE}` and `{SPLIT_FILE}` here.\n")
+    write_report(results_dir, evaluation.report, config.run_name, extra_markdown=notes)
+    return results_dir
+
+
+def _predict(model: keras.Model, dataset: tf.data.Dataset):
+    """Runs `model` over `dataset` (unshuffled) with dropout off.
+
+    Returns the predicted label id of every labelled position [n_words], in row order, and the latent
+    points of the first `PCA_BATCHES` batches [n, L] with their true and predicted label ids [n].
+    """
+    def forward(features):
+        return model(features, training=False)
+
+    predict = tf.function(forward, input_signature=[dataset.element_spec[0]])
+    predictions, latent_points, latent_true, latent_pred = [], [], [], []
+    for index, (features, labels) in enumerate(dataset):
+        latent, probabilities = predict(features)
+        labelled = labels.numpy() != IGNORE_LABEL
+        predicted = probabilities.numpy().argmax(-1)[labelled].astype(np.int32)
+        predictions.append(predicted)
+        if index < PCA_BATCHES:
+            latent_points.append(latent.numpy()[labelled])
+            latent_true.append(labels.numpy()[labelled])
+            latent_pred.append(predicted)
+    return (np.concatenate(predictions), np.concatenate(latent_points), np.concatenate(latent_true),
+            np.concatenate(latent_pred))
