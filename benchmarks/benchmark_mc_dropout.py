@@ -11,7 +11,8 @@ processes on the machine only ever add time):
 
 - deterministic: `model(features, training=False)`, one pass;
 - MC sampling: `MCDropoutPredictor.predict`, the deterministic pass and T samples per batch;
-- MC statistics: `predict_dataset`, the same plus the per-token mean, variance and expected entropy.
+- MC statistics: `predict_first_pieces` with the predictor, the same plus the per-token mean, variance
+  and expected entropy.
 
 With head dropout (the default) the encoder runs once per batch and the T head passes run as one call on
 a T-fold batch; the target is MC time <= 1.5 x the deterministic time for T = 20. `--encoder-dropout`
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> None:
     from ner.encoders.hub_encoder import encoder_vocab, load_encoder
     from ner.models import BertNER, MLPHead
     from ner.tagging import LabelMap
-    from ner.uncertainty.mc_dropout import MCDropoutPredictor, predict_dataset
+    from ner.prediction import predict_first_pieces
+    from ner.uncertainty.mc_dropout import MCDropoutPredictor
     from ner.utils import set_seed
 
     config = ExperimentConfig()
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> None:
             samples.numpy()
 
     def mc_statistics() -> None:
-        predict_dataset(predictor, dataset)
+        predict_first_pieces(model, dataset, decode=False, mc_predictor=predictor)
 
     mode = "encoder + head dropout" if args.encoder_dropout else "head dropout, encoder once"
     print(f"[benchmark] {args.sentences} sentences x {args.length} pieces, batch {args.batch_size}, "

@@ -25,10 +25,9 @@ def main(argv=None) -> None:
     command = " ".join(["python -m examples.example_uncertainty"] + (sys.argv[1:] if argv is None else list(argv)))
 
     def run() -> None:
-        import numpy as np
-
         from ner.config import load_config, resolve_path
         from ner.experiment import ModelInputs, model_for, prepare_data
+        from ner.prediction import predict_first_pieces
         from ner.preprocessor import DataSplit, Sentence, make_dataset
         from ner.readers import read_conll
         from ner.runs import CONFIG_FILE, SPLIT_FILE, find_run
@@ -36,7 +35,7 @@ def main(argv=None) -> None:
         from ner.tagging import OUTSIDE
         from ner.trainers.trainer import load_weights
         from ner.uncertainty.analysis import WordPredictions, analyse
-        from ner.uncertainty.mc_dropout import MCDropoutPredictor, predict_dataset
+        from ner.uncertainty.mc_dropout import MCDropoutPredictor
         from ner.uncertainty_reporting import (plot_accuracy_rejection, plot_ood_histograms, plot_reliability_diagram,
                                                plot_roc_curves)
         from ner.utils import set_seed, write_text_atomic
@@ -50,9 +49,10 @@ def main(argv=None) -> None:
         uncertainty = config.uncertainty
 
         def predict(model, dataset):
-            prediction = predict_dataset(MCDropoutPredictor.from_config(model, uncertainty), dataset)
-            return WordPredictions.from_padded(prediction.deterministic, prediction.statistics.mean,
-                                               prediction.statistics.expected_entropy, prediction.labels)
+            prediction = predict_first_pieces(model, dataset, decode=False,
+                                              mc_predictor=MCDropoutPredictor.from_config(model, uncertainty))
+            return WordPredictions(prediction.probabilities, prediction.mc.mean, prediction.mc.expected_entropy,
+                                   prediction.labels, prediction.row_lengths)
 
         test_data = inputs.dataset("test", shuffle=False)
         start = time.perf_counter()

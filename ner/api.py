@@ -12,11 +12,13 @@ joined again, whatever the run's `data.long_sentences` says, so every word gets 
 the model in batches of `training.batch_size`, so a text may be of any length. A text without words
 (empty, whitespace) gets no sentences and no entities.
 
-Confidence. Each word gets the probability vector at its first word piece: the model's softmax with
-dropout off, or with `mc_samples` = T > 0 the mean of T Monte-Carlo dropout samples (`ner.uncertainty`,
-at the run's `uncertainty.mc_dropout_rate`, through the encoder too if `uncertainty.encoder_dropout`;
-call `ner.utils.set_seed` first for repeatable samples). A word's label is the argmax of that vector
-and its confidence the max. Entities are the spans of the labels read as IOB2 (the way the evaluator
+Labels and confidence. Each word gets the probability vector at its first word piece: the model's
+softmax (a CRF model's marginals) with dropout off, or with `mc_samples` = T > 0 the mean of T
+Monte-Carlo dropout samples (`ner.uncertainty`, at the run's `uncertainty.mc_dropout_rate`, through the
+encoder too if `uncertainty.encoder_dropout`; call `ner.utils.set_seed` first for repeatable samples). A
+word's label is the model's decoded label (`TokenClassifier.decode`: the argmax of that vector, the
+Viterbi path of a CRF model), or with T > 0 the argmax of the mean; its confidence is the probability of
+that label. Entities are the spans of the labels read as IOB2 (the way the evaluator
 reads predictions: `LabelMap.to_bio`), and an entity's confidence is the mean confidence of its words.
 `review` marks the entities whose confidence is below `threshold`.
 """
@@ -25,17 +27,17 @@ from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
 import numpy as np
-import tensorflow as tf
 import tf_keras as keras
 
 from ner.config import ExperimentConfig, load_config
 from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
 from ner.models import build_model
+from ner.prediction import predict_first_pieces
 from ner.preprocessor import Sentence, WordPieceFeaturizer, make_dataset
 from ner.registry import model_type
 from ner.runs import CONFIG_FILE, read_label_map, run_dir_for
-from ner.tagging import IGNORE_LABEL, OUTSIDE, LabelMap
+from ner.tagging import OUTSIDE, LabelMap
 from ner.text import tokenize
 from ner.trainers.trainer import WEIGHTS_DIR, load_weights
 from ner.uncertainty.mc_dropout import MCDropoutPredictor
@@ -103,11 +105,6 @@ class Tagger:
         self.featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                               self.label_map, long_sentences="split")
 
-        def probabilities(features):  # [B, T, C], dropout off
-            return model(features, training=False)[1]
-
-        self._deterministic = tf.function(probabilities, reduce_retracing=True)
-
     @classmethod
     def from_run(cls, run: str, saved_models_dir: str = "saved_models") -> "Tagger":
         """Loads the trained run `run`: a name under `saved_models_dir`, or a run directory."""
@@ -135,14 +132,14 @@ class Tagger:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         documents = [tokenize(text) for text in texts]
         sentences = [[word.text for word in sentence] for document in documents for sentence in document]
-        probabilities = iter(self.word_probabilities(sentences, mc_samples))
+        predictions = iter(self.predict_words(sentences, mc_samples))
         results = []
         for text, document in zip(texts, documents):
             tagged, entities = [], []
             for sentence in document:
-                sentence_probabilities = next(probabilities)  # [n_words, C]
-                labels = [self.label_map.labels[i] for i in sentence_probabilities.argmax(axis=-1)]
-                confidence = sentence_probabilities.max(axis=-1)
+                label_ids, probabilities = next(predictions)  # [n_words], [n_words, C]
+                labels = [self.label_map.labels[i] for i in label_ids]
+                confidence = np.take_along_axis(probabilities, label_ids[:, None], axis=-1)[:, 0]
                 tags = self.label_map.to_bio(labels)
                 tagged.append(tuple(TaggedWord(word.text, word.start, word.end, label, tag, float(score))
                                     for word, label, tag, score in zip(sentence, labels, tags, confidence)))
@@ -153,9 +150,11 @@ class Tagger:
             results.append(TaggedText(text, tuple(tagged), tuple(entities)))
         return results
 
-    def word_probabilities(self, sentences: Sequence[Sequence[str]], mc_samples: int = 0) -> List[np.ndarray]:
-        """One float32 array [n_words, C] per sentence of words: each word's probabilities at its first
-        piece (the softmax, or with `mc_samples` > 0 the mean of that many MC-dropout samples)."""
+    def predict_words(self, sentences: Sequence[Sequence[str]],
+                      mc_samples: int = 0) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """Per sentence of words, each word's label id (int32 [n_words]) and probabilities at its first
+        piece (float32 [n_words, C]): the decoded labels and the probabilities with dropout off, or with
+        `mc_samples` > 0 the mean of that many MC-dropout samples and its argmax (module docstring)."""
         if mc_samples < 0:
             raise ValueError(f"mc_samples must be 0 (softmax) or positive, got {mc_samples}")
         if not sentences:
@@ -164,23 +163,22 @@ class Tagger:
         encoded = self.featurizer.featurize(records)
         dataset = make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
                                first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask)
-        predictor = None
         if mc_samples:
             uncertainty = self.config.uncertainty
             predictor = MCDropoutPredictor(self.model, mc_samples, uncertainty.mc_dropout_rate,
                                            uncertainty.encoder_dropout)
-        per_batch = []
-        for features, labels in dataset:
-            if predictor is None:
-                probabilities = self._deterministic(features).numpy()  # [B, t, C]
-            else:
-                probabilities = predictor.predict(features)[1].numpy().mean(axis=0)  # [T, B, t, C] -> [B, t, C]
-            per_batch.append(probabilities[labels.numpy() != IGNORE_LABEL])  # first pieces, row by row
-        words = np.concatenate(per_batch)  # [all words, C]: rows are in sentence order, words in row order
+            prediction = predict_first_pieces(self.model, dataset, decode=False, mc_predictor=predictor)
+            probabilities = prediction.mc.mean
+            label_ids = probabilities.argmax(axis=-1).astype(np.int32)
+        else:
+            prediction = predict_first_pieces(self.model, dataset, probabilities=True)
+            probabilities, label_ids = prediction.probabilities, prediction.label_ids
+        # Rows are in sentence order and words in row order, so the words of a sentence are consecutive.
         lengths = [len(words_of_sentence) for words_of_sentence in sentences]
-        if len(words) != sum(lengths):
-            raise RuntimeError(f"{len(words)} first pieces for {sum(lengths)} words; the rows lost words")
-        return np.split(words, np.cumsum(lengths)[:-1])
+        if len(label_ids) != sum(lengths):
+            raise RuntimeError(f"{len(label_ids)} first pieces for {sum(lengths)} words; the rows lost words")
+        cuts = np.cumsum(lengths)[:-1]
+        return list(zip(np.split(label_ids, cuts), np.split(probabilities, cuts)))
 
 
 def load(run: str, saved_models_dir: str = "saved_models") -> Tagger:

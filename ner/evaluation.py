@@ -4,13 +4,12 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
-import tf_keras as keras
 
 from ner.config import ExperimentConfig, load_config, save_config
 from ner.data import ModelInputs, model_for, prepare_data
 from ner.errors import ConfigError, NerError
 from ner.model_evaluator import EvaluationReport, build_report, latent_pca
+from ner.prediction import predict_first_pieces
 from ner.preprocessor import SPLIT_PARTS, DataSplit
 from ner.reporting import write_latent_plots, write_report
 from ner.runs import CONFIG_FILE, SPLIT_FILE, find_run
@@ -43,7 +42,8 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
     test part, or "validation" for model selection.
 
     The run (a name or a run directory) is looked up in `saved_models_dir`; None takes the
-    `paths.saved_models_dir` the overrides give (`ner.runs.find_run`), where training put it.
+    `paths.saved_models_dir` the overrides give (`ner.runs.find_run`), where training put it. The
+    predicted labels are the model's `decode` (`ner.prediction`): the Viterbi path of a CRF model.
     """
     if part not in SPLIT_PARTS:
         raise ConfigError(f"cannot evaluate on part {part!r}; expected one of {', '.join(SPLIT_PARTS)}")
@@ -56,7 +56,10 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
         raise NerError(f"run '{run}' has no {part} sentences in {run_dir / SPLIT_FILE}; expected a non-empty part")
     inputs = ModelInputs(config, data, model_for(config, data), verbose)
     load_weights(inputs.trainable_model, run_dir)
-    word_ids, latent, latent_true, latent_pred = _predict(inputs.trainable_model, inputs.dataset(part, shuffle=False))
+    prediction = predict_first_pieces(inputs.trainable_model, inputs.dataset(part, shuffle=False),
+                                      latent_batches=PCA_BATCHES)
+    word_ids, latent = prediction.label_ids, prediction.latent
+    latent_true, latent_pred = prediction.labels[:len(latent)], word_ids[:len(latent)]
     encoded = data.encoded(part)
     piece_ids = np.full(encoded.label_ids.shape, IGNORE_LABEL, np.int32)
     piece_ids[encoded.label_ids != IGNORE_LABEL] = word_ids
@@ -84,26 +87,3 @@ def write_results(evaluation: Evaluation, command: str) -> Path:
     write_report(results_dir, evaluation.report, config.run_name, extra_markdown=notes)
     return results_dir
 
-
-def _predict(model: keras.Model, dataset: tf.data.Dataset):
-    """Runs `model` over `dataset` (unshuffled) with dropout off.
-
-    Returns the predicted label id of every labelled position [n_words], in row order, and the latent
-    points of the first `PCA_BATCHES` batches [n, L] with their true and predicted label ids [n].
-    """
-    def forward(features):
-        return model(features, training=False)
-
-    predict = tf.function(forward, input_signature=[dataset.element_spec[0]])
-    predictions, latent_points, latent_true, latent_pred = [], [], [], []
-    for index, (features, labels) in enumerate(dataset):
-        latent, probabilities = predict(features)
-        labelled = labels.numpy() != IGNORE_LABEL
-        predicted = probabilities.numpy().argmax(-1)[labelled].astype(np.int32)
-        predictions.append(predicted)
-        if index < PCA_BATCHES:
-            latent_points.append(latent.numpy()[labelled])
-            latent_true.append(labels.numpy()[labelled])
-            latent_pred.append(predicted)
-    return (np.concatenate(predictions), np.concatenate(latent_points), np.concatenate(latent_true),
-            np.concatenate(latent_pred))

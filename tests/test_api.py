@@ -11,8 +11,8 @@ from ner.api import Tagger, TaggedText
 from ner.errors import NerError
 from ner.data import ModelInputs, model_for, prepare_data
 from ner.experiment import train
+from ner.prediction import predict_first_pieces
 from ner.preprocessor import DataSplit
-from ner.tagging import IGNORE_LABEL
 from ner.trainers.trainer import load_weights
 from ner.utils import set_seed
 from tests.helpers import tiny_config
@@ -43,8 +43,9 @@ def test_entities_have_offsets_types_and_confidences(tagger):
         assert 0.5 < entity.confidence <= 1.0 and not entity.review
     [words] = result.sentences
     assert [w.tag for w in words] == ["B-per", "I-per", "O", "O", "O", "O", "B-geo", "B-tim"]
-    assert words[1].label == "I-per" and words[1].confidence == pytest.approx(
-        tagger.word_probabilities([[w.text for w in words]])[0][1].max())
+    [(label_ids, probabilities)] = tagger.predict_words([[w.text for w in words]])
+    assert words[1].label == "I-per" and words[1].confidence == pytest.approx(probabilities[1].max())
+    assert [tagger.label_map.labels[i] for i in label_ids] == [w.label for w in words]
     assert result.entities[0].confidence == pytest.approx((words[0].confidence + words[1].confidence) / 2)
     for threshold in (0.0, 0.9, 0.999, 1.0):
         assert all(e.review == (e.confidence < threshold) for e in tagger.predict([text], threshold=threshold)[0].entities)
@@ -99,12 +100,10 @@ def test_a_run_trained_on_cached_features_predicts_live_with_the_same_weights(ti
     data = prepare_data(config, split=DataSplit.from_json(run_dir / "split.json"), verbose=False)
     inputs = ModelInputs(config, data, model_for(config, data), verbose=False)
     load_weights(inputs.trainable_model, run_dir)
-    cached = []
-    for features, labels in inputs.dataset("test", shuffle=False):
-        probabilities = inputs.trainable_model(features, training=False)[1].numpy()
-        cached.append(probabilities[labels.numpy() != IGNORE_LABEL])
-    live = Tagger.from_run(str(run_dir)).word_probabilities([s.words for s in data.part_sentences("test")])
-    np.testing.assert_allclose(np.concatenate(live), np.concatenate(cached), atol=2e-3)  # cache: float16
+    cached = predict_first_pieces(inputs.trainable_model, inputs.dataset("test", shuffle=False), probabilities=True)
+    live = Tagger.from_run(str(run_dir)).predict_words([s.words for s in data.part_sentences("test")])
+    np.testing.assert_allclose(np.concatenate([probabilities for _, probabilities in live]), cached.probabilities,
+                               atol=2e-3)  # cache: float16
 
 
 def test_clear_errors(tagger, tmp_path, baseline_run):

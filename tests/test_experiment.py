@@ -6,13 +6,17 @@ import numpy as np
 import pytest
 
 import ner  # noqa: F401
+from ner.api import Tagger
 from ner.config import CONFIG_DIR, EncoderConfig, SemiSupervisedConfig, build_dataclass, load_config
 from ner.errors import ConfigError, DataError, EncoderError, NerError
+from ner.data import prepare_data
 from ner.evaluation import evaluate
 from ner.experiment import train
-from ner.model_evaluator import latent_pca
+from ner.model_evaluator import build_report, latent_pca
 from ner.preprocessor import DataSplit
 from ner.reporting import write_latent_plots, write_report
+from ner.tagging import bio_tags
+from ner.trainers.trainer import WEIGHTS_DIR, WEIGHTS_PREFIX
 from tests.helpers import tiny_config
 
 def test_baseline_learns_word_level_patterns(tmp_path, tiny_encoder_handle):
@@ -50,7 +54,8 @@ def test_train_save_evaluate_report(tmp_path, tiny_encoder_handle, model_type, s
 
 def test_bert_bilstm_crf_trains_and_evaluates_on_spans(tmp_path, tiny_encoder_handle):
     """The CRF tagger through the same train / evaluate path: fine-tuned encoder on its own schedule,
-    BILUO labels, the CRF's marginals scored as BIO spans over the 9 types."""
+    BILUO labels, the CRF's Viterbi labels scored as BIO spans over the 9 types, the same labels
+    `ner.api` predicts."""
     config = tiny_config(tmp_path, tiny_encoder_handle, "bert_bilstm_crf", "biluo", epochs=3)
     config = dataclasses.replace(
         config, encoder=dataclasses.replace(config.encoder, trainable=True),
@@ -60,10 +65,30 @@ def test_bert_bilstm_crf_trains_and_evaluates_on_spans(tmp_path, tiny_encoder_ha
     history = (run_dir / "history.csv").read_text().splitlines()
     first_loss, last_loss = (float(line.split(",")[1]) for line in (history[1], history[-1]))
     assert last_loss < 0.8 * first_loss
+    # Three epochs leave the tiny tagger predicting O; strong random scores make Viterbi labels that
+    # differ from the argmax of the marginals, so decoding by either shows.
+    tagger = Tagger.from_run(str(run_dir))
+    rng = np.random.default_rng(0)
+    for variable in (tagger.model.crf.transitions, *tagger.model.head.output_layer.weights):
+        variable.assign(3.0 * rng.standard_normal(variable.shape).astype(np.float32))
+    tagger.model.save_weights(str(run_dir / WEIGHTS_DIR / WEIGHTS_PREFIX))
     evaluation = evaluate(str(run_dir), verbose=False)
     assert len(evaluation.labels) == 1 + 4 * 8  # BILUO over the 8 GMB types
     assert evaluation.report.token.labels[0] == "O" and len(evaluation.report.token.labels) == 9
-    assert evaluation.report.num_sentences == 12 and 0.0 <= evaluation.report.entity.f1 <= 1.0
+    assert evaluation.report.num_sentences == 12
+    data = prepare_data(config, split=DataSplit.from_json(run_dir / "split.json"), verbose=False)
+    sentences = data.part_sentences("test")
+    words = tagger.predict_words([s.words for s in sentences])  # one row per sentence
+    label_ids = np.concatenate([ids for ids, _ in words])
+    np.testing.assert_array_equal(evaluation.latent_pred, label_ids)  # the test part fits the PCA batches
+    marginals = np.concatenate([probabilities for _, probabilities in words])
+    assert (marginals.argmax(-1) != label_ids).any()  # Viterbi, not max-marginal
+    assert (label_ids != data.label_map.label_to_id("O")).mean() > 0.5
+    label_map = data.label_map
+    predicted = [label_map.to_bio([label_map.id_to_label(i) for i in ids]) for ids, _ in words]
+    expected = build_report([list(s.tags) for s in sentences], predicted, bio_tags(label_map.entity_types))
+    np.testing.assert_array_equal(evaluation.report.token.confusion, expected.token.confusion)
+    assert evaluation.report.entity.f1 == expected.entity.f1
 
 
 def test_evaluation_is_repeatable_and_finds_the_run_where_training_put_it(tmp_path, tiny_encoder_handle):

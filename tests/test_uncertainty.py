@@ -18,7 +18,8 @@ from ner.models.bert_ner import WORD_FEATURES
 from ner.tagging import FIRST_PIECE_MASK
 from ner import registry, uncertainty_reporting
 from ner.uncertainty import metrics as um
-from ner.uncertainty.mc_dropout import MCDropoutPredictor, predict_dataset
+from ner.prediction import predict_first_pieces
+from ner.uncertainty.mc_dropout import MCDropoutPredictor
 from ner.utils import set_seed
 
 LN2 = math.log(2.0)
@@ -351,29 +352,34 @@ def test_predictor_rejects_bad_arguments():
         MCDropoutPredictor(model.head, mc_samples=2, dropout_rate=0.5)
 
 
-def test_predict_dataset_pads_batches_and_keeps_labels():
+def test_predict_first_pieces_keeps_labelled_positions_in_row_order_with_mc_statistics():
     set_seed(0)
     model = _baseline()
     predictor = MCDropoutPredictor.from_config(model, UncertaintyConfig(mc_samples=4, mc_dropout_rate=0.3))
     assert (predictor.mc_samples, predictor.head.dropout_layers[0].rate) == (4, 0.3)
     first, second = _features(batch=3, seed=1), _features(batch=2, seed=2)
     second = {name: value[:, :4] for name, value in second.items()}  # a shorter batch, as trimmed batches are
-    labels = [tf.constant(np.where(np.arange(LENGTH) % 2, -1, 1)[None].repeat(3, 0), tf.int32),
-              tf.constant([[0, 2, -1, 1], [1, 1, 1, -1]], tf.int32)]
+    labels = [np.where(np.arange(LENGTH) % 2, -1, 1)[None].repeat(3, 0).astype(np.int32),
+              np.array([[0, 2, -1, 1], [1, 1, 1, -1]], np.int32)]
     dataset = tf.data.Dataset.from_generator(
         lambda: iter([(first, labels[0]), (second, labels[1])]),
         output_signature=({name: tf.TensorSpec([None, None], tf.int32) for name in first},
                           tf.TensorSpec([None, None], tf.int32)))
-    prediction = predict_dataset(predictor, dataset)
-    assert prediction.deterministic.shape == prediction.statistics.mean.shape == (5, LENGTH, LABELS)
-    assert prediction.statistics.expected_entropy.shape == prediction.labels.shape == (5, LENGTH)
-    assert prediction.statistics.num_samples == 4
-    np.testing.assert_array_equal(prediction.labels[3:, 4:], -1)  # padding
-    np.testing.assert_array_equal(prediction.deterministic[3:, 4:], 0.0)
-    np.testing.assert_allclose(prediction.deterministic[:3], model(first, training=False)[1], atol=1e-6)
-    np.testing.assert_allclose(prediction.statistics.mean[:3].sum(-1), 1.0, rtol=1e-5)
+    prediction = predict_first_pieces(model, dataset, latent_batches=1, mc_predictor=predictor)
+    labelled = [batch >= 0 for batch in labels]
+    np.testing.assert_array_equal(prediction.row_lengths, [3, 3, 3, 3, 3])
+    np.testing.assert_array_equal(prediction.labels, np.concatenate([b[m] for b, m in zip(labels, labelled)]))
+    (latent, first_probabilities), (_, second_probabilities) = (model(first, training=False),
+                                                               model(second, training=False))
+    np.testing.assert_allclose(prediction.probabilities, np.concatenate(
+        [first_probabilities.numpy()[labelled[0]], second_probabilities.numpy()[labelled[1]]]), atol=1e-6)
+    np.testing.assert_array_equal(prediction.label_ids, prediction.probabilities.argmax(-1))
+    np.testing.assert_allclose(prediction.latent, latent.numpy()[labelled[0]], atol=1e-6)  # the first batch only
+    assert prediction.mc.mean.shape == prediction.mc.variance.shape == (15, LABELS)
+    assert prediction.mc.expected_entropy.shape == (15,) and prediction.mc.num_samples == 4
+    np.testing.assert_allclose(prediction.mc.mean.sum(-1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="no batches"):
-        predict_dataset(predictor, dataset.take(0))
+        predict_first_pieces(model, dataset.take(0))
 
 
 # ------------------------------------------------------------------------------------------------ figures

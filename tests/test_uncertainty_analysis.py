@@ -15,15 +15,6 @@ def predictions(probabilities, labels, row_lengths, expected_entropy=None):
     return WordPredictions(probabilities, probabilities, entropy, np.asarray(labels), np.asarray(row_lengths))
 
 
-def test_from_padded_keeps_words_in_row_order():
-    padded = np.arange(2 * 3 * 2, dtype=float).reshape(2, 3, 2)
-    labels = np.array([[0, 1, -1], [1, -1, -1]])
-    words = WordPredictions.from_padded(padded, padded, np.zeros((2, 3)), labels)
-    np.testing.assert_array_equal(words.row_lengths, [2, 1])
-    np.testing.assert_array_equal(words.deterministic, padded[[0, 0, 1], [0, 1, 0]])
-    assert [len(row) for row in words.per_row(words.labels)] == [2, 1]
-
-
 def test_analysis_numbers():
     # Row 0: "john smith in london": per per O geo; row 1: "paris": geo.
     probs = [[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.9, 0.05, 0.05], [0.4, 0.5, 0.1],   # "london" wrongly per (0.5)

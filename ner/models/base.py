@@ -18,6 +18,7 @@ class TokenClassifier(keras.Model):
     `encoder` is the pre-trained TF-Hub encoder layer of the models that have one (the trainer gives its
     variables their own learning rate), None otherwise. `forward_loss` is the supervised loss the trainer
     differentiates: masked cross-entropy of the probabilities, unless a model overrides it (the CRF tagger).
+    `decode` gives the predicted label ids that evaluation and prediction use (`ner.prediction`).
     """
 
     head: keras.layers.Layer
@@ -52,6 +53,12 @@ class TokenClassifier(keras.Model):
         """
         _, probabilities = self(inputs, training=training)
         return masked_cross_entropy(labels, probabilities), probabilities
+
+    def decode(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        """The predicted label ids [B, T] int32 with dropout off: the argmax of the probabilities, unless a
+        model overrides it (the CRF taggers' Viterbi path). Only the labelled positions are meaningful."""
+        _, probabilities = self(inputs, training=False)
+        return tf.argmax(probabilities, axis=-1, output_type=tf.int32)
 
 
 def call_encoder(encoder: keras.layers.Layer, inputs: Dict[str, tf.Tensor], training=None,

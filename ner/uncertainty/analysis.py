@@ -36,13 +36,6 @@ class WordPredictions:
     labels: np.ndarray
     row_lengths: np.ndarray
 
-    @classmethod
-    def from_padded(cls, deterministic: np.ndarray, mc_mean: np.ndarray, expected_entropy: np.ndarray,
-                    labels: np.ndarray) -> "WordPredictions":
-        """From arrays padded per row ([R, W, C] and [R, W]) where `labels` >= 0 marks the words."""
-        words = labels >= 0
-        return cls(deterministic[words], mc_mean[words], expected_entropy[words], labels[words], words.sum(1))
-
     def per_row(self, values: np.ndarray) -> List[np.ndarray]:
         """Splits a word array [n, ...] into one array per row."""
         return np.split(values, np.cumsum(self.row_lengths)[:-1])

@@ -20,38 +20,20 @@ model itself is never changed and its deterministic pass stays as it was.
 
 Samples come from TensorFlow's global random generator: call `ner.utils.set_seed` before building the
 predictor for repeatable samples.
+
+`ner.prediction.predict_first_pieces(model, dataset, mc_predictor=...)` runs a predictor over a dataset
+and keeps each labelled position's `MCStatistics`.
 """
-import dataclasses
 from typing import Dict, Tuple
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_hub as hub
 import tf_keras as keras
 
 from ner.config import UncertaintyConfig
 from ner.models.base import TokenClassifier
-from ner.tagging import IGNORE_LABEL
-from ner.uncertainty.metrics import MCStatistics, summarize_samples
 
 Features = Dict[str, tf.Tensor]
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class MCPrediction:
-    """Deterministic and MC-dropout predictions for the N rows of a dataset, padded to the widest batch W.
-
-    Attributes:
-        deterministic: float32 [N, W, C], probabilities of the pass with dropout off.
-        statistics: per position: `mean` and `variance` [N, W, C], `expected_entropy` [N, W], T.
-        labels: int32 [N, W], the dataset's label ids; `IGNORE_LABEL` where there is no label.
-    Padding holds zero probabilities (and label `IGNORE_LABEL`): select labelled positions
-    (`labels >= 0`) before scoring.
-    """
-
-    deterministic: np.ndarray
-    statistics: MCStatistics
-    labels: np.ndarray
 
 
 class MCDropoutPredictor:
@@ -123,39 +105,3 @@ class MCDropoutPredictor:
         _, outputs = self.head(self.model.head_inputs(features, training=False, sample_encoder=True), training=True)
         return self.model.probabilities_from_head(outputs, features)
 
-
-def predict_dataset(predictor: MCDropoutPredictor, dataset: tf.data.Dataset) -> MCPrediction:
-    """Runs `predictor` over every batch and keeps the per-position statistics (not the T samples).
-
-    Args:
-      predictor: the MC-dropout predictor.
-      dataset: batches of `(features, labels [B, L])`, as `ner.preprocessor.make_dataset` and
-        `WordFeatureStore.dataset` give them; L may differ between batches.
-    """
-    deterministic, means, variances, expected, labels = [], [], [], [], []
-    for features, batch_labels in dataset:
-        batch_deterministic, samples = predictor.predict(features)
-        statistics = summarize_samples(samples.numpy())
-        deterministic.append(batch_deterministic.numpy())
-        means.append(statistics.mean)
-        variances.append(statistics.variance)
-        expected.append(statistics.expected_entropy)
-        labels.append(batch_labels.numpy())
-    if not labels:
-        raise ValueError("the dataset has no batches")
-    width = max(batch.shape[1] for batch in labels)
-    return MCPrediction(
-        deterministic=_pad_concat(deterministic, width, 0.0),
-        statistics=MCStatistics(mean=_pad_concat(means, width, 0.0), variance=_pad_concat(variances, width, 0.0),
-                                expected_entropy=_pad_concat(expected, width, 0.0),
-                                num_samples=predictor.mc_samples),
-        labels=_pad_concat(labels, width, IGNORE_LABEL),
-    )
-
-
-def _pad_concat(batches: list, width: int, value) -> np.ndarray:
-    """Concatenates arrays [B_i, L_i, ...] along axis 0 after padding axis 1 to `width` with `value`."""
-    return np.concatenate([
-        np.pad(batch, [(0, 0), (0, width - batch.shape[1])] + [(0, 0)] * (batch.ndim - 2), constant_values=value)
-        for batch in batches
-    ])

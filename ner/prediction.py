@@ -1,0 +1,95 @@
+"""A model run over a dataset, keeping the labelled positions: the one prediction loop of the package.
+
+Evaluation (`ner.evaluation`), raw-text tagging (`ner.api`) and the MC-dropout study
+(`examples/example_uncertainty.py`) all read a model's outputs at the positions the dataset labels
+(each word's first piece; every position of a `WordFeatureNER` batch), rows in dataset order and words in
+row order. Label ids come from `model.decode`: the argmax of the probabilities, or the Viterbi path of a
+CRF model.
+"""
+import dataclasses
+from collections import defaultdict
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from ner.models.base import TokenClassifier
+from ner.tagging import IGNORE_LABEL
+from ner.uncertainty.mc_dropout import MCDropoutPredictor
+from ner.uncertainty.metrics import MCStatistics, summarize_samples
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FirstPiecePredictions:
+    """A model's outputs at the n labelled positions of a dataset's R rows, concatenated in row order.
+
+    Attributes:
+      labels: int32 [n], the dataset's label ids.
+      row_lengths: int64 [R], labelled positions per row; they sum to n.
+      label_ids: int32 [n], `model.decode`'s label ids; None when not asked for.
+      probabilities: float32 [n, C], the probabilities with dropout off (a CRF model's marginals); None
+        when not asked for.
+      latent: float32 [m, L], the latent points of the first m positions (those of the first
+        `latent_batches` batches); None when `latent_batches` is 0.
+      mc: the MC-dropout statistics per position (`mean` and `variance` [n, C], `expected_entropy` [n]);
+        None without an MC predictor.
+    """
+
+    labels: np.ndarray
+    row_lengths: np.ndarray
+    label_ids: Optional[np.ndarray] = None
+    probabilities: Optional[np.ndarray] = None
+    latent: Optional[np.ndarray] = None
+    mc: Optional[MCStatistics] = None
+
+
+def predict_first_pieces(model: TokenClassifier, dataset: tf.data.Dataset, decode: bool = True,
+                         probabilities: bool = False, latent_batches: int = 0,
+                         mc_predictor: Optional[MCDropoutPredictor] = None) -> FirstPiecePredictions:
+    """Runs `model` over `dataset` (unshuffled) with dropout off and keeps the labelled positions.
+
+    Args:
+      model: a built `TokenClassifier` (a `WordFeatureNER` for cached features).
+      dataset: batches of `(features, labels [B, T])` as `make_dataset` and `WordFeatureStore.dataset` give
+        them, `IGNORE_LABEL` on the positions without a label; T may differ between batches.
+      decode: keep `model.decode`'s label ids.
+      probabilities: keep the probabilities with dropout off.
+      latent_batches: keep the latent points of this many first batches.
+      mc_predictor: also keep the MC-dropout statistics of this predictor (of `model`); its deterministic
+        pass gives the probabilities.
+
+    Raises:
+      ValueError: a dataset without batches.
+    """
+    signature = [dataset.element_spec[0]]
+    decode_batch = tf.function(model.decode, input_signature=signature)
+    forward = tf.function(lambda features: model(features, training=False), input_signature=signature)
+    kept = defaultdict(list)  # name -> per-batch arrays at the labelled positions
+    for index, (features, labels) in enumerate(dataset):
+        labels = labels.numpy()
+        labelled = labels != IGNORE_LABEL  # [B, T]
+        batch = {"labels": labels, "row_lengths": labelled.sum(axis=1)}
+        if decode:
+            batch["label_ids"] = decode_batch(features).numpy()
+        if mc_predictor is not None:
+            deterministic, samples = mc_predictor.predict(features)  # [B, T, C], [S, B, T, C]
+            statistics = summarize_samples(samples.numpy())
+            batch.update(probabilities=deterministic.numpy(), mc_mean=statistics.mean,
+                         mc_variance=statistics.variance, mc_expected_entropy=statistics.expected_entropy)
+        deterministic_probabilities = probabilities and mc_predictor is None
+        if deterministic_probabilities or index < latent_batches:
+            latent, batch_probabilities = forward(features)  # [B, T, L], [B, T, C]
+            if deterministic_probabilities:
+                batch["probabilities"] = batch_probabilities.numpy()
+            if index < latent_batches:
+                batch["latent"] = latent.numpy()
+        for name, values in batch.items():
+            kept[name].append(values if name == "row_lengths" else values[labelled])
+    if not kept:
+        raise ValueError("the dataset has no batches")
+    arrays = {name: np.concatenate(values) for name, values in kept.items()}
+    mc = None
+    if mc_predictor is not None:
+        mc = MCStatistics(mean=arrays.pop("mc_mean"), variance=arrays.pop("mc_variance"),
+                          expected_entropy=arrays.pop("mc_expected_entropy"), num_samples=mc_predictor.mc_samples)
+    return FirstPiecePredictions(mc=mc, **arrays)
