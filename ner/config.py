@@ -190,7 +190,8 @@ class ModelConfig:
     """Which model to build; `embedding_dim` is used by the models without an encoder (ner_baseline,
     bilstm, gru), `encoder_layers` (the last layer, or a learned mix of all) by the ones with one, `rnn` by
     the recurrent ones, `crf_constraints` (forbid transitions the tag scheme does not allow when decoding)
-    by bert_bilstm_crf."""
+    by the CRF models (bert_crf, bert_bilstm_crf). `casing_dim` > 0 gives every model an embedding of each
+    word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out."""
 
     type: str = "bert_ner"
     embedding_dim: int = 784
@@ -198,6 +199,7 @@ class ModelConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     rnn: RnnConfig = field(default_factory=RnnConfig)
     crf_constraints: bool = True
+    casing_dim: int = 0
 
     def problems(self) -> list:
         out = []
@@ -205,6 +207,8 @@ class ModelConfig:
             out.append(("type", f"one of {MODEL_TYPES}", self.type))
         if self.embedding_dim < 1:
             out.append(("embedding_dim", "a positive integer", self.embedding_dim))
+        if self.casing_dim < 0:
+            out.append(("casing_dim", "0 (no casing features) or a positive integer", self.casing_dim))
         if self.encoder_layers not in ENCODER_LAYER_CHOICES:
             out.append(("encoder_layers", f"one of {ENCODER_LAYER_CHOICES}", self.encoder_layers))
         return out

@@ -26,6 +26,7 @@ import tensorflow_text as tf_text
 from ner.errors import ConfigError, DataError
 from ner.readers import Sentence, read_gmb_csv  # noqa: F401  (read_gmb_csv: re-exported, it used to live here)
 from ner.registry import LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES
+from ner.casing import WORD_CASING, casing_ids
 from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL, OUTSIDE, LabelMap
 from ner.utils import PathLike, write_text_atomic
 
@@ -194,6 +195,7 @@ class EncodedSentences:
     input_mask:     [N, T] int32, 1 on [CLS], pieces and [SEP].
     input_type_ids: [N, T] int32, all 0.
     label_ids:      [N, T] int32, the word's label id on its first piece, IGNORE_LABEL elsewhere.
+    word_casing:    [N, T] int32, the word's casing class (`ner.casing`) on its first piece, 0 elsewhere.
     sentence_ids:   [N] int64, the sentence each row came from (a sentence's rows are consecutive).
     word_offsets:   [N] int64, index in its sentence of the row's first word (0 unless split).
     num_words:      [N] int64, words in this row.
@@ -204,6 +206,7 @@ class EncodedSentences:
     input_mask: np.ndarray
     input_type_ids: np.ndarray
     label_ids: np.ndarray
+    word_casing: np.ndarray
     sentence_ids: np.ndarray
     word_offsets: np.ndarray
     num_words: np.ndarray
@@ -278,8 +281,9 @@ class WordPieceFeaturizer:
             ],
             dtype=np.int32,
         )  # [W]
+        casing = casing_ids([w for s in sentences for w in s.words])  # [W]
         pieces, piece_counts, words_unk = self._word_pieces(sentences, lengths)  # [P], [W], int
-        return self._layout(sentence_ids, lengths, word_labels, pieces, piece_counts, words_unk)
+        return self._layout(sentence_ids, lengths, word_labels, casing, pieces, piece_counts, words_unk)
 
     def _word_pieces(
         self, sentences: Sequence[Sentence], lengths: np.ndarray
@@ -314,11 +318,12 @@ class WordPieceFeaturizer:
         sentence_ids: np.ndarray,
         lengths: np.ndarray,
         word_labels: np.ndarray,
+        word_casing: np.ndarray,
         pieces: np.ndarray,
         piece_counts: np.ndarray,
         words_unk: int,
     ) -> EncodedSentences:
-        """Places words into rows and columns; see `featurize`. Array shapes: [S], [S], [W], [P], [W]."""
+        """Places words into rows and columns; see `featurize`. Array shapes: [S], [S], [W], [W], [P], [W]."""
         width, budget = self.max_seq_length, self.max_seq_length - 2
         truncate = self.long_sentences == "truncate"
         counts = np.minimum(piece_counts, budget)  # [W] pieces each word keeps
@@ -357,6 +362,8 @@ class WordPieceFeaturizer:
         input_mask = (np.arange(width)[None, :] < (row_pieces + 2)[:, None]).astype(np.int32)
         label_ids = np.full((num_rows, width), IGNORE_LABEL, dtype=np.int32)
         label_ids[word_row, word_col] = word_labels[kept]
+        casing = np.zeros((num_rows, width), dtype=np.int32)
+        casing[word_row, word_col] = word_casing[kept]
 
         word_offsets = np.zeros(num_rows, dtype=np.int64)
         word_offsets[word_row[starts_row]] = (kept - first_word[sentence_of_word[kept]])[starts_row]
@@ -379,6 +386,7 @@ class WordPieceFeaturizer:
             input_mask=input_mask,
             input_type_ids=np.zeros((num_rows, width), dtype=np.int32),
             label_ids=label_ids,
+            word_casing=casing,
             sentence_ids=np.repeat(sentence_ids, rows_per_sentence),
             word_offsets=word_offsets,
             num_words=np.bincount(word_row, minlength=num_rows).astype(np.int64),
@@ -555,7 +563,8 @@ def make_dataset(
     """Batches of (features, label_ids), each trimmed to its longest row.
 
     features: dict of "input_word_ids", "input_mask", "input_type_ids", each [B, t] int32, where
-    t = max(input_mask.sum(1)) over the batch; label_ids: [B, t] int32. With `shuffle`, rows are read
+    t = max(input_mask.sum(1)) over the batch, and "word_casing" [B, t] int32 (`ner.casing`, read by models
+    with `model.casing_dim` > 0); label_ids: [B, t] int32. With `shuffle`, rows are read
     in a new order each epoch, fixed by `seed` (and by `epoch` when given; see `row_order`). Unlabelled
     data uses it too (labels ignored). With `first_piece_mask`, features also hold "first_piece_mask"
     [B, t] int32, 1 on each word's first piece (where `label_ids` holds a label): models that work on
@@ -569,6 +578,7 @@ def make_dataset(
         "input_word_ids": encoded.input_word_ids,
         "input_mask": encoded.input_mask,
         "input_type_ids": encoded.input_type_ids,
+        WORD_CASING: encoded.word_casing,
     }
     if first_piece_mask:
         arrays[FIRST_PIECE_MASK] = (encoded.label_ids != IGNORE_LABEL).astype(np.int32)

@@ -46,6 +46,8 @@ class ModelType:
 MODELS: Dict[str, ModelType] = {
     "ner_baseline": ModelType("ner.models.baseline_ner:build_baseline_ner", has_encoder=False),
     "bert_ner": ModelType("ner.models.bert_ner:build_bert_ner", has_encoder=True, can_train_on_cached_features=True),
+    "bert_crf": ModelType("ner.models.bert_ner:build_bert_crf_ner", has_encoder=True, reads_first_piece_mask=True,
+                          can_train_on_cached_features=True, owns_loss=True),
     "bilstm": ModelType("ner.models.rnn_ner:build_rnn_ner", has_encoder=False, rnn_cell="lstm"),
     "gru": ModelType("ner.models.rnn_ner:build_rnn_ner", has_encoder=False, rnn_cell="gru"),
     "bert_gru": ModelType("ner.models.bert_rnn_ner:build_bert_rnn_ner", has_encoder=True, rnn_cell="gru"),

@@ -9,15 +9,18 @@
 
 The signature `serving_default` takes `sentences`, tf.string [B]: one sentence per string, already split
 into words that are separated by whitespace (for raw text, `" ".join` the words of `ner.text.tokenize`).
-Inside the graph: words → word pieces (tensorflow-text `BertTokenizer` on the encoder's vocab file,
+Inside the graph: words → casing classes (`ner.casing`, the same regular expressions as the featurizer)
+and word pieces (tensorflow-text `BertTokenizer` on the encoder's vocab file,
 exported as an asset, lower-cased as the encoder was; a word without pieces becomes [UNK], a word longer
 than a row keeps its first pieces) → rows of at most `data.max_seq_length` pieces with [CLS] and [SEP],
 a long sentence cut at word boundaries into several rows as `WordPieceFeaturizer` does → the model with
-dropout off → at each word's first piece, the argmax label and the max probability. It returns:
+dropout off → at each word's first piece, the argmax label (the Viterbi path for a CRF model) and the max
+probability. It returns:
 
     words      [B, W] string   the words; W is the most words of a sentence in the batch, padded with ""
     tags       [B, W] string   each word's label in the run's tag scheme ("O", "geo", ... for IO runs)
-    scores     [B, W] float32  each word's max probability (`ner predict`'s confidence without MC dropout)
+    scores     [B, W] float32  the probability of each word's tag (`ner predict`'s confidence without MC
+                               dropout; for a CRF model, the marginal probability of the Viterbi tag)
     num_words  [B] int64       how many of the W positions are words
 
 Loading it needs TensorFlow and tensorflow-text, not this package.
@@ -30,6 +33,7 @@ import tensorflow_text as tf_text
 import tf_keras as keras
 
 from ner.api import Tagger
+from ner.casing import WORD_CASING, casing_ids_in_graph
 from ner.encoders.hub_encoder import EncoderVocab
 from ner.errors import NerError
 from ner.registry import model_type
@@ -47,11 +51,12 @@ class ServingModule(tf.Module):
       vocab: its encoder's vocabulary (vocab file and lower-casing).
       max_seq_length: word pieces per row, [CLS] and [SEP] included.
       labels: the label of each class id.
-      first_piece_mask: whether the model reads the `first_piece_mask` feature (the CRF tagger).
+      first_piece_mask: whether the model reads the `first_piece_mask` feature (the CRF taggers).
+      viterbi: whether tags come from the model's Viterbi `decode` (a CRF model) instead of the argmax.
     """
 
     def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, labels: Sequence[str],
-                 first_piece_mask: bool):
+                 first_piece_mask: bool, viterbi: bool = False):
         super().__init__(name="ner_serving")
         self.model = model
         self.vocab_file = tf.saved_model.Asset(str(vocab.vocab_path))
@@ -66,6 +71,7 @@ class ServingModule(tf.Module):
         self.labels = tf.constant(list(labels))
         self.budget = max_seq_length - 2  # pieces per row besides [CLS] and [SEP]
         self.first_piece_mask = first_piece_mask
+        self.viterbi = viterbi
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def serve(self, sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -102,19 +108,25 @@ class ServingModule(tf.Module):
         input_word_ids = tf.cast(rows(pieces, self.cls_id, self.sep_id), tf.int32)  # [R, T]
         input_mask = rows(tf.ones_like(first_piece_flags), 1, 1)  # [R, T] int32
         first_piece = rows(first_piece_flags, 0, 0)  # [R, T] int32
+        casing = pieces.with_flat_values(first_piece_flags.flat_values * tf.repeat(
+            casing_ids_in_graph(words.flat_values), counts))  # [N, (P)]: the word's casing id on its first piece
         features = {"input_word_ids": input_word_ids, "input_mask": input_mask,
-                    "input_type_ids": tf.zeros_like(input_word_ids)}
+                    "input_type_ids": tf.zeros_like(input_word_ids), WORD_CASING: rows(casing, 0, 0)}
         if self.first_piece_mask:
             features[FIRST_PIECE_MASK] = first_piece
         _, probabilities = self.model(features, training=False)  # [R, T, C]
         word_probabilities = tf.boolean_mask(probabilities, first_piece > 0)  # [N, C], in word order
+        if self.viterbi:
+            word_label_ids = tf.boolean_mask(self.model.decode(features), first_piece > 0)  # [N]
+        else:
+            word_label_ids = tf.argmax(word_probabilities, axis=-1, output_type=tf.int32)
 
         def by_sentence(values: tf.Tensor, padding) -> tf.Tensor:  # [N] -> [B, W]
             return tf.RaggedTensor.from_row_lengths(values, num_words).to_tensor(padding)
 
         return {"words": words.to_tensor(""),
-                "tags": by_sentence(tf.gather(self.labels, tf.argmax(word_probabilities, axis=-1)), ""),
-                "scores": by_sentence(tf.reduce_max(word_probabilities, axis=-1), 0.0),
+                "tags": by_sentence(tf.gather(self.labels, word_label_ids), ""),
+                "scores": by_sentence(tf.gather(word_probabilities, word_label_ids, batch_dims=1), 0.0),
                 "num_words": num_words}
 
 
@@ -147,8 +159,9 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
     if output_dir.exists() and not (output_dir / "saved_model.pb").is_file():
         raise NerError(f"export output {output_dir} exists and is not a SavedModel; expected a new directory "
                        "or a previous export to replace")
+    spec = model_type(tagger.config.model.type)
     module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map.labels,
-                           model_type(tagger.config.model.type).reads_first_piece_mask)
+                           spec.reads_first_piece_mask, viterbi=spec.owns_loss)
     with atomic_path(output_dir) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve.get_concrete_function()})
     return output_dir

@@ -62,8 +62,13 @@ def assert_agree(sentences, served):
         assert set(served["tags"][row][count:]) <= {""} and not any(served["scores"][row][count:])
 
 
-def test_export_round_trips_and_agrees_with_predict(tmp_path, tiny_encoder_handle):
-    tagger = ner.load(str(train(tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=3), verbose=False)))
+@pytest.mark.parametrize("model_type,casing_dim", [("bert_ner", 0), ("bert_crf", 4)])
+def test_export_round_trips_and_agrees_with_predict(tmp_path, tiny_encoder_handle, model_type, casing_dim):
+    """bert_crf with casing features: the graph computes the casing classes and decodes with Viterbi as
+    `predict` does."""
+    config = tiny_config(tmp_path, tiny_encoder_handle, model_type, epochs=3)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, casing_dim=casing_dim))
+    tagger = ner.load(str(train(config, verbose=False)))
     export_dir = export_serving(tagger, tmp_path / "export")
 
     sentences = [sentence for result in tagger.predict(TEXTS) for sentence in result.sentences]
@@ -75,8 +80,9 @@ def test_export_round_trips_and_agrees_with_predict(tmp_path, tiny_encoder_handl
 
 
 def test_the_serving_graph_gives_a_crf_its_first_pieces(tmp_path, tiny_encoder_handle):
-    """The CRF tagger reads `first_piece_mask`: the graph builds it as the featurizer does. Untrained
-    weights do (agreement, not skill); the save-and-reload path is the test above."""
+    """The CRF tagger reads `first_piece_mask`: the graph builds it as the featurizer does, and tags with
+    the same Viterbi path as `predict`. Untrained weights do (agreement, not skill); the save-and-reload
+    path is the test above."""
     config = tiny_config(tmp_path, tiny_encoder_handle, "bert_bilstm_crf", "bio")
     config = dataclasses.replace(config, model=dataclasses.replace(
         config.model, rnn=dataclasses.replace(config.model.rnn, units=8)))
@@ -84,7 +90,8 @@ def test_the_serving_graph_gives_a_crf_its_first_pieces(tmp_path, tiny_encoder_h
     label_map = LabelMap.for_scheme("bio")
     tagger = Tagger(config, build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size,
                                         label_map=label_map), vocab, label_map)
-    module = ServingModule(tagger.model, vocab, config.data.max_seq_length, label_map.labels, first_piece_mask=True)
+    module = ServingModule(tagger.model, vocab, config.data.max_seq_length, label_map.labels, first_piece_mask=True,
+                           viterbi=True)
     sentences = [sentence for result in tagger.predict(TEXTS) for sentence in result.sentences]
     out = module.serve(tf.constant([" ".join(w.text for w in s) for s in sentences]))
     assert_agree(sentences, {"words": [[w.decode() for w in row] for row in out["words"].numpy().tolist()],

@@ -8,18 +8,19 @@ from typing import Optional
 
 import tf_keras as keras
 
+from ner.casing import WORD_CASING
 from ner.config import EncoderConfig, ModelConfig
 from ner.models.base import TokenClassifier
 from ner.models.baseline_ner import BaselineNER
 from ner.models.bert_rnn_ner import BertRnnCrfNER, BertRnnNER
-from ner.models.bert_ner import BertNER, WordFeatureNER
+from ner.models.bert_ner import BertCrfNER, BertNER, WordFeatureNER
 from ner.models.layer_mix import ScalarMix
 from ner.models.heads import MLPHead
 from ner.models.rnn_ner import RnnNER
 from ner.registry import model_type, resolve
 from ner.tagging import FIRST_PIECE_MASK, LabelMap
 
-__all__ = ["BaselineNER", "BertNER", "BertRnnCrfNER", "BertRnnNER", "MLPHead", "RnnNER", "ScalarMix",
+__all__ = ["BaselineNER", "BertCrfNER", "BertNER", "BertRnnCrfNER", "BertRnnNER", "MLPHead", "RnnNER", "ScalarMix",
            "TokenClassifier", "WordFeatureNER", "build_model"]
 
 
@@ -50,7 +51,8 @@ def _dummy_features(with_first_piece_mask: bool) -> dict:
     import tensorflow as tf
 
     ids = tf.zeros([1, 2], dtype=tf.int32)
-    features = {"input_word_ids": ids, "input_mask": tf.ones_like(ids), "input_type_ids": tf.zeros_like(ids)}
+    features = {"input_word_ids": ids, "input_mask": tf.ones_like(ids), "input_type_ids": tf.zeros_like(ids),
+                WORD_CASING: tf.constant([[0, 1]], dtype=tf.int32)}
     if with_first_piece_mask:
         features[FIRST_PIECE_MASK] = tf.constant([[0, 1]], dtype=tf.int32)
     return features

@@ -1,8 +1,9 @@
-"""BERT NER: a TF-Hub BERT encoder (frozen or fine-tuned) under the MLP head.
+"""BERT NER: a TF-Hub BERT encoder (frozen or fine-tuned) under the MLP head, optionally with casing
+features beside the encoder's vectors (`model.casing_dim`) and a CRF over the words (type bert_crf).
 
-Two models share the head (and the optional layer mix): `BertNER` runs the encoder on word pieces,
-`WordFeatureNER` reads word vectors that a frozen encoder produced once (see `ner.feature_cache`). With the
-same weights both give the same probabilities at every word's first piece.
+Two models share the head (and the optional layer mix, casing embedding and CRF): `BertNER` runs the
+encoder on word pieces, `WordFeatureNER` reads word vectors that a frozen encoder produced once (see
+`ner.feature_cache`). With the same weights both give the same probabilities at every word's first piece.
 """
 from typing import Dict, Optional, Tuple
 
@@ -11,17 +12,21 @@ import tf_keras as keras
 
 from ner.config import EncoderConfig, ModelConfig
 from ner.models.base import TokenClassifier, call_encoder
+from ner.layers.crf import CRF
+from ner.models.crf_output import CrfOutput
 from ner.models.heads import MLPHead
 from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
+from ner.models.word_shape import CasingEmbedding, append_casing, casing_embedding
 from ner.tagging import LabelMap
 
 WORD_FEATURES = "word_features"
 
 
 class BertNER(TokenClassifier):
-    """Encoder → (last layer, or a learned mix of all layers) → MLP head, per word piece.
+    """Encoder → (last layer, or a learned mix of all layers) [+ casing embedding] → MLP head, per word piece.
 
-    Inputs: dict of int32 `input_word_ids`, `input_mask`, `input_type_ids`, each [B, T].
+    Inputs: dict of int32 `input_word_ids`, `input_mask`, `input_type_ids`, each [B, T], and, with a
+    casing embedding, `word_casing` [B, T] (`ner.casing`).
     Returns `(latent [B, T, latent_dim], probabilities [B, T, num_labels])`.
 
     `encoder` is any layer with the TF-Hub BERT interface (normally `hub.KerasLayer`); whether it is
@@ -29,30 +34,64 @@ class BertNER(TokenClassifier):
     """
 
     def __init__(self, encoder: keras.layers.Layer, head: MLPHead, layer_mix: Optional[ScalarMix] = None,
-                 name: str = "bert_ner"):
+                 casing: Optional[CasingEmbedding] = None, name: str = "bert_ner"):
         super().__init__(name, encoder)
         self.head = head
         self.layer_mix = layer_mix
+        self.casing = casing
 
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
         outputs = call_encoder(self.encoder, inputs, training=training, sample_dropout=sample_encoder)
-        return combine_layers(stack_encoder_layers(outputs, self.layer_mix is not None), self.layer_mix)
+        vectors = combine_layers(stack_encoder_layers(outputs, self.layer_mix is not None), self.layer_mix)
+        return append_casing(vectors, inputs, self.casing)
+
+
+class BertCrfNER(CrfOutput, BertNER):
+    """`BertNER` whose head gives emission scores to a CRF over the words (`CrfOutput`): seed 001's design
+    with structured decoding. `head` must be built with `softmax=False`."""
+
+    def __init__(self, encoder: keras.layers.Layer, head: MLPHead, crf: CRF, layer_mix: Optional[ScalarMix] = None,
+                 casing: Optional[CasingEmbedding] = None, name: str = "bert_crf_ner"):
+        super().__init__(encoder, head, layer_mix, casing, name=name)
+        self.crf = crf
+        self.check_scores_head()
 
 
 class WordFeatureNER(TokenClassifier):
     """The head of a `BertNER` on cached word vectors.
 
-    Inputs: `{"word_features": [B, W, L, H]}` (float16 or float32; L = 1 without a layer mix).
-    Returns `(latent [B, W, latent_dim], probabilities [B, W, num_labels])`.
+    Inputs: `{"word_features": [B, W, L, H]}` (float16 or float32; L = 1 without a layer mix), and, with
+    a casing embedding, `word_casing` [B, W]. Returns `(latent [B, W, latent_dim], probabilities [B, W,
+    num_labels])`.
     """
 
-    def __init__(self, head: MLPHead, layer_mix: Optional[ScalarMix] = None, name: str = "bert_ner"):
+    def __init__(self, head: MLPHead, layer_mix: Optional[ScalarMix] = None,
+                 casing: Optional[CasingEmbedding] = None, name: str = "bert_ner"):
         super().__init__(name=name)
         self.head = head
         self.layer_mix = layer_mix
+        self.casing = casing
 
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
-        return combine_layers(inputs[WORD_FEATURES], self.layer_mix)
+        return append_casing(combine_layers(inputs[WORD_FEATURES], self.layer_mix), inputs, self.casing)
+
+
+class WordFeatureCrfNER(CrfOutput, WordFeatureNER):
+    """The head and CRF of a `BertCrfNER` on cached word vectors; `first_piece_mask` [B, W] marks the words."""
+
+    def __init__(self, head: MLPHead, crf: CRF, layer_mix: Optional[ScalarMix] = None,
+                 casing: Optional[CasingEmbedding] = None, name: str = "bert_crf_ner"):
+        super().__init__(head, layer_mix, casing, name=name)
+        self.crf = crf
+        self.check_scores_head()
+
+
+def word_feature_twin(model: BertNER) -> WordFeatureNER:
+    """The model that trains `model`'s head (and layer mix, casing embedding, CRF) on cached word vectors,
+    sharing those layers, so training it trains `model`."""
+    if isinstance(model, BertCrfNER):
+        return WordFeatureCrfNER(model.head, model.crf, model.layer_mix, model.casing)
+    return WordFeatureNER(model.head, model.layer_mix, model.casing)
 
 
 def load_encoder_layers(model: ModelConfig, encoder: EncoderConfig) -> Tuple[keras.layers.Layer, Optional[ScalarMix]]:
@@ -68,4 +107,24 @@ def build_bert_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, nu
                    label_map: Optional[LabelMap]) -> BertNER:
     """Model type bert_ner (the builder protocol: `ner.registry.ModelType`)."""
     loaded, layer_mix = load_encoder_layers(model, encoder)
-    return BertNER(loaded, head, layer_mix)
+    return BertNER(loaded, head, layer_mix, casing_embedding(model.casing_dim))
+
+
+def build_bert_crf_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, num_labels: int, vocab_size: int,
+                       label_map: Optional[LabelMap]) -> BertCrfNER:
+    """Model type bert_crf (the builder protocol: `ner.registry.ModelType`), its CRF constrained by
+    `label_map`'s scheme when `model.crf_constraints` is set."""
+    loaded, layer_mix = load_encoder_layers(model, encoder)
+    return BertCrfNER(loaded, head, crf_layer(model, num_labels, label_map), layer_mix, casing_embedding(model.casing_dim))
+
+
+def crf_layer(model: ModelConfig, num_labels: int, label_map: Optional[LabelMap]) -> CRF:
+    """A CRF over `num_labels` labels, its moves constrained by `label_map`'s scheme when
+    `model.crf_constraints` is set."""
+    allowed = None
+    if model.crf_constraints:
+        if label_map is None or label_map.num_labels != num_labels:
+            raise ValueError(f"model.crf_constraints needs the label map of the model's {num_labels} labels, "
+                             f"got {label_map}")
+        allowed = label_map.allowed_transitions()
+    return CRF(num_labels, allowed)

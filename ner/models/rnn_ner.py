@@ -8,26 +8,30 @@ from ner.config import EncoderConfig, ModelConfig
 from ner.layers.recurrent import RecurrentStack
 from ner.models.base import TokenClassifier
 from ner.models.heads import MLPHead
+from ner.models.word_shape import CasingEmbedding, append_casing, casing_embedding
 from ner.registry import model_type
 from ner.tagging import LabelMap
 
 
 class RnnNER(TokenClassifier):
-    """Word-piece embedding → LSTM or GRU stack (masked on padding) → MLP head (model types bilstm, gru).
+    """Word-piece embedding [+ casing embedding] → LSTM or GRU stack (masked on padding) → MLP head (model
+    types bilstm, gru).
 
-    Inputs: the BERT-style feature dict; `input_word_ids` and `input_mask` [B, T] int32 are read.
+    Inputs: the BERT-style feature dict; `input_word_ids` and `input_mask` [B, T] int32 are read, and
+    `word_casing` [B, T] with a casing embedding.
     Returns `(latent [B, T, latent_dim], probabilities [B, T, num_labels])`.
     """
 
     def __init__(self, vocab_size: int, embedding_dim: int, rnn: RecurrentStack, head: MLPHead,
-                 name: str = "rnn_ner"):
+                 casing: Optional[CasingEmbedding] = None, name: str = "rnn_ner"):
         super().__init__(name=name)
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.rnn = rnn
         self.head = head
+        self.casing = casing
 
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
-        embedded = self.embedding(inputs["input_word_ids"])  # [B, T, E]
+        embedded = append_casing(self.embedding(inputs["input_word_ids"]), inputs, self.casing)  # [B, T, E (+ casing)]
         return self.rnn(embedded, mask=inputs["input_mask"] > 0, training=training)  # [B, T, H]
 
 
@@ -41,4 +45,4 @@ def recurrent_stack(model: ModelConfig) -> RecurrentStack:
 def build_rnn_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, num_labels: int, vocab_size: int,
                   label_map: Optional[LabelMap]) -> RnnNER:
     """Model types bilstm and gru (the builder protocol: `ner.registry.ModelType`)."""
-    return RnnNER(vocab_size, model.embedding_dim, recurrent_stack(model), head)
+    return RnnNER(vocab_size, model.embedding_dim, recurrent_stack(model), head, casing_embedding(model.casing_dim))

@@ -1,0 +1,134 @@
+"""The taggers against the feature-CRF reference on the seed-001 protocol, over several seeds (issue #12).
+
+    python -m examples.compare_taggers                                  # every model, seeds 1-5
+    python -m examples.compare_taggers --seeds 1 2 3 --models feature_crf bert_crf_casing
+
+For every seed the split and the initialisation change (`split.seed` = `training.seed` = seed); the
+feature CRF (`ner.baselines.feature_crf`) trains on the same labelled part and is scored on the same test
+part with the same metrics. Writes `results/taggers.md` and `results/taggers.csv` (mean ± sample std over
+seeds, seed 001's single-run numbers beside them), and `results/taggers/runs.csv` and
+`results/taggers/per_class_f1.csv`; the table is rewritten after every run, so an interrupted run keeps
+what it finished.
+"""
+import argparse
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from examples.common import exit_on_error, train_and_evaluate
+
+FEATURE_CRF = "feature_crf"
+# name → (config file or None for the feature CRF, overrides, shown as, seed 001's (accuracy %, accuracy
+# without O %, mean F1) or None)
+MODELS = {
+    FEATURE_CRF: (None, [], "reference: feature CRF (CRFsuite, hand-written word features)", None),
+    "bert_ner": ("config/bert_ner.yaml", [], "BERT NER (frozen MiniLM, layer mix, MLP head)", (95.90, 78.41, 0.6099)),
+    "bert_ner_casing": ("config/bert_ner.yaml", ["model.casing_dim=16"], "BERT NER + casing", None),
+    "bert_crf": ("config/bert_crf.yaml", ["model.casing_dim=0"], "BERT NER + CRF", None),
+    "bert_crf_casing": ("config/bert_crf.yaml", [], "BERT NER + casing + CRF", None),
+}
+METRICS = ("accuracy", "accuracy_without_o", "mean_f1", "entity_f1")
+
+
+def mean_std(values: Sequence[float]) -> str:
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.4f}"
+
+
+def run_model(name: str, seed: int, extra: Sequence[str]):
+    """`(EvaluationReport, seconds)` of one model on one seed's split."""
+    from ner.baselines.feature_crf import evaluate_on_split
+    from ner.config import load_config
+
+    config_file, overrides, _, _ = MODELS[name]
+    seeded = [f"split.seed={seed}", f"training.seed={seed}", *extra]
+    if name == FEATURE_CRF:
+        return evaluate_on_split(load_config("config/bert_ner.yaml", seeded))
+    evaluation, seconds = train_and_evaluate(config_file, [f"run_name={name}_seed{seed}", *overrides, *seeded])
+    return evaluation.report, seconds
+
+
+def write_tables(output: Path, names: Sequence[str], rows: List[Dict], per_class: List[Dict], command: str,
+                 seeds: Sequence[int]) -> str:
+    """Writes the CSVs and `taggers.md` from the runs so far; returns the Markdown."""
+    from ner.reporting import write_csv
+    from ner.utils import write_text_atomic
+
+    write_csv(output / "taggers" / "runs.csv", rows)
+    write_csv(output / "taggers" / "per_class_f1.csv", per_class)
+    summary, lines = [], []
+    for name in names:
+        runs = [row for row in rows if row["model"] == name]
+        if not runs:
+            continue
+        summary.append({"model": name, "seeds": len(runs),
+                        **{f"{m}_mean": float(np.mean([r[m] for r in runs])) for m in METRICS},
+                        **{f"{m}_std": float(np.std([r[m] for r in runs], ddof=1)) if len(runs) > 1 else 0.0
+                           for m in METRICS},
+                        "seconds_mean": float(np.mean([r["seconds"] for r in runs]))})
+        ours = " | ".join(mean_std([100 * r[m] if m.startswith("acc") else r[m] for r in runs]) for m in METRICS)
+        reference = MODELS[name][3]
+        theirs = " / ".join(f"{value}" for value in reference) if reference else "—"
+        lines.append(f"| {MODELS[name][2]} | {len(runs)} | {ours} | {summary[-1]['seconds_mean']:.0f} | {theirs} |")
+    write_csv(output / "taggers.csv", summary)
+    labels = [key for key in per_class[0] if key not in ("model", "seed")]
+    class_lines = [f"| {MODELS[name][2]} | " + " | ".join(
+        f"{np.mean([r[label] for r in per_class if r['model'] == name]):.3f}" for label in labels) + " |"
+        for name in names if any(r["model"] == name for r in per_class)]
+    markdown = "\n".join([
+        "# Taggers against the feature-CRF reference (seed-001 protocol)",
+        "",
+        f"Produced by `{command}` (seeds {', '.join(map(str, seeds))}; 9,600 test / 2,560 labelled / 960 "
+        "validation, a new split and initialisation per seed; no model selection on validation).",
+        "Accuracy and accuracy without O in %, mean token F1 over the 9 classes and strict entity F1 (IOB2): "
+        "mean ± sample std over seeds. Training time in seconds on the machine that ran it (2 CPU cores; "
+        "for the cached-feature models, after the encoder pass, which the feature cache keeps across runs). "
+        "Seed 001's single BERT-base run (accuracy / without O / mean F1) beside it.",
+        "",
+        "| model | seeds | accuracy % | accuracy without O % | mean F1 | entity F1 | train s | seed 001 |",
+        "|---|---|---|---|---|---|---|---|",
+        *lines,
+        "",
+        "## Per-class token F1 (mean over seeds)",
+        "",
+        "| model | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+        *class_lines,
+        "",
+        "Every run's numbers: `taggers/runs.csv`; per-class F1 per run: `taggers/per_class_f1.csv`.",
+        "",
+    ])
+    write_text_atomic(output / "taggers.md", markdown)
+    return markdown
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Taggers against the feature CRF on the seed-001 protocol.")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a key in every model run (not the feature CRF's)")
+    parser.add_argument("--output", default="results", help="directory for taggers.md/.csv (default: %(default)s)")
+    args = parser.parse_args(argv)
+    command = " ".join(["python -m examples.compare_taggers"] + (sys.argv[1:] if argv is None else list(argv)))
+
+    def run() -> None:
+        rows: List[Dict] = []
+        per_class: List[Dict] = []
+        for seed in args.seeds:
+            for name in args.models:
+                report, seconds = run_model(name, seed, [] if name == FEATURE_CRF else args.overrides)
+                rows.append({"model": name, "seed": seed, **report.summary_row(), "seconds": round(seconds, 1)})
+                per_class.append({"model": name, "seed": seed,
+                                  **dict(zip(report.token.labels, report.token.f1.tolist()))})
+                print(f"[taggers] seed {seed} {name}: " + ", ".join(f"{m} {rows[-1][m]:.4f}" for m in METRICS)
+                      + f" ({seconds:.0f} s)", flush=True)
+                markdown = write_tables(Path(args.output), args.models, rows, per_class, command, args.seeds)
+        print(markdown)
+
+    exit_on_error(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The CRF output of a tagger: emission scores from the head, a linear-chain CRF over the words."""
+from typing import Dict, Tuple
+
+import tensorflow as tf
+
+from ner.layers.crf import CRF
+from ner.tagging import FIRST_PIECE_MASK
+
+
+class CrfOutput:
+    """Mixin for a `TokenClassifier` whose head (built with `softmax=False`) gives emission scores to
+    `self.crf`; the model then owns its loss and decodes with Viterbi.
+
+    Inputs gain `first_piece_mask` [B, T] int32 (1 on each word's first piece); the CRF runs over those
+    positions only, gathered into a compact word sequence (`ner.layers.crf`), so its transitions connect
+    consecutive words. `call` returns `(latent [B, T, latent_dim], probabilities [B, T, C])` where the
+    probabilities are the CRF's per-word marginals (forward-backward) on first pieces and 1 / C elsewhere;
+    `decode` gives the Viterbi path, which evaluation, `predict` and serving use.
+    """
+
+    crf: CRF
+
+    def check_scores_head(self) -> None:
+        if self.head.softmax:
+            raise ValueError("the head under a CRF must give scores: build it with softmax=False")
+
+    def probabilities_from_head(self, outputs: tf.Tensor, inputs: Dict[str, tf.Tensor], copies: int = 1) -> tf.Tensor:
+        """The CRF's marginals [copies·B, T, C] from emission scores of `copies` stacked copies of the batch."""
+        return self.crf(outputs, tf.tile(inputs[FIRST_PIECE_MASK], [copies, 1]))
+
+    def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor,
+                     training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        """The CRF's negative log-likelihood per word (scalar) and the marginals [B, T, C], from one pass.
+
+        labels: [B, T] int32, a label id on each first piece and `IGNORE_LABEL` elsewhere.
+        """
+        _, scores = self.head(self.head_inputs(inputs, training=training), training=training)
+        first_pieces = inputs[FIRST_PIECE_MASK]
+        return self.crf.loss(scores, first_pieces, labels), self.crf(scores, first_pieces)
+
+    def decode(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        """Viterbi label ids [B, T] int32 on first pieces, `IGNORE_LABEL` elsewhere (dropout off)."""
+        _, scores = self.head(self.head_inputs(inputs, training=False), training=False)
+        return self.crf.decode(scores, inputs[FIRST_PIECE_MASK])

@@ -1,0 +1,34 @@
+"""Casing features beside the encoder's vectors: what an uncased encoder cannot see (`ner.casing`)."""
+from typing import Dict, Optional
+
+import tensorflow as tf
+import tf_keras as keras
+
+from ner.casing import NUM_CASING_IDS, WORD_CASING
+
+
+class CasingEmbedding(keras.layers.Layer):
+    """Appends a learned embedding of each position's casing class to its features.
+
+    Maps features [B, T, D] and casing ids [B, T] int32 (`ner.casing`; 0 off first pieces) to
+    [B, T, D + dim].
+    """
+
+    def __init__(self, dim: int, name: str = "casing_embedding"):
+        super().__init__(name=name)
+        self.dim = dim
+        self.embedding = keras.layers.Embedding(NUM_CASING_IDS, dim, name="casing_ids")
+
+    def call(self, features: tf.Tensor, casing_ids: tf.Tensor) -> tf.Tensor:
+        return tf.concat([features, tf.cast(self.embedding(casing_ids), features.dtype)], axis=-1)
+
+
+def append_casing(features: tf.Tensor, inputs: Dict[str, tf.Tensor], casing: Optional[CasingEmbedding]) -> tf.Tensor:
+    """`features` [B, T, D] with the casing embedding of `inputs["word_casing"]` appended, or unchanged
+    when the model has none."""
+    return features if casing is None else casing(features, inputs[WORD_CASING])
+
+
+def casing_embedding(dim: int) -> Optional[CasingEmbedding]:
+    """The layer for `model.casing_dim`: None for 0 (no casing features)."""
+    return CasingEmbedding(dim) if dim > 0 else None

@@ -1,0 +1,80 @@
+"""Casing features for an uncased encoder (`ner.casing`) and the CRF on the frozen-encoder BERT NER.
+
+The casing class of a word must be the same wherever it is computed: the featurizer (NumPy, `re`), the
+feature cache, and the serving graph (RE2). A bert_crf model must give the same probabilities and the
+same Viterbi path from cached word vectors as from the live encoder.
+"""
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import ner  # noqa: F401
+from ner.casing import NUM_CASING_IDS, OTHER, WORD_CASING, casing_ids, casing_ids_in_graph
+from ner.data import ModelInputs, model_for, prepare_data
+from ner.readers import Sentence
+from ner.tagging import IGNORE_LABEL
+from ner.utils import set_seed
+from tests.helpers import tiny_config
+
+# word → (class name, id) by hand from the table in ner.casing
+HAND_CLASSES = {"the": 1, "London": 2, "UN": 3, "I": 4, "iPhone": 5, "McDonald": 5, "1990": 6, "F-16": 7,
+                "3.5": 7, ",": 8, "--": 8, "O'Neil": 9, "U.S.": 9, "Zürich": 9, "über": OTHER, "東京": 8,
+                "e-mail": OTHER}
+
+
+def test_casing_ids_match_the_table_by_hand():
+    words = list(HAND_CLASSES)
+    assert casing_ids(words).tolist() == list(HAND_CLASSES.values())
+    assert NUM_CASING_IDS == OTHER + 1 == 11
+
+
+def test_graph_and_numpy_casing_agree():
+    words = list(HAND_CLASSES) + ["a\nb", "ÉCOLE", "x1", "Ab1", "'s", "AbC", "\x07", "ǅ", "ß", "Ⅻ", "١٢٣"]
+    in_graph = casing_ids_in_graph(tf.constant(words)).numpy()
+    assert in_graph.tolist() == casing_ids(words).tolist()
+
+
+def test_featurizer_puts_each_words_class_on_its_first_piece(tmp_path, tiny_encoder_handle):
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner")
+    data = prepare_data(config, verbose=False)
+    encoded = data.encoded_all
+    first = encoded.label_ids != IGNORE_LABEL
+    assert (encoded.word_casing[~first] == 0).all()
+    words = [w for i in sorted(data.sentences) for w in data.sentences[i].words]
+    assert encoded.word_casing[first].tolist() == casing_ids(words).tolist()  # row-major order = word order
+    sentence = Sentence(1, ("Paris", "and", "NATO"), ("B-geo", "O", "B-org"))
+    single = data.featurizer.featurize([sentence])
+    assert single.word_casing[single.label_ids != IGNORE_LABEL].tolist() == [2, 1, 3]
+
+
+@pytest.mark.parametrize("model_type", ["bert_ner", "bert_crf"])
+def test_cached_word_vectors_give_the_live_models_outputs(tmp_path, tiny_encoder_handle, model_type):
+    """The twin on cached vectors and the live model share weights: the same probabilities on every word,
+    and for the CRF the same Viterbi path; the casing ids reach both."""
+    set_seed(0)
+    config = tiny_config(tmp_path, tiny_encoder_handle, model_type)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, casing_dim=3, encoder_layers="mix"))
+    data = prepare_data(config, verbose=False)
+    model = model_for(config, data)
+    # Non-zero casing rows and a non-trivial head, so that a missing or misplaced casing id would show.
+    embedding = model.casing.embedding
+    embedding.set_weights([np.random.default_rng(0).normal(0, 3.0, embedding.get_weights()[0].shape)])
+    cached = ModelInputs(config, data, model, verbose=False)
+    assert cached.trainable_model is not model
+    live = ModelInputs(dataclasses.replace(config, training=dataclasses.replace(config.training, feature_cache=False)),
+                       data, model, verbose=False)
+    for (cached_x, cached_y), (live_x, live_y) in zip(cached.dataset("test", shuffle=False),
+                                                      live.dataset("test", shuffle=False)):
+        first = live_y.numpy() != IGNORE_LABEL
+        _, cached_p = cached.trainable_model(cached_x, training=False)
+        _, live_p = model(live_x, training=False)
+        words = cached_y.numpy() != IGNORE_LABEL
+        np.testing.assert_allclose(cached_p.numpy()[words], live_p.numpy()[first], atol=2e-3)
+        _, without_casing = model({**live_x, WORD_CASING: tf.zeros_like(live_x[WORD_CASING])}, training=False)
+        assert np.abs(without_casing.numpy()[first] - live_p.numpy()[first]).max() > 1e-2  # the ids are read
+        if model_type == "bert_crf":
+            cached_path = cached.trainable_model.decode(cached_x).numpy()[words]
+            live_path = model.decode(live_x).numpy()[first]
+            assert cached_path.tolist() == live_path.tolist()
