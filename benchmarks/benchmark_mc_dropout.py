@@ -11,7 +11,7 @@ processes on the machine only ever add time):
 
 - deterministic: `model(features, training=False)`, one pass;
 - MC sampling: `MCDropoutPredictor.predict`, the deterministic pass and T samples per batch;
-- MC statistics: `predict_first_pieces` with the predictor, the same plus the per-token mean, variance
+- MC statistics: `FirstPiecePredictor.predict` with the predictor, the same plus the per-token mean, variance
   and expected entropy.
 
 With head dropout (the default) the encoder runs once per batch and the T head passes run as one call on
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> None:
     from ner.encoders.hub_encoder import encoder_vocab, load_encoder
     from ner.models import BertNER, MLPHead
     from ner.tagging import LabelMap
-    from ner.prediction import predict_first_pieces
+    from ner.prediction import FirstPiecePredictor
     from ner.uncertainty.mc_dropout import MCDropoutPredictor
     from ner.utils import set_seed
 
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> None:
 
     deterministic = tf.function(lambda batch: model(batch, training=False)[1], reduce_retracing=True)
     predictor = MCDropoutPredictor(model, args.samples, args.rate, encoder_dropout=args.encoder_dropout)
+    first_pieces = FirstPiecePredictor(model)
 
     def deterministic_pass() -> None:
         for batch, _ in dataset:
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> None:
             samples.numpy()
 
     def mc_statistics() -> None:
-        predict_first_pieces(model, dataset, decode=False, mc_predictor=predictor)
+        first_pieces.predict(dataset, decode=False, mc_predictor=predictor)
 
     mode = "encoder + head dropout" if args.encoder_dropout else "head dropout, encoder once"
     print(f"[benchmark] {args.sentences} sentences x {args.length} pieces, batch {args.batch_size}, "

@@ -27,7 +27,7 @@ def main(argv=None) -> None:
     def run() -> None:
         from ner.config import load_config, resolve_path
         from ner.experiment import ModelInputs, model_for, prepare_data
-        from ner.prediction import predict_first_pieces
+        from ner.prediction import FirstPiecePredictor
         from ner.preprocessor import DataSplit, Sentence, make_dataset
         from ner.readers import read_conll
         from ner.runs import CONFIG_FILE, SPLIT_FILE, find_run
@@ -49,8 +49,8 @@ def main(argv=None) -> None:
         uncertainty = config.uncertainty
 
         def predict(model, dataset):
-            prediction = predict_first_pieces(model, dataset, decode=False,
-                                              mc_predictor=MCDropoutPredictor.from_config(model, uncertainty))
+            prediction = FirstPiecePredictor(model).predict(dataset, decode=False,
+                                                            mc_predictor=MCDropoutPredictor.from_config(model, uncertainty))
             return WordPredictions(prediction.probabilities, prediction.mc.mean, prediction.mc.expected_entropy,
                                    prediction.labels, prediction.row_lengths)
 

@@ -33,7 +33,7 @@ from ner.config import ExperimentConfig, load_config
 from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
 from ner.models import build_model
-from ner.prediction import predict_first_pieces
+from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import Sentence, WordPieceFeaturizer, make_dataset
 from ner.registry import model_type
 from ner.runs import CONFIG_FILE, read_label_map, run_dir_for
@@ -104,6 +104,7 @@ class Tagger:
         self.label_map = label_map
         self.featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                               self.label_map, long_sentences="split")
+        self._predictor = FirstPiecePredictor(model)
 
     @classmethod
     def from_run(cls, run: str, saved_models_dir: str = "saved_models") -> "Tagger":
@@ -167,11 +168,11 @@ class Tagger:
             uncertainty = self.config.uncertainty
             predictor = MCDropoutPredictor(self.model, mc_samples, uncertainty.mc_dropout_rate,
                                            uncertainty.encoder_dropout)
-            prediction = predict_first_pieces(self.model, dataset, decode=False, mc_predictor=predictor)
+            prediction = self._predictor.predict(dataset, decode=False, mc_predictor=predictor)
             probabilities = prediction.mc.mean
             label_ids = probabilities.argmax(axis=-1).astype(np.int32)
         else:
-            prediction = predict_first_pieces(self.model, dataset, probabilities=True)
+            prediction = self._predictor.predict(dataset, probabilities=True)
             probabilities, label_ids = prediction.probabilities, prediction.label_ids
         # Rows are in sentence order and words in row order, so the words of a sentence are consecutive.
         lengths = [len(words_of_sentence) for words_of_sentence in sentences]

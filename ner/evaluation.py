@@ -9,7 +9,7 @@ from ner.config import ExperimentConfig, load_config, save_config
 from ner.data import ModelInputs, model_for, prepare_data
 from ner.errors import ConfigError, NerError
 from ner.model_evaluator import EvaluationReport, build_report, latent_pca
-from ner.prediction import predict_first_pieces
+from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import SPLIT_PARTS, DataSplit
 from ner.reporting import write_latent_plots, write_report
 from ner.runs import CONFIG_FILE, SPLIT_FILE, find_run
@@ -56,8 +56,8 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
         raise NerError(f"run '{run}' has no {part} sentences in {run_dir / SPLIT_FILE}; expected a non-empty part")
     inputs = ModelInputs(config, data, model_for(config, data), verbose)
     load_weights(inputs.trainable_model, run_dir)
-    prediction = predict_first_pieces(inputs.trainable_model, inputs.dataset(part, shuffle=False),
-                                      latent_batches=PCA_BATCHES)
+    prediction = FirstPiecePredictor(inputs.trainable_model).predict(inputs.dataset(part, shuffle=False),
+                                                                      latent_batches=PCA_BATCHES)
     word_ids, latent = prediction.label_ids, prediction.latent
     latent_true, latent_pred = prediction.labels[:len(latent)], word_ids[:len(latent)]
     encoded = data.encoded(part)

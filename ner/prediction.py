@@ -43,53 +43,63 @@ class FirstPiecePredictions:
     mc: Optional[MCStatistics] = None
 
 
-def predict_first_pieces(model: TokenClassifier, dataset: tf.data.Dataset, decode: bool = True,
-                         probabilities: bool = False, latent_batches: int = 0,
-                         mc_predictor: Optional[MCDropoutPredictor] = None) -> FirstPiecePredictions:
-    """Runs `model` over `dataset` (unshuffled) with dropout off and keeps the labelled positions.
+class FirstPiecePredictor:
+    """Runs a model over datasets with dropout off and keeps the labelled positions (module docstring).
 
     Args:
-      model: a built `TokenClassifier` (a `WordFeatureNER` for cached features).
-      dataset: batches of `(features, labels [B, T])` as `make_dataset` and `WordFeatureStore.dataset` give
-        them, `IGNORE_LABEL` on the positions without a label; T may differ between batches.
-      decode: keep `model.decode`'s label ids.
-      probabilities: keep the probabilities with dropout off.
-      latent_batches: keep the latent points of this many first batches.
-      mc_predictor: also keep the MC-dropout statistics of this predictor (of `model`); its deterministic
-        pass gives the probabilities.
-
-    Raises:
-      ValueError: a dataset without batches.
+      model: a built `TokenClassifier` (a `WordFeatureNER` for cached features). Its weights may be loaded
+        before or after the predictor is made; one predictor serves any number of datasets (its traced
+        functions are kept).
     """
-    signature = [dataset.element_spec[0]]
-    decode_batch = tf.function(model.decode, input_signature=signature)
-    forward = tf.function(lambda features: model(features, training=False), input_signature=signature)
-    kept = defaultdict(list)  # name -> per-batch arrays at the labelled positions
-    for index, (features, labels) in enumerate(dataset):
-        labels = labels.numpy()
-        labelled = labels != IGNORE_LABEL  # [B, T]
-        batch = {"labels": labels, "row_lengths": labelled.sum(axis=1)}
-        if decode:
-            batch["label_ids"] = decode_batch(features).numpy()
+
+    def __init__(self, model: TokenClassifier):
+        self.model = model
+        # One trace serves batches of every length (reduce_retracing relaxes the shapes after the first).
+        self._decode = tf.function(model.decode, reduce_retracing=True)
+        self._forward = tf.function(lambda features: model(features, training=False), reduce_retracing=True)
+
+    def predict(self, dataset: tf.data.Dataset, decode: bool = True, probabilities: bool = False,
+                latent_batches: int = 0, mc_predictor: Optional[MCDropoutPredictor] = None) -> FirstPiecePredictions:
+        """The model's outputs at the labelled positions of `dataset` (unshuffled), in row order.
+
+        Args:
+          dataset: batches of `(features, labels [B, T])` as `make_dataset` and `WordFeatureStore.dataset`
+            give them, `IGNORE_LABEL` on the positions without a label; T may differ between batches.
+          decode: keep `model.decode`'s label ids.
+          probabilities: keep the probabilities with dropout off.
+          latent_batches: keep the latent points of this many first batches.
+          mc_predictor: also keep the MC-dropout statistics of this predictor (of the same model); its
+            deterministic pass gives the probabilities.
+
+        Raises:
+          ValueError: a dataset without batches.
+        """
+        kept = defaultdict(list)  # name -> per-batch arrays at the labelled positions
+        for index, (features, labels) in enumerate(dataset):
+            labels = labels.numpy()
+            labelled = labels != IGNORE_LABEL  # [B, T]
+            batch = {"labels": labels, "row_lengths": labelled.sum(axis=1)}
+            if decode:
+                batch["label_ids"] = self._decode(features).numpy()
+            if mc_predictor is not None:
+                deterministic, samples = mc_predictor.predict(features)  # [B, T, C], [S, B, T, C]
+                statistics = summarize_samples(samples.numpy())
+                batch.update(probabilities=deterministic.numpy(), mc_mean=statistics.mean,
+                             mc_variance=statistics.variance, mc_expected_entropy=statistics.expected_entropy)
+            deterministic_probabilities = probabilities and mc_predictor is None
+            if deterministic_probabilities or index < latent_batches:
+                latent, batch_probabilities = self._forward(features)  # [B, T, L], [B, T, C]
+                if deterministic_probabilities:
+                    batch["probabilities"] = batch_probabilities.numpy()
+                if index < latent_batches:
+                    batch["latent"] = latent.numpy()
+            for name, values in batch.items():
+                kept[name].append(values if name == "row_lengths" else values[labelled])
+        if not kept:
+            raise ValueError("the dataset has no batches")
+        arrays = {name: np.concatenate(values) for name, values in kept.items()}
+        mc = None
         if mc_predictor is not None:
-            deterministic, samples = mc_predictor.predict(features)  # [B, T, C], [S, B, T, C]
-            statistics = summarize_samples(samples.numpy())
-            batch.update(probabilities=deterministic.numpy(), mc_mean=statistics.mean,
-                         mc_variance=statistics.variance, mc_expected_entropy=statistics.expected_entropy)
-        deterministic_probabilities = probabilities and mc_predictor is None
-        if deterministic_probabilities or index < latent_batches:
-            latent, batch_probabilities = forward(features)  # [B, T, L], [B, T, C]
-            if deterministic_probabilities:
-                batch["probabilities"] = batch_probabilities.numpy()
-            if index < latent_batches:
-                batch["latent"] = latent.numpy()
-        for name, values in batch.items():
-            kept[name].append(values if name == "row_lengths" else values[labelled])
-    if not kept:
-        raise ValueError("the dataset has no batches")
-    arrays = {name: np.concatenate(values) for name, values in kept.items()}
-    mc = None
-    if mc_predictor is not None:
-        mc = MCStatistics(mean=arrays.pop("mc_mean"), variance=arrays.pop("mc_variance"),
-                          expected_entropy=arrays.pop("mc_expected_entropy"), num_samples=mc_predictor.mc_samples)
-    return FirstPiecePredictions(mc=mc, **arrays)
+            mc = MCStatistics(mean=arrays.pop("mc_mean"), variance=arrays.pop("mc_variance"),
+                              expected_entropy=arrays.pop("mc_expected_entropy"), num_samples=mc_predictor.mc_samples)
+        return FirstPiecePredictions(mc=mc, **arrays)

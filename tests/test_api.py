@@ -11,7 +11,7 @@ from ner.api import Tagger, TaggedText
 from ner.errors import NerError
 from ner.data import ModelInputs, model_for, prepare_data
 from ner.experiment import train
-from ner.prediction import predict_first_pieces
+from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import DataSplit
 from ner.trainers.trainer import load_weights
 from ner.utils import set_seed
@@ -100,7 +100,8 @@ def test_a_run_trained_on_cached_features_predicts_live_with_the_same_weights(ti
     data = prepare_data(config, split=DataSplit.from_json(run_dir / "split.json"), verbose=False)
     inputs = ModelInputs(config, data, model_for(config, data), verbose=False)
     load_weights(inputs.trainable_model, run_dir)
-    cached = predict_first_pieces(inputs.trainable_model, inputs.dataset("test", shuffle=False), probabilities=True)
+    cached = FirstPiecePredictor(inputs.trainable_model).predict(inputs.dataset("test", shuffle=False),
+                                                                 probabilities=True)
     live = Tagger.from_run(str(run_dir)).predict_words([s.words for s in data.part_sentences("test")])
     np.testing.assert_allclose(np.concatenate([probabilities for _, probabilities in live]), cached.probabilities,
                                atol=2e-3)  # cache: float16

@@ -18,7 +18,7 @@ from ner.models.bert_ner import WORD_FEATURES
 from ner.tagging import FIRST_PIECE_MASK
 from ner import registry, uncertainty_reporting
 from ner.uncertainty import metrics as um
-from ner.prediction import predict_first_pieces
+from ner.prediction import FirstPiecePredictor
 from ner.uncertainty.mc_dropout import MCDropoutPredictor
 from ner.utils import set_seed
 
@@ -352,7 +352,7 @@ def test_predictor_rejects_bad_arguments():
         MCDropoutPredictor(model.head, mc_samples=2, dropout_rate=0.5)
 
 
-def test_predict_first_pieces_keeps_labelled_positions_in_row_order_with_mc_statistics():
+def test_first_piece_predictor_keeps_labelled_positions_in_row_order_with_mc_statistics():
     set_seed(0)
     model = _baseline()
     predictor = MCDropoutPredictor.from_config(model, UncertaintyConfig(mc_samples=4, mc_dropout_rate=0.3))
@@ -365,7 +365,8 @@ def test_predict_first_pieces_keeps_labelled_positions_in_row_order_with_mc_stat
         lambda: iter([(first, labels[0]), (second, labels[1])]),
         output_signature=({name: tf.TensorSpec([None, None], tf.int32) for name in first},
                           tf.TensorSpec([None, None], tf.int32)))
-    prediction = predict_first_pieces(model, dataset, latent_batches=1, mc_predictor=predictor)
+    first_pieces = FirstPiecePredictor(model)
+    prediction = first_pieces.predict(dataset, latent_batches=1, mc_predictor=predictor)
     labelled = [batch >= 0 for batch in labels]
     np.testing.assert_array_equal(prediction.row_lengths, [3, 3, 3, 3, 3])
     np.testing.assert_array_equal(prediction.labels, np.concatenate([b[m] for b, m in zip(labels, labelled)]))
@@ -379,7 +380,7 @@ def test_predict_first_pieces_keeps_labelled_positions_in_row_order_with_mc_stat
     assert prediction.mc.expected_entropy.shape == (15,) and prediction.mc.num_samples == 4
     np.testing.assert_allclose(prediction.mc.mean.sum(-1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="no batches"):
-        predict_first_pieces(model, dataset.take(0))
+        first_pieces.predict(dataset.take(0))
 
 
 # ------------------------------------------------------------------------------------------------ figures

@@ -1,7 +1,7 @@
 """Predictive uncertainty by Monte-Carlo dropout (GitHub issue 6).
 
 - `ner.uncertainty.mc_dropout` (TensorFlow): `MCDropoutPredictor` runs T forward passes of any model of
-  the package with dropout on; `ner.prediction.predict_first_pieces` reduces them batch by batch to
+  the package with dropout on; `ner.prediction.FirstPiecePredictor` reduces them batch by batch to
   `MCStatistics` at the labelled positions.
 - `ner.uncertainty.metrics` (NumPy and seqeval only, so saved predictions are scored without TensorFlow):
   per-token and per-span uncertainty scores, calibration (ECE), misclassification and out-of-domain

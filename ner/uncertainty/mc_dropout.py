@@ -21,8 +21,8 @@ model itself is never changed and its deterministic pass stays as it was.
 Samples come from TensorFlow's global random generator: call `ner.utils.set_seed` before building the
 predictor for repeatable samples.
 
-`ner.prediction.predict_first_pieces(model, dataset, mc_predictor=...)` runs a predictor over a dataset
-and keeps each labelled position's `MCStatistics`.
+`ner.prediction.FirstPiecePredictor(model).predict(dataset, mc_predictor=...)` runs a predictor over a
+dataset and keeps each labelled position's `MCStatistics`.
 """
 from typing import Dict, Tuple
 
