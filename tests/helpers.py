@@ -3,7 +3,7 @@ import csv
 import json
 import string
 from pathlib import Path
-from typing import List, Sequence
+from typing import TYPE_CHECKING, List, Sequence
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -11,6 +11,11 @@ from safetensors.numpy import save_file
 from ner.config import CONFIG_DIR, ExperimentConfig, load_config
 from ner.encoders.bert_export import CONFIG_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE
 from ner.utils import PathLike, atomic_path
+
+if TYPE_CHECKING:
+    from ner.api import Tagger
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"  # the first bytes of every PNG file
 
 # Standard deviation of the random test weights: large enough that attention is far from uniform, so a
 # wrong head split or a missing transpose changes the outputs visibly.
@@ -140,3 +145,20 @@ def tiny_config(tmp_path: Path, encoder_handle: str, model_type: str, scheme: st
                  f"paths.feature_cache_dir={tmp_path / 'feature_cache'}"]
     environ = {"NER_GMB_PATH": str(data_path), "NER_ENCODER_HANDLE": encoder_handle}
     return load_config(CONFIG_DIR / "bert_ner.yaml", overrides, environ=environ)
+
+
+def give_run_random_scores(run_dir: Path, seed: int = 0) -> "Tagger":
+    """Sets a trained run's output layer (and a CRF model's transitions) to seeded random values of std 3
+    and saves them as the run's final weights, so that the run predicts varied labels where a few tiny
+    training epochs leave it predicting O. Returns the run's `Tagger` with those weights."""
+    from ner.api import Tagger  # here, so that the helpers load TensorFlow only for the tests that train
+    from ner.trainers.trainer import WEIGHTS_DIR, WEIGHTS_PREFIX
+
+    tagger = Tagger.from_run(str(run_dir))
+    model = tagger.model
+    crf = getattr(model, "crf", None)
+    rng = np.random.default_rng(seed)
+    for variable in (*([] if crf is None else [crf.transitions]), *model.head.output_layer.weights):
+        variable.assign(3.0 * rng.standard_normal(variable.shape).astype(np.float32))
+    model.save_weights(str(run_dir / WEIGHTS_DIR / WEIGHTS_PREFIX))
+    return tagger

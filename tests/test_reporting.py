@@ -6,8 +6,7 @@ import pytest
 
 from ner import model_evaluator as ev
 from ner import reporting
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from tests.helpers import PNG_MAGIC
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from ner.uncertainty import metrics as um
 from ner.prediction import FirstPiecePredictor
 from ner.uncertainty.mc_dropout import MCDropoutPredictor
 from ner.utils import set_seed
+from tests.helpers import PNG_MAGIC
 
 LN2 = math.log(2.0)
 VOCAB, LABELS, LENGTH = 20, 3, 6
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # ------------------------------------------------------------------------------------------- token scores
