@@ -1,8 +1,8 @@
 """The sequence taggers (bilstm, gru, bert_gru, bert_bilstm_crf) and the trainer options they use.
 
-Every model is built by `build_model` from a small config and checked the same way: output shapes, one
-training step through the shared trainer lowers the loss on a toy batch, and saved weights load back
-into a fresh model with identical outputs. The BERT models run the tiny random encoder of conftest.py.
+Every model is built by `build_model` from a small config (`tests.model_test_utils`); the checks every
+registered model type passes (shapes, a training step, saved weights, empty rows) are in
+test_registered_models.py. The BERT models run the tiny random encoder of conftest.py.
 """
 import numpy as np
 import pytest
@@ -10,56 +10,15 @@ import tensorflow as tf
 
 import ner  # noqa: F401
 from ner import registry
-from ner.config import EncoderConfig, HeadConfig, ModelConfig, RnnConfig
+from ner.config import EncoderConfig
 from ner.layers.recurrent import RecurrentStack
 from ner.models import BertRnnCrfNER, BertRnnNER, RnnNER, build_model
-from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL, LabelMap
-from ner.trainers.trainer import Trainer, WarmupLinearDecay, load_weights
+from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL
+from ner.trainers.trainer import Trainer, WarmupLinearDecay
 from ner.utils import set_seed
+from tests.model_test_utils import LABEL_MAP, VOCAB, batch_spec, features_for, make_model, model_config, toy_batch
 
-LABEL_MAP = LabelMap.for_scheme("bio", entity_types=("a", "b"))  # O B-a I-a B-b I-b
-VOCAB = 179  # the tiny test vocabulary's size
 MODEL_TYPES = ("bilstm", "gru", "bert_gru", "bert_bilstm_crf")
-
-
-def model_config(model_type: str, cell=None, num_layers=1) -> ModelConfig:
-    return ModelConfig(type=model_type, embedding_dim=12, head=HeadConfig(hidden_units=(16,), latent_dim=4,
-                                                                          dropout_rate=0.0),
-                       rnn=RnnConfig(cell=cell, units=6, num_layers=num_layers, dropout_rate=0.0))
-
-
-def make_model(model_type: str, encoder_handle: str, cell=None, num_layers=1):
-    return build_model(model_config(model_type, cell, num_layers), EncoderConfig(handle=encoder_handle, trainable=True),
-                       LABEL_MAP.num_labels, VOCAB, label_map=LABEL_MAP)
-
-
-def batch_spec(features):
-    """The (features, labels) signature of toy batches, with unknown batch size and length."""
-    return (tf.nest.map_structure(lambda t: tf.TensorSpec([None, None], t.dtype), features),
-            tf.TensorSpec([None, None], tf.int32))
-
-
-def toy_batch(seed: int = 0, with_first_pieces: bool = True):
-    """4 rows of 9 pieces with 9, 7, 5 and 3 real ones ([CLS] first, [SEP] last); random first pieces
-    between them, labelled by word id so that a model can learn the labels."""
-    rng = np.random.default_rng(seed)
-    lengths = np.array([9, 7, 5, 3])
-    real = np.arange(9)[None, :] < lengths[:, None]
-    ids = np.where(real, rng.integers(5, VOCAB, size=real.shape), 0).astype(np.int32)
-    ids[:, 0], ids[np.arange(4), lengths - 1] = 2, 3
-    first = real & (rng.random(real.shape) < 0.7)
-    first[:, 0], first[np.arange(4), lengths - 1], first[:, 1] = False, False, True
-    labels = np.where(first, ids % LABEL_MAP.num_labels, IGNORE_LABEL).astype(np.int32)
-    features = {"input_word_ids": ids, "input_mask": real.astype(np.int32), "input_type_ids": np.zeros_like(ids)}
-    if with_first_pieces:
-        features[FIRST_PIECE_MASK] = first.astype(np.int32)
-    return {name: tf.constant(value) for name, value in features.items()}, tf.constant(labels)
-
-
-def features_for(model_type_name, features):
-    """The toy features a model type reads: `first_piece_mask` only for the CRF model."""
-    return {name: value for name, value in features.items()
-            if name != FIRST_PIECE_MASK or registry.model_type(model_type_name).reads_first_piece_mask}
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +40,6 @@ def test_build_model_makes_the_named_architecture(built, tiny_encoder_handle):
 
 
 @pytest.mark.parametrize("model_type", MODEL_TYPES)
-def test_output_shapes_and_distributions(built, model_type):
-    model = built[model_type]
-    features, labels = toy_batch()
-    latent, probabilities = model(features_for(model_type, features), training=False)
-    assert latent.shape == (4, 9, 4) and probabilities.shape == (4, 9, LABEL_MAP.num_labels)
-    np.testing.assert_allclose(probabilities.numpy().sum(-1), 1.0, atol=1e-5)
-
-
-@pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_padding_does_not_change_real_positions(built, model_type):
     """Masked recurrent layers: a row padded with junk pieces gives the same outputs on its real pieces."""
     model = built[model_type]
@@ -101,30 +51,6 @@ def test_padding_does_not_change_real_positions(built, model_type):
     outputs_padded = [t.numpy()[:, :3] for t in model(features_for(model_type, junk), training=False)]
     for alone, padded in zip(outputs_short, outputs_padded):
         np.testing.assert_allclose(alone, padded, atol=1e-5)
-
-
-@pytest.mark.parametrize("model_type", MODEL_TYPES)
-def test_one_training_step_lowers_the_loss_and_weights_round_trip(built, tiny_encoder_handle, tmp_path, model_type):
-    model = built[model_type]  # the last test to use these models: it trains them
-    features, labels = toy_batch()
-    features = features_for(model_type, features)
-    trainer = Trainer(model, tmp_path, outside_id=0, verbose=False)
-    before, _ = model.forward_loss(features, labels, training=False)
-    encoder_before = [v.numpy() for v in (model if model.encoder is None else model.encoder).trainable_variables]
-    step = trainer.make_step(None, tf.keras.optimizers.Adam(0.01), batch_spec(features))
-    stats = step(features, labels)
-    after, _ = model.forward_loss(features, labels, training=False)
-    assert np.isfinite(float(stats["loss"])) and float(after) < float(before)
-    assert stats["tokens"] == float(tf.reduce_sum(tf.cast(labels >= 0, tf.float32)))
-    if model_type.startswith("bert"):  # fine-tuned end to end: the encoder moved too (but its unused pooler)
-        moved = [np.abs(v.numpy() - b).max() > 1e-3 for v, b in zip(model.encoder.trainable_variables, encoder_before)]
-        assert sum(moved) > 0.8 * len(moved)
-
-    trainer.save_weights()
-    reloaded = make_model(model_type, tiny_encoder_handle)
-    load_weights(reloaded, tmp_path)
-    for original, loaded in zip(model(features, training=False), reloaded(features, training=False)):
-        np.testing.assert_allclose(original.numpy(), loaded.numpy(), atol=1e-5)
 
 
 def test_crf_model_owns_its_loss_and_decodes_valid_bio(built):
