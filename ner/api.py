@@ -103,7 +103,8 @@ class Tagger:
         self.vocab = vocab
         self.label_map = label_map
         self.featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
-                                              self.label_map, long_sentences="split")
+                                              self.label_map, long_sentences="split",
+                                              lexical_features=config.model.lexical_features)
         self._predictor = FirstPiecePredictor(model)
 
     @classmethod

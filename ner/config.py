@@ -191,7 +191,9 @@ class ModelConfig:
     bilstm, gru), `encoder_layers` (the last layer, or a learned mix of all) by the ones with one, `rnn` by
     the recurrent ones, `crf_constraints` (forbid transitions the tag scheme does not allow when decoding)
     by the CRF models (bert_crf, bert_bilstm_crf). `casing_dim` > 0 gives every model an embedding of each
-    word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out."""
+    word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out. `lexical_features`
+    adds learned scores of the word's hashed lexical features (`ner.lexical`) to a CRF model's emission
+    scores."""
 
     type: str = "bert_ner"
     embedding_dim: int = 784
@@ -200,6 +202,7 @@ class ModelConfig:
     rnn: RnnConfig = field(default_factory=RnnConfig)
     crf_constraints: bool = True
     casing_dim: int = 0
+    lexical_features: bool = False
 
     def problems(self) -> list:
         out = []
@@ -207,6 +210,10 @@ class ModelConfig:
             out.append(("type", f"one of {MODEL_TYPES}", self.type))
         if self.embedding_dim < 1:
             out.append(("embedding_dim", "a positive integer", self.embedding_dim))
+        if self.lexical_features and self.type in MODEL_TYPES and not registry.model_type(self.type).owns_loss:
+            out.append(("lexical_features", "false: lexical features add to a CRF's emission scores, so they "
+                        f"need a CRF model type ({', '.join(t for t in MODEL_TYPES if registry.model_type(t).owns_loss)})",
+                        self.lexical_features))
         if self.casing_dim < 0:
             out.append(("casing_dim", "0 (no casing features) or a positive integer", self.casing_dim))
         if self.encoder_layers not in ENCODER_LAYER_CHOICES:

@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from ner.casing import WORD_CASING
+from ner.lexical import LEXICAL_IDS
 from ner.models.bert_ner import WORD_FEATURES
 from ner.models.layer_mix import stack_encoder_layers
 from ner.preprocessor import EncodedSentences, length_grouped_batches, row_order
@@ -120,6 +121,7 @@ class WordFeatureStore:
     filled: np.ndarray        # [N] bool
     word_labels: np.ndarray   # [n_words] int32, label id of each word (from the featurized corpus)
     word_casing: np.ndarray   # [n_words] int32, casing class of each word (`ner.casing`; not cached, derived)
+    word_lexical: np.ndarray  # [n_words, K] int32, lexical feature ids of each word (`ner.lexical`; K may be 0)
 
     @classmethod
     def open(cls, root: Path, encoded: EncodedSentences, encoder_handle: str, use_all_layers: bool,
@@ -151,7 +153,8 @@ class WordFeatureStore:
                 np.save(tmp / "filled.npy", np.zeros(len(words_per_row), dtype=bool))
                 (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return cls(directory, WordVectorFile(directory / "features.npy"), row_splits, np.load(directory / "filled.npy"),
-                   encoded.label_ids[first_pieces].astype(np.int32), encoded.word_casing[first_pieces].astype(np.int32))
+                   encoded.label_ids[first_pieces].astype(np.int32), encoded.word_casing[first_pieces].astype(np.int32),
+                   encoded.lexical_ids[first_pieces].astype(np.int32))
 
     def missing_rows(self, rows: np.ndarray) -> np.ndarray:
         """The subset of `rows` not encoded yet."""
@@ -194,7 +197,8 @@ class WordFeatureStore:
                 epoch: Optional[tf.Variable] = None, group_by_length: bool = False) -> tf.data.Dataset:
         """Batches of `(features, labels [B, W] int32)` for `rows`, features being "word_features" [B, W, L, H]
         float16, "word_casing" [B, W] int32 and "first_piece_mask" [B, W] int32 (1 on every word: at word
-        level each position is a word's first piece, which is what a CRF reads).
+        level each position is a word's first piece, which is what a CRF reads), and "lexical_ids" [B, W, K]
+        when the featurized corpus has lexical features.
 
         W is the batch's longest row in words; shorter rows are padded with zeros and label
         `IGNORE_LABEL`. With `shuffle`, rows are read in a new order each epoch, fixed by `seed` (and by
@@ -207,25 +211,34 @@ class WordFeatureStore:
             raise RuntimeError(f"{missing.size} rows are not cached yet; call fill() first")
         _, stored_layers, hidden = self.features.shape
 
-        def gather(batch_rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        num_lexical = self.word_lexical.shape[1]
+
+        def gather(batch_rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             begins, ends = self.row_splits[batch_rows], self.row_splits[batch_rows + 1]
             width = int((ends - begins).max()) if len(batch_rows) else 0
             features = np.zeros((len(batch_rows), width, stored_layers, hidden), np.float16)
             labels = np.full((len(batch_rows), width), IGNORE_LABEL, np.int32)
             casing = np.zeros((len(batch_rows), width), np.int32)
+            lexical = np.zeros((len(batch_rows), width, num_lexical), np.int32)
             for i, (begin, end) in enumerate(zip(begins, ends)):
                 features[i, :end - begin] = self.features.read(begin, end)
                 labels[i, :end - begin] = self.word_labels[begin:end]
                 casing[i, :end - begin] = self.word_casing[begin:end]
-            return features, labels, casing
+                lexical[i, :end - begin] = self.word_lexical[begin:end]
+            return features, labels, casing, lexical
 
         def load(batch_rows):
-            features, labels, casing = tf.numpy_function(gather, [batch_rows], (tf.float16, tf.int32, tf.int32))
+            features, labels, casing, lexical = tf.numpy_function(gather, [batch_rows],
+                                                                  (tf.float16, tf.int32, tf.int32, tf.int32))
             features.set_shape([None, None, stored_layers, hidden])
             labels.set_shape([None, None])
             casing.set_shape([None, None])
+            lexical.set_shape([None, None, num_lexical])
             words = tf.cast(labels != IGNORE_LABEL, tf.int32)
-            return {WORD_FEATURES: features, WORD_CASING: casing, FIRST_PIECE_MASK: words}, labels
+            inputs = {WORD_FEATURES: features, WORD_CASING: casing, FIRST_PIECE_MASK: words}
+            if num_lexical:
+                inputs[LEXICAL_IDS] = lexical
+            return inputs, labels
 
         store_rows = tf.constant(rows)  # [n] int64
         if shuffle and group_by_length:

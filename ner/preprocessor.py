@@ -27,6 +27,7 @@ from ner.errors import ConfigError, DataError
 from ner.readers import Sentence, read_gmb_csv  # noqa: F401  (read_gmb_csv: re-exported, it used to live here)
 from ner.registry import LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES
 from ner.casing import WORD_CASING, casing_ids
+from ner.lexical import LEXICAL_IDS, lexical_ids_in_graph
 from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL, OUTSIDE, LabelMap
 from ner.utils import PathLike, write_text_atomic
 
@@ -196,6 +197,8 @@ class EncodedSentences:
     input_type_ids: [N, T] int32, all 0.
     label_ids:      [N, T] int32, the word's label id on its first piece, IGNORE_LABEL elsewhere.
     word_casing:    [N, T] int32, the word's casing class (`ner.casing`) on its first piece, 0 elsewhere.
+    lexical_ids:    [N, T, K] int32, the word's K hashed lexical feature ids (`ner.lexical`) on its first
+                    piece, 0 elsewhere; K = 0 unless the featurizer was made with `lexical_features`.
     sentence_ids:   [N] int64, the sentence each row came from (a sentence's rows are consecutive).
     word_offsets:   [N] int64, index in its sentence of the row's first word (0 unless split).
     num_words:      [N] int64, words in this row.
@@ -207,6 +210,7 @@ class EncodedSentences:
     input_type_ids: np.ndarray
     label_ids: np.ndarray
     word_casing: np.ndarray
+    lexical_ids: np.ndarray
     sentence_ids: np.ndarray
     word_offsets: np.ndarray
     num_words: np.ndarray
@@ -232,6 +236,9 @@ class WordPieceFeaturizer:
     `long_sentences="split"`, cut at word boundaries into consecutive rows, each filled greedily; with
     "truncate" only its first row is kept and the words after it are counted as lost. A single word
     with more pieces than a row holds keeps only its first pieces (counted in `words_cut`).
+
+    Every word's casing class (`ner.casing`) is placed on its first piece; with `lexical_features`, its
+    hashed lexical feature ids (`ner.lexical`) too.
     """
 
     def __init__(
@@ -241,6 +248,7 @@ class WordPieceFeaturizer:
         max_seq_length: int,
         label_map: LabelMap,
         long_sentences: str = "split",
+        lexical_features: bool = False,
     ) -> None:
         if long_sentences not in LONG_SENTENCE_POLICIES:
             raise ConfigError(
@@ -251,6 +259,7 @@ class WordPieceFeaturizer:
         self.max_seq_length = max_seq_length
         self.label_map = label_map
         self.long_sentences = long_sentences
+        self.lexical_features = lexical_features
         vocab = _read_vocab(Path(vocab_path))
         self._vocab_size = len(vocab)
         ids = {token: i for i, token in enumerate(vocab)}
@@ -281,9 +290,16 @@ class WordPieceFeaturizer:
             ],
             dtype=np.int32,
         )  # [W]
-        casing = casing_ids([w for s in sentences for w in s.words])  # [W]
+        flat_words = [w for s in sentences for w in s.words]
+        casing = casing_ids(flat_words)  # [W]
+        if self.lexical_features:
+            words = tf.RaggedTensor.from_row_lengths(tf.constant(flat_words, dtype=tf.string, shape=[len(flat_words)]),
+                                                     lengths)
+            lexical = lexical_ids_in_graph(words).numpy()  # [W, K]
+        else:
+            lexical = np.zeros((len(flat_words), 0), np.int32)
         pieces, piece_counts, words_unk = self._word_pieces(sentences, lengths)  # [P], [W], int
-        return self._layout(sentence_ids, lengths, word_labels, casing, pieces, piece_counts, words_unk)
+        return self._layout(sentence_ids, lengths, word_labels, casing, lexical, pieces, piece_counts, words_unk)
 
     def _word_pieces(
         self, sentences: Sequence[Sentence], lengths: np.ndarray
@@ -319,11 +335,12 @@ class WordPieceFeaturizer:
         lengths: np.ndarray,
         word_labels: np.ndarray,
         word_casing: np.ndarray,
+        word_lexical: np.ndarray,
         pieces: np.ndarray,
         piece_counts: np.ndarray,
         words_unk: int,
     ) -> EncodedSentences:
-        """Places words into rows and columns; see `featurize`. Array shapes: [S], [S], [W], [W], [P], [W]."""
+        """Places words into rows and columns; see `featurize`. Array shapes: [S], [S], [W], [W], [W, K], [P], [W]."""
         width, budget = self.max_seq_length, self.max_seq_length - 2
         truncate = self.long_sentences == "truncate"
         counts = np.minimum(piece_counts, budget)  # [W] pieces each word keeps
@@ -364,6 +381,8 @@ class WordPieceFeaturizer:
         label_ids[word_row, word_col] = word_labels[kept]
         casing = np.zeros((num_rows, width), dtype=np.int32)
         casing[word_row, word_col] = word_casing[kept]
+        lexical = np.zeros((num_rows, width, word_lexical.shape[1]), dtype=np.int32)
+        lexical[word_row, word_col] = word_lexical[kept]
 
         word_offsets = np.zeros(num_rows, dtype=np.int64)
         word_offsets[word_row[starts_row]] = (kept - first_word[sentence_of_word[kept]])[starts_row]
@@ -387,6 +406,7 @@ class WordPieceFeaturizer:
             input_type_ids=np.zeros((num_rows, width), dtype=np.int32),
             label_ids=label_ids,
             word_casing=casing,
+            lexical_ids=lexical,
             sentence_ids=np.repeat(sentence_ids, rows_per_sentence),
             word_offsets=word_offsets,
             num_words=np.bincount(word_row, minlength=num_rows).astype(np.int64),
@@ -564,7 +584,8 @@ def make_dataset(
 
     features: dict of "input_word_ids", "input_mask", "input_type_ids", each [B, t] int32, where
     t = max(input_mask.sum(1)) over the batch, and "word_casing" [B, t] int32 (`ner.casing`, read by models
-    with `model.casing_dim` > 0); label_ids: [B, t] int32. With `shuffle`, rows are read
+    with `model.casing_dim` > 0) and, when `encoded` has them, "lexical_ids" [B, t, K] int32 (`ner.lexical`);
+    label_ids: [B, t] int32. With `shuffle`, rows are read
     in a new order each epoch, fixed by `seed` (and by `epoch` when given; see `row_order`). Unlabelled
     data uses it too (labels ignored). With `first_piece_mask`, features also hold "first_piece_mask"
     [B, t] int32, 1 on each word's first piece (where `label_ids` holds a label): models that work on
@@ -580,6 +601,8 @@ def make_dataset(
         "input_type_ids": encoded.input_type_ids,
         WORD_CASING: encoded.word_casing,
     }
+    if encoded.lexical_ids.shape[-1]:
+        arrays[LEXICAL_IDS] = encoded.lexical_ids
     if first_piece_mask:
         arrays[FIRST_PIECE_MASK] = (encoded.label_ids != IGNORE_LABEL).astype(np.int32)
     features = {name: tf.constant(value) for name, value in arrays.items()}  # [N, T] each

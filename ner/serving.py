@@ -9,8 +9,8 @@
 
 The signature `serving_default` takes `sentences`, tf.string [B]: one sentence per string, already split
 into words that are separated by whitespace (for raw text, `" ".join` the words of `ner.text.tokenize`).
-Inside the graph: words → casing classes (`ner.casing`, the same regular expressions as the featurizer)
-and word pieces (tensorflow-text `BertTokenizer` on the encoder's vocab file,
+Inside the graph: words → casing classes (`ner.casing`, the same regular expressions as the featurizer),
+lexical feature ids where the model uses them (`ner.lexical`, the featurizer's own function) and word pieces (tensorflow-text `BertTokenizer` on the encoder's vocab file,
 exported as an asset, lower-cased as the encoder was; a word without pieces becomes [UNK], a word longer
 than a row keeps its first pieces) → rows of at most `data.max_seq_length` pieces with [CLS] and [SEP],
 a long sentence cut at word boundaries into several rows as `WordPieceFeaturizer` does → the model with
@@ -34,6 +34,7 @@ import tf_keras as keras
 
 from ner.api import Tagger
 from ner.casing import WORD_CASING, casing_ids_in_graph
+from ner.lexical import LEXICAL_IDS, lexical_ids_in_graph
 from ner.encoders.hub_encoder import EncoderVocab
 from ner.errors import NerError
 from ner.registry import model_type
@@ -53,10 +54,11 @@ class ServingModule(tf.Module):
       labels: the label of each class id.
       first_piece_mask: whether the model reads the `first_piece_mask` feature (the CRF taggers).
       viterbi: whether tags come from the model's Viterbi `decode` (a CRF model) instead of the argmax.
+      lexical_features: whether the model reads the words' lexical feature ids (`ner.lexical`).
     """
 
     def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, labels: Sequence[str],
-                 first_piece_mask: bool, viterbi: bool = False):
+                 first_piece_mask: bool, viterbi: bool = False, lexical_features: bool = False):
         super().__init__(name="ner_serving")
         self.model = model
         self.vocab_file = tf.saved_model.Asset(str(vocab.vocab_path))
@@ -72,6 +74,7 @@ class ServingModule(tf.Module):
         self.budget = max_seq_length - 2  # pieces per row besides [CLS] and [SEP]
         self.first_piece_mask = first_piece_mask
         self.viterbi = viterbi
+        self.lexical_features = lexical_features
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def serve(self, sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -94,12 +97,14 @@ class ServingModule(tf.Module):
         num_rows = tf.reduce_sum(rows_per_sentence)
 
         def rows(values: tf.RaggedTensor, first: int, last: int) -> tf.Tensor:
-            """Per-word values [N, (P)] as rows [R, T] (T: the longest row + 2), each between a `first` and a
-            `last` column ([CLS] and [SEP] for the ids), padded with 0."""
+            """Per-word values [N, (P), ...] as rows [R, T, ...] (T: the longest row + 2), each between a
+            `first` and a `last` column ([CLS] and [SEP] for the ids), padded with 0."""
             by_row = tf.RaggedTensor.from_value_rowids(values, row_of_word, nrows=num_rows).merge_dims(1, 2)
+            shape = tf.concat([tf.stack([tf.cast(num_rows, tf.int64), 1]),
+                               tf.shape(values.flat_values, out_type=tf.int64)[1:]], axis=0)  # [R, 1, ...]
 
             def column(value: int) -> tf.RaggedTensor:
-                return tf.RaggedTensor.from_tensor(tf.fill(tf.stack([num_rows, 1]), tf.cast(value, values.dtype)))
+                return tf.RaggedTensor.from_tensor(tf.fill(shape, tf.cast(value, values.dtype)))
 
             return tf.concat([column(first), by_row, column(last)], axis=1).to_tensor()
 
@@ -112,6 +117,10 @@ class ServingModule(tf.Module):
             casing_ids_in_graph(words.flat_values), counts))  # [N, (P)]: the word's casing id on its first piece
         features = {"input_word_ids": input_word_ids, "input_mask": input_mask,
                     "input_type_ids": tf.zeros_like(input_word_ids), WORD_CASING: rows(casing, 0, 0)}
+        if self.lexical_features:
+            # [N, (P), K]: the word's lexical ids on its first piece, 0 on its other pieces.
+            lexical = tf.repeat(lexical_ids_in_graph(words), counts, axis=0) * first_piece_flags.flat_values[:, None]
+            features[LEXICAL_IDS] = rows(pieces.with_flat_values(lexical), 0, 0)  # [R, T, K]
         if self.first_piece_mask:
             features[FIRST_PIECE_MASK] = first_piece
         _, probabilities = self.model(features, training=False)  # [R, T, C]
@@ -161,7 +170,8 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
                        "or a previous export to replace")
     spec = model_type(tagger.config.model.type)
     module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map.labels,
-                           spec.reads_first_piece_mask, viterbi=spec.owns_loss)
+                           spec.reads_first_piece_mask, viterbi=spec.owns_loss,
+                           lexical_features=tagger.config.model.lexical_features)
     with atomic_path(output_dir) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve.get_concrete_function()})
     return output_dir

@@ -62,12 +62,13 @@ def assert_agree(sentences, served):
         assert set(served["tags"][row][count:]) <= {""} and not any(served["scores"][row][count:])
 
 
-@pytest.mark.parametrize("model_type,casing_dim", [("bert_ner", 0), ("bert_crf", 4)])
-def test_export_round_trips_and_agrees_with_predict(tmp_path, tiny_encoder_handle, model_type, casing_dim):
-    """bert_crf with casing features: the graph computes the casing classes and decodes with Viterbi as
-    `predict` does."""
+@pytest.mark.parametrize("model_type,casing_dim,lexical", [("bert_ner", 0, False), ("bert_crf", 4, True)])
+def test_export_round_trips_and_agrees_with_predict(tmp_path, tiny_encoder_handle, model_type, casing_dim, lexical):
+    """bert_crf with casing and lexical features: the graph computes both as the featurizer does and
+    decodes with Viterbi as `predict` does."""
     config = tiny_config(tmp_path, tiny_encoder_handle, model_type, epochs=3)
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, casing_dim=casing_dim))
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, casing_dim=casing_dim,
+                                                                   lexical_features=lexical))
     tagger = ner.load(str(train(config, verbose=False)))
     export_dir = export_serving(tagger, tmp_path / "export")
 

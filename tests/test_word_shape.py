@@ -1,4 +1,5 @@
-"""Casing features for an uncased encoder (`ner.casing`) and the CRF on the frozen-encoder BERT NER.
+"""Casing features for an uncased encoder (`ner.casing`), lexical features (`ner.lexical`) and the CRF on
+the frozen-encoder BERT NER.
 
 The casing class of a word must be the same wherever it is computed: the featurizer (NumPy, `re`), the
 feature cache, and the serving graph (RE2). A bert_crf model must give the same probabilities and the
@@ -13,6 +14,7 @@ import tensorflow as tf
 import ner  # noqa: F401
 from ner.casing import NUM_CASING_IDS, OTHER, WORD_CASING, casing_ids, casing_ids_in_graph
 from ner.data import ModelInputs, model_for, prepare_data
+from ner.lexical import LEXICAL_IDS, NUM_BUCKETS, NUM_LEXICAL_IDS, lexical_ids_in_graph
 from ner.readers import Sentence
 from ner.tagging import IGNORE_LABEL
 from ner.utils import set_seed
@@ -78,3 +80,45 @@ def test_cached_word_vectors_give_the_live_models_outputs(tmp_path, tiny_encoder
             cached_path = cached.trainable_model.decode(cached_x).numpy()[words]
             live_path = model.decode(live_x).numpy()[first]
             assert cached_path.tolist() == live_path.tolist()
+
+
+def test_lexical_ids_follow_the_templates_and_neighbours():
+    """Same (offset, template, value) → same id, wherever the word is; sentence ends read as <s> / </s>."""
+    words = tf.ragged.constant([["Paris", "is", "big"], ["Paris"], []])
+    ids = lexical_ids_in_graph(words).numpy()
+    assert ids.shape == (4, NUM_LEXICAL_IDS) and ids.min() >= 0 and ids.max() < NUM_BUCKETS
+    first, alone = ids[0], ids[3]
+    assert (first[4:8] == alone[4:8]).all()       # the word's own templates: "paris", "is", "ris", "Xx"
+    assert (first[0:4] == alone[0:4]).all()       # both start a sentence: <s>
+    assert not (first[8:12] == alone[8:12]).any()  # "is" follows one, </s> the other
+    assert not (ids[1][0:4] == first[4:8]).any()  # the same word at another offset: other ids
+    expected = tf.strings.to_hash_bucket_fast(["0:lower:paris", "0:suffix2:is", "0:suffix3:ris", "0:shape:Xx",
+                                               "1:lower:is", "-1:shape:Xx"], NUM_BUCKETS).numpy()
+    assert [first[4], first[5], first[6], first[7], first[8], ids[1][3]] == expected.tolist()
+
+
+@pytest.mark.parametrize("model_type", ["bert_crf"])
+def test_lexical_features_reach_the_cached_and_live_crf_alike(tmp_path, tiny_encoder_handle, model_type):
+    set_seed(0)
+    config = tiny_config(tmp_path, tiny_encoder_handle, model_type)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, lexical_features=True))
+    data = prepare_data(config, verbose=False)
+    first = data.encoded_all.label_ids != IGNORE_LABEL
+    assert data.encoded_all.lexical_ids.shape[-1] == NUM_LEXICAL_IDS
+    assert (data.encoded_all.lexical_ids[~first] == 0).all()
+    model = model_for(config, data)
+    table = model.lexical.weights_per_id
+    table.set_weights([np.random.default_rng(1).normal(0, 1.0, table.get_weights()[0].shape)])
+    cached = ModelInputs(config, data, model, verbose=False)
+    live = ModelInputs(dataclasses.replace(config, training=dataclasses.replace(config.training, feature_cache=False)),
+                       data, model, verbose=False)
+    for (cached_x, cached_y), (live_x, live_y) in zip(cached.dataset("test", shuffle=False),
+                                                      live.dataset("test", shuffle=False)):
+        words, pieces = cached_y.numpy() != IGNORE_LABEL, live_y.numpy() != IGNORE_LABEL
+        _, cached_p = cached.trainable_model(cached_x, training=False)
+        _, live_p = model(live_x, training=False)
+        np.testing.assert_allclose(cached_p.numpy()[words], live_p.numpy()[pieces], atol=2e-3)
+        assert cached.trainable_model.decode(cached_x).numpy()[words].tolist() == \
+            model.decode(live_x).numpy()[pieces].tolist()
+        _, without = model({**live_x, LEXICAL_IDS: tf.zeros_like(live_x[LEXICAL_IDS])}, training=False)
+        assert np.abs(without.numpy()[pieces] - live_p.numpy()[pieces]).max() > 1e-2  # the ids are read

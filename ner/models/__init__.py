@@ -10,6 +10,7 @@ import tf_keras as keras
 
 from ner.casing import WORD_CASING
 from ner.config import EncoderConfig, ModelConfig
+from ner.lexical import LEXICAL_IDS, NUM_LEXICAL_IDS
 from ner.models.base import TokenClassifier
 from ner.models.baseline_ner import BaselineNER
 from ner.models.bert_rnn_ner import BertRnnCrfNER, BertRnnNER
@@ -42,11 +43,11 @@ def build_model(model: ModelConfig, encoder: EncoderConfig, num_labels: int, voc
     head = MLPHead(model.head.hidden_units, model.head.latent_dim, num_labels, model.head.dropout_rate,
                    softmax=not spec.owns_loss, kernel_l2=model.head.l2)
     built = resolve(spec.builder)(model, encoder, head, num_labels, vocab_size, label_map)
-    built(_dummy_features(spec.reads_first_piece_mask), training=False)
+    built(_dummy_features(spec.reads_first_piece_mask, model.lexical_features), training=False)
     return built
 
 
-def _dummy_features(with_first_piece_mask: bool) -> dict:
+def _dummy_features(with_first_piece_mask: bool, with_lexical_ids: bool) -> dict:
     """A one-row batch of two pieces [1, 2] (and its first-piece mask) that creates a model's weights."""
     import tensorflow as tf
 
@@ -55,4 +56,6 @@ def _dummy_features(with_first_piece_mask: bool) -> dict:
                 WORD_CASING: tf.constant([[0, 1]], dtype=tf.int32)}
     if with_first_piece_mask:
         features[FIRST_PIECE_MASK] = tf.constant([[0, 1]], dtype=tf.int32)
+    if with_lexical_ids:
+        features[LEXICAL_IDS] = tf.zeros([1, 2, NUM_LEXICAL_IDS], dtype=tf.int32)
     return features

@@ -16,7 +16,8 @@ from ner.layers.crf import CRF
 from ner.models.crf_output import CrfOutput
 from ner.models.heads import MLPHead
 from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
-from ner.models.word_shape import CasingEmbedding, append_casing, casing_embedding
+from ner.models.word_shape import (CasingEmbedding, LexicalScores, append_casing, casing_embedding,
+                                   lexical_scores)
 from ner.tagging import LabelMap
 
 WORD_FEATURES = "word_features"
@@ -51,9 +52,11 @@ class BertCrfNER(CrfOutput, BertNER):
     with structured decoding. `head` must be built with `softmax=False`."""
 
     def __init__(self, encoder: keras.layers.Layer, head: MLPHead, crf: CRF, layer_mix: Optional[ScalarMix] = None,
-                 casing: Optional[CasingEmbedding] = None, name: str = "bert_crf_ner"):
+                 casing: Optional[CasingEmbedding] = None, lexical: Optional[LexicalScores] = None,
+                 name: str = "bert_crf_ner"):
         super().__init__(encoder, head, layer_mix, casing, name=name)
         self.crf = crf
+        self.lexical = lexical
         self.check_scores_head()
 
 
@@ -77,12 +80,15 @@ class WordFeatureNER(TokenClassifier):
 
 
 class WordFeatureCrfNER(CrfOutput, WordFeatureNER):
-    """The head and CRF of a `BertCrfNER` on cached word vectors; `first_piece_mask` [B, W] marks the words."""
+    """The head and CRF of a `BertCrfNER` on cached word vectors; `first_piece_mask` [B, W] marks the words
+    (and `lexical_ids` [B, W, K] are the words' lexical features, with lexical scores)."""
 
     def __init__(self, head: MLPHead, crf: CRF, layer_mix: Optional[ScalarMix] = None,
-                 casing: Optional[CasingEmbedding] = None, name: str = "bert_crf_ner"):
+                 casing: Optional[CasingEmbedding] = None, lexical: Optional[LexicalScores] = None,
+                 name: str = "bert_crf_ner"):
         super().__init__(head, layer_mix, casing, name=name)
         self.crf = crf
+        self.lexical = lexical
         self.check_scores_head()
 
 
@@ -90,7 +96,7 @@ def word_feature_twin(model: BertNER) -> WordFeatureNER:
     """The model that trains `model`'s head (and layer mix, casing embedding, CRF) on cached word vectors,
     sharing those layers, so training it trains `model`."""
     if isinstance(model, BertCrfNER):
-        return WordFeatureCrfNER(model.head, model.crf, model.layer_mix, model.casing)
+        return WordFeatureCrfNER(model.head, model.crf, model.layer_mix, model.casing, model.lexical)
     return WordFeatureNER(model.head, model.layer_mix, model.casing)
 
 
@@ -115,7 +121,8 @@ def build_bert_crf_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead
     """Model type bert_crf (the builder protocol: `ner.registry.ModelType`), its CRF constrained by
     `label_map`'s scheme when `model.crf_constraints` is set."""
     loaded, layer_mix = load_encoder_layers(model, encoder)
-    return BertCrfNER(loaded, head, crf_layer(model, num_labels, label_map), layer_mix, casing_embedding(model.casing_dim))
+    return BertCrfNER(loaded, head, crf_layer(model, num_labels, label_map), layer_mix, casing_embedding(model.casing_dim),
+                      lexical_scores(model.lexical_features, num_labels))
 
 
 def crf_layer(model: ModelConfig, num_labels: int, label_map: Optional[LabelMap]) -> CRF:

@@ -16,7 +16,7 @@ from ner.models.crf_output import CrfOutput
 from ner.models.heads import MLPHead
 from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
 from ner.models.rnn_ner import recurrent_stack
-from ner.models.word_shape import CasingEmbedding, append_casing, casing_embedding
+from ner.models.word_shape import CasingEmbedding, LexicalScores, append_casing, casing_embedding, lexical_scores
 from ner.tagging import LabelMap
 
 
@@ -53,9 +53,10 @@ class BertRnnCrfNER(CrfOutput, BertRnnNER):
 
     def __init__(self, encoder: keras.layers.Layer, rnn: RecurrentStack, head: MLPHead, crf: CRF,
                  layer_mix: Optional[ScalarMix] = None, casing: Optional[CasingEmbedding] = None,
-                 name: str = "bert_rnn_crf_ner"):
+                 lexical: Optional[LexicalScores] = None, name: str = "bert_rnn_crf_ner"):
         super().__init__(encoder, rnn, head, layer_mix, casing, name=name)
         self.crf = crf
+        self.lexical = lexical
         self.check_scores_head()
 
 
@@ -72,4 +73,4 @@ def build_bert_rnn_crf_ner(model: ModelConfig, encoder: EncoderConfig, head: MLP
     by `label_map`'s scheme when `model.crf_constraints` is set."""
     loaded, layer_mix = load_encoder_layers(model, encoder)
     return BertRnnCrfNER(loaded, recurrent_stack(model), head, crf_layer(model, num_labels, label_map), layer_mix,
-                         casing_embedding(model.casing_dim))
+                         casing_embedding(model.casing_dim), lexical_scores(model.lexical_features, num_labels))

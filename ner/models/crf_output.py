@@ -1,9 +1,11 @@
 """The CRF output of a tagger: emission scores from the head, a linear-chain CRF over the words."""
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 
 from ner.layers.crf import CRF
+from ner.lexical import LEXICAL_IDS
+from ner.models.word_shape import LexicalScores
 from ner.tagging import FIRST_PIECE_MASK
 
 
@@ -16,17 +18,28 @@ class CrfOutput:
     consecutive words. `call` returns `(latent [B, T, latent_dim], probabilities [B, T, C])` where the
     probabilities are the CRF's per-word marginals (forward-backward) on first pieces and 1 / C elsewhere;
     `decode` gives the Viterbi path, which evaluation, `predict` and serving use.
+
+    With `lexical` (a `LexicalScores`), the emission scores are the head's plus the scores of the word's
+    lexical features (`lexical_ids` [B, T, K] in the inputs).
     """
 
     crf: CRF
+    lexical: Optional[LexicalScores]
 
     def check_scores_head(self) -> None:
         if self.head.softmax:
             raise ValueError("the head under a CRF must give scores: build it with softmax=False")
 
+    def emission_scores(self, outputs: tf.Tensor, inputs: Dict[str, tf.Tensor], copies: int = 1) -> tf.Tensor:
+        """The CRF's emission scores [copies·B, T, C] from the head's outputs for `copies` stacked copies of
+        the batch: the outputs, plus the lexical features' scores when the model has them."""
+        if self.lexical is None:
+            return outputs
+        return outputs + tf.tile(self.lexical(inputs[LEXICAL_IDS]), [copies, 1, 1])
+
     def probabilities_from_head(self, outputs: tf.Tensor, inputs: Dict[str, tf.Tensor], copies: int = 1) -> tf.Tensor:
-        """The CRF's marginals [copies·B, T, C] from emission scores of `copies` stacked copies of the batch."""
-        return self.crf(outputs, tf.tile(inputs[FIRST_PIECE_MASK], [copies, 1]))
+        """The CRF's marginals [copies·B, T, C] from the head's outputs for `copies` stacked copies of the batch."""
+        return self.crf(self.emission_scores(outputs, inputs, copies), tf.tile(inputs[FIRST_PIECE_MASK], [copies, 1]))
 
     def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor,
                      training=None) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -34,11 +47,12 @@ class CrfOutput:
 
         labels: [B, T] int32, a label id on each first piece and `IGNORE_LABEL` elsewhere.
         """
-        _, scores = self.head(self.head_inputs(inputs, training=training), training=training)
+        _, outputs = self.head(self.head_inputs(inputs, training=training), training=training)
+        scores = self.emission_scores(outputs, inputs)
         first_pieces = inputs[FIRST_PIECE_MASK]
         return self.crf.loss(scores, first_pieces, labels), self.crf(scores, first_pieces)
 
     def decode(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """Viterbi label ids [B, T] int32 on first pieces, `IGNORE_LABEL` elsewhere (dropout off)."""
-        _, scores = self.head(self.head_inputs(inputs, training=False), training=False)
-        return self.crf.decode(scores, inputs[FIRST_PIECE_MASK])
+        _, outputs = self.head(self.head_inputs(inputs, training=False), training=False)
+        return self.crf.decode(self.emission_scores(outputs, inputs), inputs[FIRST_PIECE_MASK])
