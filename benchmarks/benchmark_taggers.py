@@ -1,6 +1,7 @@
 """Full-data benchmarks of the tagger families: strict entity F1 (micro and per type) and epoch times.
 
-    python -m benchmarks.benchmark_taggers --suite gmb                                   # all five models
+    python -m benchmarks.benchmark_taggers --suite gmb                                   # every model
+    python -m benchmarks.benchmark_taggers --suite conll2003 --models feature_crf bert_crf
     python -m benchmarks.benchmark_taggers --suite gmb --models bert_gru --epochs bert_gru=1
     python -m benchmarks.benchmark_taggers --suite conll2003 --models bert_ner bert_gru
     python -m benchmarks.benchmark_taggers --suite gmb --models bert_gru --reuse-trained   # score a finished run again
@@ -9,7 +10,8 @@ Suites: "gmb" is the GMB corpus under a seeded 80/10/10 split by sentence (test 
 "conll2003" trains on CoNLL-2003 train, monitors and scores valid, and reports test. Every model trains
 on BIO labels (the CRF's transitions need them; spans are scored as BIO anyway). Each run trains its
 model's config (`config/<model>.yaml`) with the suite's overrides, then scores its validation and test
-parts with strict span F1 (seqeval, micro) and per-type F1.
+parts with strict span F1 (seqeval, micro) and per-type F1. The feature CRF (`ner.baselines.feature_crf`)
+is the reference row: it trains on the same training part, and its "epoch" time is its whole L-BFGS fit.
 
 After every run the table is rewritten: `results/benchmarks.csv` keeps every run (a later run of the
 same suite and model replaces the earlier one), and `results/benchmarks.md` shows them with the command
@@ -28,13 +30,16 @@ from typing import Dict, List, Sequence
 
 from examples.common import exit_on_error
 
-# name -> (shown as, config file, overrides)
+# name -> (shown as, config file, overrides); the feature CRF (no config file) is the reference row
+FEATURE_CRF = "feature_crf"
 MODELS = {
+    FEATURE_CRF: ("reference: feature CRF (CRFsuite, hand-written word features)", "config/bert_ner.yaml", []),
     "bilstm": ("BiLSTM on word-piece embeddings", "config/rnn_ner.yaml", ["model.type=bilstm", "model.rnn.cell=lstm"]),
     "gru": ("BiGRU on word-piece embeddings", "config/rnn_ner.yaml", ["model.type=gru", "model.rnn.cell=gru"]),
     "bert_ner": ("BERT NER (frozen encoder, layer mix, MLP head)", "config/bert_ner.yaml", []),
     "bert_gru": ("BERT + GRU (fine-tuned)", "config/bert_gru.yaml", []),
     "bert_bilstm_crf": ("BERT + BiLSTM + CRF (fine-tuned)", "config/bert_bilstm_crf.yaml", []),
+    "bert_crf": ("bert_crf (frozen encoder, casing and lexical features, CRF)", "config/bert_crf.yaml", []),
 }
 # name -> (described as, overrides)
 SUITES = {
@@ -79,13 +84,7 @@ def parse_epochs(items: Sequence[str]) -> Dict[str, int]:
 
 def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: int, output: Path,
               command: str, reuse_trained: bool = False) -> None:
-    import tf_keras as keras
-
     from ner.config import load_config
-    from ner.errors import NerError
-    from ner.experiment import evaluate, train
-    from ner.runs import CONFIG_FILE
-    from ner.trainers.trainer import read_history
 
     for model in models:
         shown, config_file, model_overrides = MODELS[model]
@@ -95,21 +94,13 @@ def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: i
             overrides.append(f"training.epochs={epochs[model]}")
         config = load_config(config_file, overrides)
         start = time.perf_counter()
-        if reuse_trained:
-            run_dir = config.run_dir()
-            if not (run_dir / "weights").is_dir() or load_config(run_dir / CONFIG_FILE) != config:
-                raise NerError(f"--reuse-trained: {run_dir} holds no finished run of this config; train it first")
-            print(f"[benchmark] {suite} / {model}: scoring the finished run in {run_dir}", flush=True)
+        if model == FEATURE_CRF:
+            validation, test, epoch_seconds, train_seconds = score_feature_crf(suite, config)
         else:
-            print(f"[benchmark] {suite} / {model}: training {config.training.epochs} epochs", flush=True)
-            run_dir = train(config, verbose=False)
-        train_seconds = "" if reuse_trained else time.perf_counter() - start
-        validation = evaluate(str(run_dir), verbose=False, part="validation").report
-        test = evaluate(str(run_dir), verbose=False, part="test").report
-        keras.backend.clear_session()
-        epoch_seconds = [row["train_seconds"] for row in read_history(run_dir)]
+            validation, test, epoch_seconds, train_seconds = train_and_score(suite, model, config, reuse_trained)
         row = {
-            "suite": suite, "model": model, "shown_as": shown, "epochs": config.training.epochs,
+            "suite": suite, "model": model, "shown_as": shown,
+            "epochs": "L-BFGS" if model == FEATURE_CRF else config.training.epochs,
             "test_entity_f1": test.entity.f1, "test_entity_precision": test.entity.precision,
             "test_entity_recall": test.entity.recall, "validation_entity_f1": validation.entity.f1,
             **{f"f1_{name}": scores[2] for name, scores in test.entity.per_type.items()},
@@ -122,6 +113,42 @@ def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: i
               f"{row['validation_entity_f1']:.4f}), {row['epoch_seconds']:.0f} s per epoch", flush=True)
         rows = [r for r in read_rows(output / CSV_FILE) if (r["suite"], r["model"]) != (suite, model)] + [row]
         write_tables(output, rows)
+
+
+def score_feature_crf(suite: str, config):
+    """The reference row: `(validation report, test report, [training seconds], training seconds)`."""
+    from ner.baselines.feature_crf import evaluate_on_split
+
+    print(f"[benchmark] {suite} / {FEATURE_CRF}: training", flush=True)
+    reports, seconds = evaluate_on_split(config, parts=("validation", "test"))
+    return reports["validation"], reports["test"], [seconds], seconds
+
+
+def train_and_score(suite: str, model: str, config, reuse_trained: bool):
+    """Trains the config's run (or checks the finished one with `reuse_trained`) and scores it:
+    `(validation report, test report, per-epoch seconds, training seconds or "" when reused)`."""
+    import tf_keras as keras
+
+    from ner.config import load_config
+    from ner.errors import NerError
+    from ner.experiment import evaluate, train
+    from ner.runs import CONFIG_FILE
+    from ner.trainers.trainer import read_history
+
+    start = time.perf_counter()
+    if reuse_trained:
+        run_dir = config.run_dir()
+        if not (run_dir / "weights").is_dir() or load_config(run_dir / CONFIG_FILE) != config:
+            raise NerError(f"--reuse-trained: {run_dir} holds no finished run of this config; train it first")
+        print(f"[benchmark] {suite} / {model}: scoring the finished run in {run_dir}", flush=True)
+    else:
+        print(f"[benchmark] {suite} / {model}: training {config.training.epochs} epochs", flush=True)
+        run_dir = train(config, verbose=False)
+    train_seconds = "" if reuse_trained else time.perf_counter() - start
+    validation = evaluate(str(run_dir), verbose=False, part="validation").report
+    test = evaluate(str(run_dir), verbose=False, part="test").report
+    keras.backend.clear_session()
+    return validation, test, [row["train_seconds"] for row in read_history(run_dir)], train_seconds
 
 
 def read_rows(path: Path) -> List[dict]:

@@ -53,7 +53,8 @@ def run_model(name: str, seed: int, extra: Sequence[str]):
     config_file, overrides, _, _ = MODELS[name]
     seeded = [f"split.seed={seed}", f"training.seed={seed}", *extra]
     if name == FEATURE_CRF:
-        return evaluate_on_split(load_config("config/bert_ner.yaml", seeded))
+        reports, seconds = evaluate_on_split(load_config("config/bert_ner.yaml", seeded))
+        return reports["test"], seconds
     evaluation, seconds = train_and_evaluate(config_file, [f"run_name={name}_seed{seed}", *overrides, *seeded])
     return evaluation.report, seconds
 

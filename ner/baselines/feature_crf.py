@@ -84,12 +84,12 @@ class FeatureCRF:
         return [list(tags) for tags in self._crf.predict([sentence_features(words) for words in sentences])]
 
 
-def evaluate_on_split(config, options: FeatureCRFOptions = FeatureCRFOptions()):
+def evaluate_on_split(config, parts: Sequence[str] = ("test",), options: FeatureCRFOptions = FeatureCRFOptions()):
     """Trains a `FeatureCRF` on the labelled part of `config`'s corpus and split (the split a model run of
-    the same config gets) and scores it on the test part with the package's metrics.
+    the same config gets) and scores it on each of `parts` with the package's metrics.
 
     Labels are the config's tag scheme (`data.tag_scheme`), turned back into IOB2 for scoring as the
-    models' are. Returns `(EvaluationReport, training seconds)`.
+    models' are. Returns `({part: EvaluationReport}, training seconds)`.
     """
     import time
 
@@ -102,11 +102,13 @@ def evaluate_on_split(config, options: FeatureCRFOptions = FeatureCRFOptions()):
     split = make_corpus_split(config, corpus)
     label_map = LabelMap.for_scheme(config.data.tag_scheme, corpus.entity_types)
     train = [corpus.sentences[i] for i in split.labelled_ids]
-    test = [corpus.sentences[i] for i in split.test_ids]
     start = time.perf_counter()
     crf = FeatureCRF(options).fit([s.words for s in train],
                                   [label_map.from_bio(s.tags, where=f"sentence {s.sentence_id}") for s in train])
     seconds = time.perf_counter() - start
-    predicted = [label_map.to_bio(labels) for labels in crf.predict([s.words for s in test])]
-    report = build_report([list(s.tags) for s in test], predicted, bio_tags(label_map.entity_types))
-    return report, seconds
+    reports = {}
+    for part in parts:
+        sentences = [corpus.sentences[i] for i in split.parts()[part]]
+        predicted = [label_map.to_bio(labels) for labels in crf.predict([s.words for s in sentences])]
+        reports[part] = build_report([list(s.tags) for s in sentences], predicted, bio_tags(label_map.entity_types))
+    return reports, seconds
