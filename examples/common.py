@@ -33,3 +33,20 @@ def train_and_evaluate(config_file: str, overrides: Sequence[str]):
     evaluation = evaluate(str(train(config, verbose=False)), verbose=False)
     keras.backend.clear_session()
     return evaluation, time.perf_counter() - start
+
+
+def feature_crf_report(seed: int):
+    """The feature-CRF reference trained on seed `seed`'s labelled part of the seed-001 protocol and scored on
+    its test part: `(EvaluationReport, training seconds)`."""
+    from ner.baselines.feature_crf import evaluate_on_split
+    from ner.config import load_config
+
+    reports, seconds = evaluate_on_split(load_config("config/bert_ner.yaml", [f"split.seed={seed}"]))
+    return reports["test"], seconds
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """`values` as "mean ± sample std", four decimals (std 0 for one value)."""
+    import numpy as np
+
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.4f}"

@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from examples.common import exit_on_error, train_and_evaluate
+from examples.common import exit_on_error, feature_crf_report, mean_std, train_and_evaluate
 
 FEATURE_CRF = "feature_crf"
 # name → (config file or None for the feature CRF, overrides, shown as, seed 001's (accuracy %, accuracy
@@ -41,20 +41,12 @@ MODELS = {
 METRICS = ("accuracy", "accuracy_without_o", "mean_f1", "entity_f1")
 
 
-def mean_std(values: Sequence[float]) -> str:
-    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.4f}"
-
-
 def run_model(name: str, seed: int, extra: Sequence[str]):
     """`(EvaluationReport, seconds)` of one model on one seed's split."""
-    from ner.baselines.feature_crf import evaluate_on_split
-    from ner.config import load_config
-
     config_file, overrides, _, _ = MODELS[name]
-    seeded = [f"split.seed={seed}", f"training.seed={seed}", *extra]
     if name == FEATURE_CRF:
-        reports, seconds = evaluate_on_split(load_config("config/bert_ner.yaml", seeded))
-        return reports["test"], seconds
+        return feature_crf_report(seed)
+    seeded = [f"split.seed={seed}", f"training.seed={seed}", *extra]
     evaluation, seconds = train_and_evaluate(config_file, [f"run_name={name}_seed{seed}", *overrides, *seeded])
     return evaluation.report, seconds
 

@@ -4,9 +4,10 @@
     python -m examples.reproduce_seed001 --seeds 1 2 --set model.head.dropout_rate=0.2
 
 For every seed the split and the initialisation change (`split.seed` = `training.seed` = seed). Each
-seed trains the baseline and BERT NER, then starts the semi-supervised stages from that seed's BERT NER
+seed scores the feature-CRF reference on its split, trains the baseline and BERT NER, then starts the semi-supervised stages from that seed's BERT NER
 run: data-distribution KL, confidence KL, both, and a control with the both-KL schedule at KL weight 0
-(the same extra cross-entropy steps, no KL), so the KL's own effect can be told from more training.
+(the same extra cross-entropy steps, no KL), so the KL's own effect can be told from more training,
+and last trains bert_crf (`config/bert_crf.yaml`, results/taggers.md).
 
 Writes `results/reproduction.md` and `results/reproduction.csv` (mean ± std over seeds next to seed
 001's single-run numbers), and in `results/reproduction/`: every run's metrics (`runs.csv`), per-class
@@ -20,16 +21,19 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from examples.common import exit_on_error, train_and_evaluate
+from examples.common import exit_on_error, feature_crf_report, mean_std, train_and_evaluate
 
-# name, config file, shown as, seed 001's (accuracy %, accuracy without O %, mean F1) or None
+# name, config file (None: the feature-CRF reference), shown as, seed 001's (accuracy %, accuracy without O %,
+# mean F1) or None
 MODELS = [
+    ("feature_crf", None, "reference: feature CRF (CRFsuite, hand-written word features)", None),
     ("ner_baseline", "config/ner_baseline.yaml", "NER baseline", (93.65, 66.73, 0.5457)),
     ("bert_ner", "config/bert_ner.yaml", "BERT NER", (95.90, 78.41, 0.6099)),
     ("bert_data_dist_kl", "config/bert_data_dist_kl.yaml", "+ data-distribution KL", (94.44, 83.50, 0.6320)),
     ("bert_confidence_kl", "config/bert_confidence_kl.yaml", "+ confidence KL", (96.05, 80.82, 0.6514)),
     ("bert_both_kl", "config/bert_both_kl.yaml", "+ both KL", None),
     ("bert_ce_control", "config/bert_both_kl.yaml", "control: both-KL schedule, KL weight 0", None),
+    ("bert_crf", "config/bert_crf.yaml", "bert_crf: + casing, lexical features and a CRF (results/taggers.md)", None),
 ]
 SEMI_SUPERVISED = {"bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl", "bert_ce_control"}
 PCA_MODELS = {"bert_ner", "bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl"}
@@ -43,10 +47,6 @@ def run_overrides(name: str, seed: int, extra: Sequence[str]) -> List[str]:
     if name == "bert_ce_control":
         overrides.append("semi_supervised.loss_weights=[0.0, 0.0]")
     return overrides
-
-
-def mean_std(values: Sequence[float]) -> str:
-    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.4f}"
 
 
 def main(argv=None) -> None:
@@ -69,8 +69,11 @@ def main(argv=None) -> None:
         distributions: List[Dict] = []
         for seed in args.seeds:
             for name, config_file, _, _ in MODELS:
-                evaluation, seconds = train_and_evaluate(config_file, run_overrides(name, seed, args.overrides))
-                report = evaluation.report
+                if config_file is None:
+                    report, seconds = feature_crf_report(seed)
+                else:
+                    evaluation, seconds = train_and_evaluate(config_file, run_overrides(name, seed, args.overrides))
+                    report = evaluation.report
                 rows.append({"model": name, "seed": seed, **report.summary_row(), "seconds": round(seconds, 1)})
                 token = report.token
                 per_class.append({"model": name, "seed": seed, **dict(zip(token.labels, token.f1.tolist()))})
