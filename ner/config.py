@@ -462,12 +462,17 @@ def _coerce(hint, value, source: str, key: str):
 def _read_with_base(path: Path, seen: Tuple[Path, ...]) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    expected = "expected a YAML config file (a mapping of keys to values, e.g. base: config.yaml)"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+                          f"{error.start}); {expected}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+        raise ConfigError(f"{path}{_yaml_error_place(error)}: not valid YAML "
+                          f"({getattr(error, 'problem', None) or str(error).splitlines()[0]}); {expected}") from None
     if raw is None:
-        raw = {}
+        raise ConfigError(f"{path} is empty; {expected}")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
     base = raw.pop("base", None)
@@ -479,6 +484,15 @@ def _read_with_base(path: Path, seen: Tuple[Path, ...]) -> dict:
     merged = _read_with_base(base_path, seen + (path.resolve(),))
     _deep_update(merged, raw)
     return merged
+
+
+def _yaml_error_place(error: yaml.YAMLError) -> str:
+    """Where in its file a YAML error is: " line L column C" (1-based), " position P", or ""."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is not None:
+        return f" line {mark.line + 1} column {mark.column + 1}"
+    position = getattr(error, "position", None)
+    return "" if position is None else f" position {position}"
 
 
 def _deep_update(target: dict, update: Mapping) -> None:

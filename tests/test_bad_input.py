@@ -112,3 +112,24 @@ def test_readers_on_random_csv_rows(tmp_path, header, rows):
     read_or_raise_own_error(read_gmb_csv, path, encoding="utf-8")
     path.write_text("\n".join(" ".join(row) for row in rows), encoding="utf-8")
     read_or_raise_own_error(read_conll, path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", r"bad\.yaml: not UTF-8 text \(byte 0x89 at offset 0\); expected a YAML config file"),
+    (b"training: {epochs: [\n", r"bad\.yaml line 2 column 1: not valid YAML \(expected the node content, but found "
+                                r"'<stream end>'\); expected a YAML config file"),
+    (b"run_name: a\x01b\n", r"bad\.yaml position 11: not valid YAML \(unacceptable character #x0001: special "
+                            r"characters are not allowed\)"),
+    (b"", r"bad\.yaml is empty; expected a YAML config file"),
+    (b"# only a comment\n", r"bad\.yaml is empty; expected a YAML config file"),
+])
+def test_an_unreadable_config_file_is_one_line_naming_it(tmp_path, content, message):
+    """Binary, broken YAML and empty files give one line naming the file (and line) and what was expected."""
+    from ner.config import load_config
+    from ner.errors import ConfigError
+
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_config(path, environ={})
+    assert "\n" not in str(raised.value)
