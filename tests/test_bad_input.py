@@ -133,3 +133,25 @@ def test_an_unreadable_config_file_is_one_line_naming_it(tmp_path, content, mess
     with pytest.raises(ConfigError, match=message) as raised:
         load_config(path, environ={})
     assert "\n" not in str(raised.value)
+
+
+def test_a_run_with_truncated_weights_is_one_line_naming_the_file(tmp_path, tiny_encoder_handle):
+    """`ner predict` and `ner evaluate` on a run whose weights file was cut short: exit 2, one error line."""
+    import contextlib
+
+    from ner.cli import main
+    from ner.experiment import train
+    from tests.helpers import tiny_config
+
+    run_dir = train(tiny_config(tmp_path, tiny_encoder_handle, "ner_baseline", epochs=1), verbose=False)
+    (data_file,) = (run_dir / "weights").glob("model.data-*")
+    data_file.write_bytes(data_file.read_bytes()[:100])
+    for argv in (["predict", "--run", str(run_dir), "John said"], ["evaluate", "--run", str(run_dir)]):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2
+        (line,) = err.getvalue().strip().splitlines()[-1:]
+        assert line.startswith(f"error: {run_dir / 'weights' / 'model'}: the run's weights cannot be read (")
+        assert line.endswith("expected the complete weights of a finished training; retrain the run "
+                             "(ner train --overwrite)")

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from ner.errors import NerError
 from ner.losses import token_counts
 from ner.models.base import TokenClassifier
 from ner.utils import atomic_path, write_text_atomic
@@ -320,9 +321,17 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def load_weights(model: keras.Model, run_dir: Path) -> None:
-    """Restores the final weights a `Trainer` saved in `run_dir` (the model must be built)."""
+    """Restores the final weights a `Trainer` saved in `run_dir` (the model must be built).
+
+    Raises NerError naming the weights for files that cannot be read (truncated, missing, another model's).
+    """
     prefix = Path(run_dir) / WEIGHTS_DIR / WEIGHTS_PREFIX
-    model.load_weights(str(prefix)).expect_partial()
+    try:
+        model.load_weights(str(prefix)).expect_partial()
+    except (IndexError, ValueError, tf.errors.OpError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise NerError(f"{prefix}: the run's weights cannot be read ({reason}); expected the complete weights "
+                       "of a finished training; retrain the run (ner train --overwrite)") from None
 
 
 class _Totals:
