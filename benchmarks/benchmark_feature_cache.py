@@ -37,7 +37,7 @@ def run_variant(variant: str, epochs: int, workdir: str) -> dict:
                  f"paths.feature_cache_dir={workdir}/feature_cache"]
     config = load_config(CONFIG_DIR / "bert_ner.yaml", overrides)
     start = time.perf_counter()
-    run_dir = train(config, verbose=False)
+    run_dir = train(config, verbose=False, overwrite=True)
     trained = time.perf_counter()
     summary = evaluate(str(run_dir), verbose=False).report.summary_row()
     done = time.perf_counter()

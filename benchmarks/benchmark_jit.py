@@ -33,7 +33,7 @@ def run_variant(jit_compile: bool, epochs: int, workdir: str) -> dict:
         f"training.jit_compile={str(jit_compile).lower()}", f"paths.saved_models_dir={workdir}/saved_models",
         f"paths.results_dir={workdir}/results"])
     start = time.perf_counter()
-    run_dir = train(config, verbose=False)
+    run_dir = train(config, verbose=False, overwrite=True)
     seconds = [row["train_seconds"] for row in read_history(run_dir)]
     summary = evaluate(str(run_dir), verbose=False).report.summary_row()
     return {"jit_compile": jit_compile, "epoch_seconds": seconds, "total_s": time.perf_counter() - start,

@@ -143,7 +143,7 @@ def train_and_score(suite: str, model: str, config, reuse_trained: bool):
         print(f"[benchmark] {suite} / {model}: scoring the finished run in {run_dir}", flush=True)
     else:
         print(f"[benchmark] {suite} / {model}: training {config.training.epochs} epochs", flush=True)
-        run_dir = train(config, verbose=False)
+        run_dir = train(config, verbose=False, overwrite=True)
     train_seconds = "" if reuse_trained else time.perf_counter() - start
     validation = evaluate(str(run_dir), verbose=False, part="validation").report
     test = evaluate(str(run_dir), verbose=False, part="test").report

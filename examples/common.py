@@ -7,20 +7,24 @@ from ner.cli import exit_on_error, train_run
 
 
 def train_main(default_config: str, argv: Sequence[str] = None) -> None:
-    """`python -m examples.example_train_<model> [--config FILE] [--set key=value ...] [--resume]`."""
+    """`python -m examples.example_train_<model> [--config FILE] [--set key=value ...] [--resume | --overwrite]`."""
     parser = argparse.ArgumentParser(description=f"Train the model of {default_config} on the GMB protocol.")
     parser.add_argument("--config", default=default_config, help="model YAML file (default: %(default)s)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set training.epochs=2 (repeatable)")
-    parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace the weights and checkpoints of an existing run with the same name")
     args = parser.parse_args(argv)
 
-    exit_on_error(lambda: train_run(args.config, args.overrides, args.resume))
+    exit_on_error(lambda: train_run(args.config, args.overrides, args.resume, args.overwrite))
 
 
 def train_and_evaluate(config_file: str, overrides: Sequence[str]):
-    """Trains the run a config file and overrides describe, evaluates it on its test split, and frees the
-    Keras session; returns `(evaluation, seconds)`."""
+    """Trains the run a config file and overrides describe (replacing an earlier run of that name, so the
+    scripts can be run again), evaluates it on its test split, and frees the Keras session; returns
+    `(evaluation, seconds)`."""
     import time
 
     import tf_keras as keras
@@ -30,7 +34,7 @@ def train_and_evaluate(config_file: str, overrides: Sequence[str]):
 
     config = load_config(config_file, overrides)
     start = time.perf_counter()
-    evaluation = evaluate(str(train(config, verbose=False)), verbose=False)
+    evaluation = evaluate(str(train(config, verbose=False, overwrite=True)), verbose=False)
     keras.backend.clear_session()
     return evaluation, time.perf_counter() - start
 

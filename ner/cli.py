@@ -1,6 +1,6 @@
 """The `ner` command (installed by setup.py; `python -m ner.cli` works too).
 
-    ner train --config config/bert_ner.yaml [--set training.epochs=2 ...] [--resume]
+    ner train --config config/bert_ner.yaml [--set training.epochs=2 ...] [--resume | --overwrite]
     ner evaluate --run bert_ner [--set key=value ...]
     ner predict --run bert_ner [TEXT ... | --input FILE] [--format json|conll|pretty] [--threshold X]
                 [--mc-samples T]
@@ -46,13 +46,15 @@ def exit_on_error(body: Callable[[], None]) -> None:
         sys.exit(2)
 
 
-def train_run(config_file: str, overrides: Sequence[str], resume: bool) -> Path:
-    """Trains the run a config file and overrides describe (printing progress); returns its directory."""
+def train_run(config_file: str, overrides: Sequence[str], resume: bool, overwrite: bool = False) -> Path:
+    """Trains the run a config file and overrides describe (printing progress); returns its directory.
+
+    `resume` and `overwrite` are those of `ner.experiment.train`."""
     from ner.config import load_config
     from ner.experiment import train
 
     config = load_config(config_file, overrides)
-    run_dir = train(config, resume=resume)
+    run_dir = train(config, resume=resume, overwrite=overwrite)
     print(f"[train] run '{config.run_name}' saved in {run_dir}")
     print(f"[train] evaluate it with: ner evaluate --run {run_dir}")
     return run_dir
@@ -74,7 +76,7 @@ def evaluate_run(run: str, overrides: Sequence[str], command: str) -> Path:
 
 
 def _train(args: argparse.Namespace, command: str) -> None:
-    train_run(args.config, args.overrides, args.resume)
+    train_run(args.config, args.overrides, args.resume, args.overwrite)
 
 
 def _evaluate(args: argparse.Namespace, command: str) -> None:
@@ -184,7 +186,10 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the model of a config file")
     train.add_argument("--config", required=True, help="model YAML file, e.g. config/bert_ner.yaml")
     overrides(train)
-    train.add_argument("--resume", action="store_true", help="continue from the run's latest epoch checkpoint")
+    existing = train.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true", help="continue from the run's latest epoch checkpoint")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace the weights and checkpoints of an existing run with the same name")
     train.set_defaults(run_command=_train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained run on its test split; write results/<run>/")

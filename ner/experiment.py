@@ -5,52 +5,116 @@ trainer, evaluator) knows nothing of configs and takes plain arguments. The data
 in `ner.data`, the evaluation in `ner.evaluation`; this module re-exports what its callers use.
 """
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ner.config import ExperimentConfig, load_config, save_config
 from ner.data import ModelInputs, model_for, prepare_data
-from ner.errors import ConfigError
+from ner.errors import ConfigError, NerError
 from ner.evaluation import evaluate, write_results
 from ner.losses import label_prior, unlabelled_loss
 from ner.preprocessor import DataSplit
-from ner.runs import CONFIG_FILE, PRIOR_FILE, SPLIT_FILE, run_dir_for, write_label_map
+from ner.runs import CONFIG_FILE, PRIOR_FILE, SPLIT_FILE, run_dir_for, run_lock, write_label_map
 from ner.tagging import OUTSIDE
-from ner.trainers.trainer import Trainer, load_weights
+from ner.trainers.trainer import CHECKPOINTS_DIR, HISTORY_FILE, LOGS_DIR, WEIGHTS_DIR, Trainer, load_weights
 from ner.utils import set_seed, write_text_atomic
 
 __all__ = ["ModelInputs", "evaluate", "model_for", "prepare_data", "train", "write_results"]
 
+# What `resume` requires of the run's saved config: the same data, split, encoder and model.
+RESUMED_SECTIONS = ("data", "split", "encoder", "model")
 
-def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True) -> Path:
+
+def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, overwrite: bool = False) -> Path:
     """Trains the config's model; returns the run directory.
 
     Without a `semi_supervised` section this is supervised training on the labelled split; with one, it
     is the semi-supervised stage started from the trained run `semi_supervised.init_run`, on that run's
     split. The run directory (`saved_models/<run name>/`) receives the resolved config, the split
     (sentence ids), `history.csv`, the final weights and, when supervised, a checkpoint per epoch.
+
+    The run directory is locked while training (`ner.runs.run_lock`). `resume` continues a run saved with
+    the same data, split, encoder and model sections. Otherwise a run directory that already holds weights
+    or checkpoints is refused unless `overwrite`, which replaces them. Every check comes before any write.
     """
     set_seed(config.training.seed)
-    if config.semi_supervised is not None:
-        return _train_semi_supervised(config, verbose)
     run_dir = config.run_dir()
-    split = DataSplit.from_json(run_dir / SPLIT_FILE) if resume and (run_dir / SPLIT_FILE).is_file() else None
-    data = prepare_data(config, split=split, verbose=verbose)
-    save_config(config, run_dir / CONFIG_FILE)
-    data.split.to_json(run_dir / SPLIT_FILE)
-    write_label_map(run_dir, data.label_map)
-    inputs = ModelInputs(config, data, model_for(config, data), verbose)
-    training = config.training
-    trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
-                      verbose=verbose, seed=training.seed, jit_compile=training.jit_compile)
-    # Epoch k's order depends only on (seed, k), so a resumed run reads the same batches as an uninterrupted one.
-    train_data = inputs.dataset("labelled", shuffle=True, epoch=trainer.epoch)
-    validation_data = inputs.dataset("validation", shuffle=False)
-    trainer.fit(train_data, training.epochs, training.learning_rate, validation_data=validation_data, resume=resume,
-                clip_norm=training.clip_norm, encoder_learning_rate=training.encoder_learning_rate,
-                encoder_warmup_fraction=training.encoder_warmup_fraction)
+    with run_lock(run_dir):
+        if resume:
+            _check_resumable(config, run_dir)
+        else:
+            _check_new(config, run_dir, overwrite)
+        if config.semi_supervised is not None:
+            return _train_semi_supervised(config, verbose)
+        split = DataSplit.from_json(run_dir / SPLIT_FILE) if resume and (run_dir / SPLIT_FILE).is_file() else None
+        data = prepare_data(config, split=split, verbose=verbose)
+        if not resume:
+            _remove_training_outputs(run_dir)
+        save_config(config, run_dir / CONFIG_FILE)
+        data.split.to_json(run_dir / SPLIT_FILE)
+        write_label_map(run_dir, data.label_map)
+        inputs = ModelInputs(config, data, model_for(config, data), verbose)
+        training = config.training
+        trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
+                          verbose=verbose, seed=training.seed, jit_compile=training.jit_compile)
+        # Epoch k's order depends only on (seed, k), so a resumed run reads the same batches as an uninterrupted one.
+        train_data = inputs.dataset("labelled", shuffle=True, epoch=trainer.epoch)
+        validation_data = inputs.dataset("validation", shuffle=False)
+        trainer.fit(train_data, training.epochs, training.learning_rate, validation_data=validation_data,
+                    resume=resume, clip_norm=training.clip_norm, encoder_learning_rate=training.encoder_learning_rate,
+                    encoder_warmup_fraction=training.encoder_warmup_fraction)
     return run_dir
+
+
+def _check_resumable(config: ExperimentConfig, run_dir: Path) -> None:
+    """Raises unless `run_dir` holds a supervised run saved with the config's data, split, encoder and model."""
+    saved_file = run_dir / CONFIG_FILE
+    if not saved_file.is_file():
+        raise NerError(f"run '{config.run_name}' has nothing to resume: expected {saved_file} and checkpoints in "
+                       f"{run_dir / CHECKPOINTS_DIR}; drop --resume to start it")
+    if config.semi_supervised is not None:
+        raise ConfigError(f"run '{config.run_name}' is a semi-supervised stage, which cannot be resumed; "
+                          "expected --overwrite instead of --resume to train it again")
+    saved = load_config(saved_file, environ={})
+    for section in RESUMED_SECTIONS:
+        ours, theirs = _flat(config.to_dict()[section]), _flat(saved.to_dict()[section])
+        differing = [key for key in sorted(set(ours) | set(theirs)) if ours.get(key) != theirs.get(key)]
+        if differing:
+            key = differing[0]
+            raise ConfigError(f"{saved_file}: run '{config.run_name}' was trained with a different '{section}' "
+                              f"section ({section}.{key}: {theirs.get(key)!r} saved, {ours.get(key)!r} now); "
+                              f"expected the same {', '.join(RESUMED_SECTIONS)} sections to resume it, or "
+                              "--overwrite instead of --resume to start it again")
+
+
+def _check_new(config: ExperimentConfig, run_dir: Path, overwrite: bool) -> None:
+    """Raises if `run_dir` already holds weights or checkpoints, unless `overwrite`."""
+    for name, what in ((WEIGHTS_DIR, "the weights of a finished training"),
+                       (CHECKPOINTS_DIR, "the checkpoints of an unfinished training")):
+        if (run_dir / name).exists() and not overwrite:
+            raise NerError(f"run '{config.run_name}' already holds {what} ({run_dir / name}); expected a new "
+                           "run_name, --resume to continue it, or --overwrite to replace it")
+
+
+def _remove_training_outputs(run_dir: Path) -> None:
+    """Deletes what an earlier training wrote in `run_dir` (weights, checkpoints, logs, history, prior)."""
+    for name in (WEIGHTS_DIR, CHECKPOINTS_DIR, LOGS_DIR):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    for name in (HISTORY_FILE, PRIOR_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _flat(section: dict, prefix: str = "") -> dict:
+    """A nested config section as {dotted key: value}."""
+    out = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
@@ -64,6 +128,7 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
                               f"'{section}' section than this config; expected them to match")
     data = prepare_data(config, split=DataSplit.from_json(init_dir / SPLIT_FILE), verbose=verbose)
     run_dir = config.run_dir()
+    _remove_training_outputs(run_dir)
     save_config(config, run_dir / CONFIG_FILE)
     data.split.to_json(run_dir / SPLIT_FILE)
     write_label_map(run_dir, data.label_map)

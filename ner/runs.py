@@ -2,11 +2,15 @@
 
 A run directory holds the resolved config (`config.yaml`), the split by sentence id (`split.json`), the
 labels in id order (`labels.json`), the semi-supervised prior (`prior.json`), the training history and
-the weights (`ner.trainers.trainer`).
+the weights (`ner.trainers.trainer`). While a process trains a run, its directory also holds `train.lock`
+(`run_lock`).
 """
+import contextlib
 import json
+import os
+import socket
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from ner.config import CONFIG_DIR, load_config, resolve_path
 from ner.errors import ConfigError, NerError
@@ -17,6 +21,7 @@ CONFIG_FILE = "config.yaml"
 PRIOR_FILE = "prior.json"
 LABELS_FILE = "labels.json"
 SPLIT_FILE = "split.json"
+LOCK_FILE = "train.lock"
 
 
 def write_label_map(run_dir: Path, label_map: LabelMap) -> Path:
@@ -55,3 +60,60 @@ def find_run(run: str, overrides: Sequence[str] = (), saved_models_dir: Optional
     if saved_models_dir is None:
         saved_models_dir = load_config(CONFIG_DIR / "config.yaml", overrides).paths.saved_models_dir
     return run_dir_for(run, saved_models_dir)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[Path]:
+    """Holds `<run dir>/train.lock` (this process's pid and host) while the body runs: one writer per run.
+
+    The lock is created with O_CREAT|O_EXCL, so of two processes only one gets it; the other raises NerError
+    naming the holder. A lock whose process no longer runs on this host is taken over. On exit the lock is
+    removed, and the run directory too if nothing else was written to it.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_FILE
+    while True:
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = _lock_holder(path)
+            if holder is None or not _is_stale(holder):
+                pid, host = holder or ("?", "?")
+                raise NerError(f"run '{run_dir.name}' is being trained by process {pid} on {host} (lock {path}); "
+                               "expected one training per run at a time: wait for it to finish, or delete the "
+                               "lock if that process is gone") from None
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    os.write(handle, f"{os.getpid()} {socket.gethostname()}\n".encode())
+    os.close(handle)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # only if empty: a training that failed before writing anything leaves no directory
+
+
+def _lock_holder(path: Path) -> Optional[tuple]:
+    """(pid, host) written in a lock file; None when it cannot be read or parsed."""
+    try:
+        pid, host = path.read_text(encoding="utf-8").split()
+        return int(pid), host
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _is_stale(holder: tuple) -> bool:
+    """Whether a lock's process is known to be gone: it ran on this host and no process has its pid."""
+    pid, host = holder
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # a process of another user
+        return False
+    return False

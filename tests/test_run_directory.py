@@ -1,0 +1,104 @@
+"""What training does with its run directory: resume only what exists and matches, refuse to replace a
+trained run without `overwrite`, and one writer at a time (`ner.runs.run_lock`)."""
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+import ner  # noqa: F401
+from ner.config import save_config
+from ner.errors import ConfigError, NerError
+from ner.experiment import train
+from ner.runs import CONFIG_FILE, LABELS_FILE, LOCK_FILE, run_lock
+from tests.helpers import tiny_config
+from tests.test_cli import run_cli
+
+
+@pytest.fixture
+def config(tmp_path, tiny_encoder_handle):
+    return tiny_config(tmp_path, tiny_encoder_handle, "ner_baseline", epochs=1)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited."""
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
+
+
+def test_resuming_a_run_that_does_not_exist_is_refused(config):
+    with pytest.raises(NerError, match=rf"run 'ner_baseline_io' has nothing to resume: expected "
+                                       rf"{config.run_dir() / CONFIG_FILE} .*; drop --resume to start it"):
+        train(config, resume=True, verbose=False)
+    assert not config.run_dir().exists()
+
+
+def test_resuming_with_another_model_section_is_refused_before_anything_is_written(config):
+    saved = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, head=dataclasses.replace(config.model.head, dropout_rate=0.5)))
+    config.run_dir().mkdir(parents=True)
+    save_config(saved, config.run_dir() / CONFIG_FILE)
+    before = (config.run_dir() / CONFIG_FILE).read_text()
+    with pytest.raises(ConfigError, match=r"config\.yaml: run 'ner_baseline_io' was trained with a different "
+                                          r"'model' section \(model\.head\.dropout_rate: 0\.5 saved, 0\.0 now\)"):
+        train(config, resume=True, verbose=False)
+    assert (config.run_dir() / CONFIG_FILE).read_text() == before
+    assert sorted(p.name for p in config.run_dir().iterdir()) == [CONFIG_FILE]
+
+
+@pytest.mark.parametrize("part, what", [("weights", "the weights of a finished training"),
+                                        ("checkpoints", "the checkpoints of an unfinished training")])
+def test_training_into_a_trained_run_needs_overwrite(config, part, what):
+    (config.run_dir() / part).mkdir(parents=True)
+    with pytest.raises(NerError, match=rf"run 'ner_baseline_io' already holds {what} .*; expected a new run_name, "
+                                       r"--resume to continue it, or --overwrite to replace it"):
+        train(config, verbose=False)
+    assert sorted(p.name for p in config.run_dir().iterdir()) == [part]
+
+
+def test_overwrite_replaces_what_the_earlier_training_wrote(config):
+    run_dir = config.run_dir()
+    for part in ("weights", "checkpoints", "logs"):
+        (run_dir / part).mkdir(parents=True)
+        (run_dir / part / "old").write_text("from an earlier training")
+    (run_dir / "prior.json").write_text("{}")
+    train(config, verbose=False, overwrite=True)
+    assert not any(run_dir.glob("*/old")) and not (run_dir / "prior.json").exists()
+    assert (run_dir / "weights" / "model.index").is_file() and not (run_dir / LOCK_FILE).exists()
+    assert (run_dir / "history.csv").read_text().count("\n") == 2
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_lock(config, tmp_path):
+    config_file = tmp_path / "tiny.yaml"
+    save_config(config, config_file)
+    with run_lock(config.run_dir()) as lock:
+        assert lock.read_text() == f"{os.getpid()} {socket.gethostname()}\n"
+        with pytest.raises(NerError, match=rf"run 'ner_baseline_io' is being trained by process {os.getpid()} on "
+                                           rf"{socket.gethostname()} \(lock {lock}\); expected one training"):
+            train(config, verbose=False)
+        status, _, err = run_cli(["train", "--config", str(config_file)])
+        assert status == 2 and err.count("\n") == 1 and err.startswith("error: run 'ner_baseline_io' is being trained")
+    assert not config.run_dir().exists()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_and_one_from_another_host_is_not(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / LOCK_FILE).write_text(f"{dead_pid()} {socket.gethostname()}\n")
+    with run_lock(run_dir) as lock:
+        assert lock.read_text().split()[0] == str(os.getpid())
+    assert not lock.exists()
+    run_dir.mkdir()
+    (run_dir / LOCK_FILE).write_text(f"{os.getpid()} another-host\n")
+    with pytest.raises(NerError, match="is being trained by process .* on another-host"):
+        with run_lock(run_dir):
+            pass
+    assert (run_dir / LOCK_FILE).exists()
+
+
+def test_resume_and_overwrite_are_exclusive():
+    status, _, err = run_cli(["train", "--config", "config/bert_ner.yaml", "--resume", "--overwrite"])
+    assert status == 2 and "not allowed with argument" in err
