@@ -102,3 +102,11 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_and_one_from_another_host_i
 def test_resume_and_overwrite_are_exclusive():
     status, _, err = run_cli(["train", "--config", "config/bert_ner.yaml", "--resume", "--overwrite"])
     assert status == 2 and "not allowed with argument" in err
+
+
+def test_a_resumed_history_keeps_whole_epoch_numbers(config):
+    run_dir = train(config, verbose=False)
+    train(dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=2)), resume=True,
+          verbose=False)
+    lines = (run_dir / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["epoch", "1", "2"]

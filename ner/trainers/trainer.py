@@ -38,6 +38,7 @@ WEIGHTS_PREFIX = "model"
 CHECKPOINTS_DIR = "checkpoints"
 LOGS_DIR = "logs"
 HISTORY_FILE = "history.csv"
+HISTORY_COUNTERS = ("epoch", "pair")  # the history columns that count records rather than measure
 # What TensorBoard's scalar plugin reads a summary as (what `tf.summary.scalar` writes when it is installed).
 _SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
     plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars"))
@@ -277,7 +278,7 @@ class Trainer:
             self._summary_writer = tf.summary.create_file_writer(str(self.run_dir / LOGS_DIR))
         with self._summary_writer.as_default(step=step):
             for key, value in record.items():
-                if key not in ("epoch", "pair"):
+                if key not in HISTORY_COUNTERS:
                     tf.summary.write(key, tf.constant(value, tf.float32), metadata=_SCALAR_METADATA)
         self._summary_writer.flush()
 
@@ -286,9 +287,12 @@ class Trainer:
 
 
 def read_history(run_dir: Path) -> List[Dict[str, float]]:
-    """A run's `history.csv`: one dict of numbers per record (epoch, or pair of the alternating loop)."""
+    """A run's `history.csv`: one dict of numbers per record (epoch, or pair of the alternating loop); the
+    counters `epoch` and `pair` are ints (also where an older version wrote "1.0"), so a resumed run writes
+    them back as whole numbers."""
     with open(Path(run_dir) / HISTORY_FILE, newline="", encoding="utf-8") as handle:
-        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+        return [{key: int(float(value)) if key in HISTORY_COUNTERS else float(value) for key, value in row.items()}
+                for row in csv.DictReader(handle)]
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
