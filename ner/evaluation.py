@@ -15,6 +15,7 @@ from ner.reporting import write_latent_plots, write_report
 from ner.runs import CONFIG_FILE, SPLIT_FILE, find_run
 from ner.tagging import IGNORE_LABEL, bio_tags
 from ner.trainers.trainer import load_weights
+from ner.utils import atomic_path
 
 PCA_BATCHES = 10
 
@@ -75,15 +76,17 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
 def write_results(evaluation: Evaluation, command: str) -> Path:
     """Writes an evaluation to `results/<run name>/`: tables, plots and report.md (`ner.reporting`), and
     the config and split it used. report.md names `command` (the command line that ran the evaluation)
-    as its provenance. Returns the results directory."""
+    as its provenance. The files are written to a staging directory that then replaces the earlier results
+    in one rename, so a failure leaves those whole. Returns the results directory."""
     config = evaluation.config
-    results_dir = config.results_dir()
-    save_config(config, results_dir / CONFIG_FILE)
-    evaluation.split.to_json(results_dir / SPLIT_FILE)
-    write_latent_plots(results_dir, latent_pca(evaluation.latent), evaluation.latent_true, evaluation.latent_pred,
-                       evaluation.labels, config.run_name)
-    notes = (f"## Provenance\n\nProduced by `{command}` from the run in `{config.run_dir()}`; "
-             f"the config and split (sentence ids) it used are `{CONFIG_FILE}` and `{SPLIT_FILE}` here.\n")
-    write_report(results_dir, evaluation.report, config.run_name, extra_markdown=notes)
-    return results_dir
+    with atomic_path(config.results_dir()) as results_dir:
+        results_dir.mkdir()
+        save_config(config, results_dir / CONFIG_FILE)
+        evaluation.split.to_json(results_dir / SPLIT_FILE)
+        write_latent_plots(results_dir, latent_pca(evaluation.latent), evaluation.latent_true,
+                           evaluation.latent_pred, evaluation.labels, config.run_name)
+        notes = (f"## Provenance\n\nProduced by `{command}` from the run in `{config.run_dir()}`; "
+                 f"the config and split (sentence ids) it used are `{CONFIG_FILE}` and `{SPLIT_FILE}` here.\n")
+        write_report(results_dir, evaluation.report, config.run_name, extra_markdown=notes)
+    return config.results_dir()
 

@@ -110,3 +110,29 @@ def test_a_resumed_history_keeps_whole_epoch_numbers(config):
           verbose=False)
     lines = (run_dir / "history.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines] == ["epoch", "1", "2"]
+
+
+def test_results_are_replaced_as_a_set(config, monkeypatch):
+    """A failed write_results leaves the earlier results whole; a finished one replaces all of them."""
+    import ner.evaluation
+    from ner.evaluation import evaluate, write_results
+
+    evaluation = evaluate(str(train(config, verbose=False)), verbose=False)
+    results_dir = config.results_dir()
+    results_dir.mkdir(parents=True)
+    for name in ("config.yaml", "metrics.csv", "old.txt"):
+        (results_dir / name).write_text("earlier")
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ner.evaluation, "write_report", fail)
+        with pytest.raises(OSError, match="disk full"):
+            write_results(evaluation, "ner evaluate")
+    assert [p.name for p in results_dir.parent.iterdir()] == [results_dir.name]
+    assert {p.name: p.read_bytes() for p in results_dir.iterdir()} == {
+        "config.yaml": b"earlier", "metrics.csv": b"earlier", "old.txt": b"earlier"}
+    assert write_results(evaluation, "ner evaluate") == results_dir
+    assert not (results_dir / "old.txt").exists() and (results_dir / "metrics.csv").read_text() != "earlier"
+    assert [p.name for p in results_dir.parent.iterdir()] == [results_dir.name]
