@@ -115,7 +115,8 @@ def test_readers_on_random_csv_rows(tmp_path, header, rows):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", r"bad\.yaml: not UTF-8 text \(byte 0x89 at offset 0\); expected a YAML config file"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", r"bad\.yaml: not UTF-8 text \(byte 0x89 at offset 0\); expected a YAML "
+                                           r"config file"),
     (b"training: {epochs: [\n", r"bad\.yaml line 2 column 1: not valid YAML \(expected the node content, but found "
                                 r"'<stream end>'\); expected a YAML config file"),
     (b"run_name: a\x01b\n", r"bad\.yaml position 11: not valid YAML \(unacceptable character #x0001: special "
