@@ -57,7 +57,8 @@ def test_crf_model_owns_its_loss_and_decodes_valid_bio(built):
     model = built["bert_bilstm_crf"]
     features, labels = toy_batch()
     loss, probabilities = model.forward_loss(features, labels, training=False)
-    _, scores = model.head_outputs(features, training=False)
+    _, outputs = model.head(model.head_inputs(features, training=False), training=False)
+    scores = model.emission_scores(outputs, features)
     assert float(loss) == pytest.approx(float(model.crf.loss(scores, features[FIRST_PIECE_MASK], labels)))
     np.testing.assert_allclose(probabilities.numpy(), model(features, training=False)[1].numpy(), atol=1e-6)
     first = features[FIRST_PIECE_MASK].numpy().astype(bool)
