@@ -56,7 +56,7 @@ class FirstPiecePredictor:
         self.model = model
         # One trace serves batches of every length (reduce_retracing relaxes the shapes after the first).
         self._decode = tf.function(model.decode, reduce_retracing=True)
-        self._forward = tf.function(lambda features: model(features, training=False), reduce_retracing=True)
+        self._outputs = tf.function(model.predict_outputs, reduce_retracing=True)
 
     def predict(self, dataset: tf.data.Dataset, decode: bool = True, probabilities: bool = False,
                 latent_batches: int = 0, mc_predictor: Optional[MCDropoutPredictor] = None) -> FirstPiecePredictions:
@@ -79,20 +79,22 @@ class FirstPiecePredictor:
             labels = labels.numpy()
             labelled = labels != IGNORE_LABEL  # [B, T]
             batch = {"labels": labels, "row_lengths": labelled.sum(axis=1)}
-            if decode:
-                batch["label_ids"] = self._decode(features).numpy()
             if mc_predictor is not None:
                 deterministic, samples = mc_predictor.predict(features)  # [B, T, C], [S, B, T, C]
                 statistics = summarize_samples(samples.numpy())
                 batch.update(probabilities=deterministic.numpy(), mc_mean=statistics.mean,
                              mc_variance=statistics.variance, mc_expected_entropy=statistics.expected_entropy)
             deterministic_probabilities = probabilities and mc_predictor is None
-            if deterministic_probabilities or index < latent_batches:
-                latent, batch_probabilities = self._forward(features)  # [B, T, L], [B, T, C]
+            if deterministic_probabilities or index < latent_batches:  # one pass gives all three
+                latent, batch_probabilities, label_ids = self._outputs(features)  # [B, T, L], [B, T, C], [B, T]
                 if deterministic_probabilities:
                     batch["probabilities"] = batch_probabilities.numpy()
                 if index < latent_batches:
                     batch["latent"] = latent.numpy()
+                if decode:
+                    batch["label_ids"] = label_ids.numpy()
+            elif decode:
+                batch["label_ids"] = self._decode(features).numpy()
             for name, values in batch.items():
                 kept[name].append(values if name == "row_lengths" else values[labelled])
         if not kept:

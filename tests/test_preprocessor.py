@@ -389,8 +389,9 @@ def test_make_dataset_trims_each_batch(vocab_path):
     for b, (features, labels) in enumerate(batches):
         rows = slice(4 * b, 4 * b + 4)
         width = labels.shape[1]
-        assert set(features) == {"input_word_ids", "input_mask", "input_type_ids"}
+        assert set(features) == {"input_word_ids", "input_mask", "input_type_ids", "word_casing"}
         assert all(f.dtype == np.int32 for f in features.values()) and labels.dtype == np.int32
+        np.testing.assert_array_equal(features["word_casing"], encoded.word_casing[rows, :width])
         np.testing.assert_array_equal(features["input_word_ids"], encoded.input_word_ids[rows, :width])
         np.testing.assert_array_equal(features["input_mask"], encoded.input_mask[rows, :width])
         np.testing.assert_array_equal(features["input_type_ids"], encoded.input_type_ids[rows, :width])
@@ -403,8 +404,10 @@ def test_make_dataset_can_mark_first_pieces(vocab_path):
     encoded = featurizer(vocab_path, max_seq_length=16).featurize(sentences)
     features, labels = next(make_dataset(encoded, batch_size=2, shuffle=False, seed=None,
                                          first_piece_mask=True).as_numpy_iterator())
-    assert set(features) == {"input_word_ids", "input_mask", "input_type_ids", "first_piece_mask"}
+    assert set(features) == {"input_word_ids", "input_mask", "input_type_ids", "word_casing", "first_piece_mask"}
     np.testing.assert_array_equal(features["first_piece_mask"], labels != -1)
+    # the, playing: lower (1); u.s.: letters and dots, no capital or digit: other (10); cat: lower
+    assert features["word_casing"][features["first_piece_mask"] > 0].tolist() == [1, 1, 10, 1]
     assert features["first_piece_mask"].dtype == np.int32 and features["first_piece_mask"].sum() == 4
     assert (features["input_mask"] - features["first_piece_mask"]).sum() == 4 + 4  # [CLS], [SEP], 4 later pieces
 

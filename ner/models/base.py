@@ -57,8 +57,13 @@ class TokenClassifier(keras.Model):
     def decode(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """The predicted label ids [B, T] int32 with dropout off: the argmax of the probabilities, unless a
         model overrides it (the CRF taggers' Viterbi path). Only the labelled positions are meaningful."""
-        _, probabilities = self(inputs, training=False)
-        return tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return self.predict_outputs(inputs)[2]
+
+    def predict_outputs(self, inputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """`(latent [B, T, L], probabilities [B, T, C], label ids [B, T] int32)` from one pass with dropout
+        off; the label ids are `decode`'s."""
+        latent, probabilities = self(inputs, training=False)
+        return latent, probabilities, tf.argmax(probabilities, axis=-1, output_type=tf.int32)
 
 
 def call_encoder(encoder: keras.layers.Layer, inputs: Dict[str, tf.Tensor], training=None,

@@ -52,6 +52,14 @@ class CrfOutput:
         first_pieces = inputs[FIRST_PIECE_MASK]
         return self.crf.loss(scores, first_pieces, labels), self.crf(scores, first_pieces)
 
+    def predict_outputs(self, inputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """`(latent [B, T, L], marginals [B, T, C], Viterbi label ids [B, T] int32)` from one pass of the
+        layers below the CRF (dropout off)."""
+        latent, outputs = self.head(self.head_inputs(inputs, training=False), training=False)
+        scores = self.emission_scores(outputs, inputs)
+        first_pieces = inputs[FIRST_PIECE_MASK]
+        return latent, self.crf(scores, first_pieces), self.crf.decode(scores, first_pieces)
+
     def decode(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """Viterbi label ids [B, T] int32 on first pieces, `IGNORE_LABEL` elsewhere (dropout off)."""
         _, outputs = self.head(self.head_inputs(inputs, training=False), training=False)
