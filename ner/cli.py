@@ -4,6 +4,7 @@
     ner evaluate --run bert_ner [--set key=value ...]
     ner predict --run bert_ner [TEXT ... | --input FILE] [--format json|conll|pretty] [--threshold X]
                 [--mc-samples T]
+    ner uncertainty --run bert_ner [--set key=value ...] [--mc-samples T] [--output DIR]
     ner export --run bert_ner --output DIR
 
 `predict` prints, for `json`, one JSON object per text and line: the text and its entities, each with
@@ -11,7 +12,8 @@ its character offsets (`start`, `end`), `type`, `confidence` and `review` (below
 `conll`, a `-DOCSTART-` line per text, then one `word<TAB>IOB2 tag` line per word and a blank line after
 each sentence (readable by `ner.readers.read_conll(path, scheme_in="bio")`); for `pretty`, each text
 followed by a table of its entities. `--input FILE` reads one text per line (UTF-8; `-`: standard input).
-How text is split and confidences are made: `ner.api`. `export`: `ner.serving`.
+How text is split and confidences are made: `ner.api`. `uncertainty`: the MC-dropout study of
+`ner.uncertainty.study`, written to `results/uncertainty/<run>/` (or `--output DIR`). `export`: `ner.serving`.
 
 A problem with the input (`NerError`: a file, a config key, a run that does not exist, ...) is printed
 as one `error: ...` line on stderr with exit status 2, as are bad arguments. TensorFlow is imported only
@@ -75,6 +77,22 @@ def evaluate_run(run: str, overrides: Sequence[str], command: str) -> Path:
     return results_dir
 
 
+def uncertainty_run(run: str, overrides: Sequence[str], command: str, mc_samples: Optional[int] = None,
+                    output: Optional[str] = None) -> Path:
+    """Runs the MC-dropout uncertainty study of a trained run (`ner.uncertainty.study`; `mc_samples` sets
+    `uncertainty.mc_samples`), writes its tables and figures to `output` (default
+    `results/uncertainty/<run name>/`, quoting `command` as their provenance) and prints its numbers;
+    returns the directory written."""
+    from ner.uncertainty.study import run_study, write_study
+
+    study = run_study(run, overrides, mc_samples=mc_samples)
+    out = write_study(study, command, output)
+    for row in study.rows():
+        print(f"[uncertainty] {row['metric']}: {row['value']:.4f}")
+    print(f"[uncertainty] written to {out}")
+    return out
+
+
 def _train(args: argparse.Namespace, command: str) -> None:
     train_run(args.config, args.overrides, args.resume, args.overwrite)
 
@@ -98,6 +116,10 @@ def _predict(args: argparse.Namespace, command: str) -> None:
         flagged = sum(entity.review for entity in entities)
         print(f"[predict] {flagged} of {len(entities)} entities have a confidence below {args.threshold}: "
               "flagged for review", file=sys.stderr)
+
+
+def _uncertainty(args: argparse.Namespace, command: str) -> None:
+    uncertainty_run(args.run, args.overrides, command, args.mc_samples, args.output)
 
 
 def _export(args: argparse.Namespace, command: str) -> None:
@@ -175,6 +197,13 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ner", description="Named-entity recognition with a TF-Hub BERT encoder.")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
@@ -209,6 +238,16 @@ def _parser() -> argparse.ArgumentParser:
                          help="confidence from T Monte-Carlo dropout samples at the run's uncertainty settings; "
                               "0: from the softmax (default)")
     predict.set_defaults(run_command=_predict)
+
+    uncertainty = commands.add_parser(
+        "uncertainty", help="MC-dropout uncertainty study of a trained run; write results/uncertainty/<run>/")
+    uncertainty.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")
+    overrides(uncertainty)
+    uncertainty.add_argument("--mc-samples", type=_positive, metavar="T",
+                             help="T Monte-Carlo dropout samples (default: the run's uncertainty.mc_samples)")
+    uncertainty.add_argument("--output", metavar="DIR",
+                             help="directory to write the study to (default: results/uncertainty/<run name>/)")
+    uncertainty.set_defaults(run_command=_uncertainty)
 
     export = commands.add_parser("export", help="write a serving SavedModel (tokenisation inside the graph)")
     export.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")

@@ -124,6 +124,8 @@ def test_bad_input_files_name_file_and_line(tmp_path):
     (["predict", "--run", "no_such_run", "text"], "error: run 'no_such_run' not found"),
     (["evaluate", "--run", "no_such_run"], "error: run 'no_such_run' not found"),
     (["export", "--run", "no_such_run", "--output", "x"], "error: run 'no_such_run' not found"),
+    (["uncertainty", "--run", "no_such_run"], "error: run 'no_such_run' not found"),
+    (["uncertainty", "--run", "bert_ner", "--mc-samples", "0"], "expected a positive integer, got 0"),
     (["train", "--config", "config/bert_ner.yaml", "--set", "training.epoch=2"], "unknown key 'training.epoch'"),
     (["train", "--config", "config/missing.yaml"], "error: config file not found"),
     (["predict", "--run", "bert_ner", "--threshold", "2", "text"], "expected a number in [0, 1], got 2"),
