@@ -92,15 +92,17 @@ def write_tables(output: Path, names: Sequence[str], rows: List[Dict], per_class
     markdown = "\n".join([
         "# Taggers against the feature-CRF reference (seed-001 protocol)",
         "",
-        f"Produced by `{command}` and earlier invocations, each run's commit in `taggers/runs.csv` (seeds "
+        f"Produced by `python -m examples.compare_taggers` (last invocation: `{command}`; each run's commit "
+        f"is in `taggers/runs.csv`: {', '.join(sorted({str(row.get('commit', '')) for row in rows}))}; seeds "
         f"{', '.join(map(str, seeds))}; 9,600 test / 2,560 labelled / 960 "
         "validation, a new split and initialisation per seed; no model selection on validation).",
         "Accuracy and accuracy without O in %, mean token F1 over the 9 classes and strict entity F1 (IOB2): "
-        "mean ± sample std over seeds. Training time in seconds on the machine that ran it (2 CPU cores; "
-        "for the cached-feature models, after the encoder pass, which the feature cache keeps across runs). "
+        "mean ± sample std over seeds. Seconds: training and scoring the test part on the machine that ran "
+        "it (2 shared CPU cores), after the encoder pass that the feature cache keeps across runs; the feature "
+        "CRF's is its training alone. "
         "Seed 001's single BERT-base run (accuracy / without O / mean F1) beside it.",
         "",
-        "| model | seeds | accuracy % | accuracy without O % | mean F1 | entity F1 | train s | seed 001 |",
+        "| model | seeds | accuracy % | accuracy without O % | mean F1 | entity F1 | seconds | seed 001 |",
         "|---|---|---|---|---|---|---|---|",
         *lines,
         "",
