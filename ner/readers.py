@@ -179,8 +179,8 @@ def read_conll(
     Sentence ids are 1, 2, ... in file order. Entity types are whatever the tags name (see
     `corpus_entity_types`).
 
-    Raises DataError naming the file and 1-based line for a missing or empty file, a line whose number
-    of fields differs from the file's first word line or lacks the word or tag column, a tag that is
+    Raises DataError naming the file and 1-based line for a missing or empty file, a word line with fewer
+    than two fields (word and tag), a line whose number of fields differs from the file's first word line or lacks the word or tag column, a tag that is
     not "O", "B-<type>" or "I-<type>", or bytes that are not valid `encoding`; ConfigError for an
     unknown `scheme_in` or encoding.
     """
@@ -224,6 +224,11 @@ def _parse_conll_lines(f: TextIO, path: Path, word_column: int, tag_column: int)
         if fields[0] == DOCSTART:
             end_sentence()
             continue
+        if len(fields) < 2:
+            raise DataError(
+                f"{path} line {number} has {len(fields)} field; expected at least 2 (word ... tag) "
+                "separated by spaces or tabs"
+            )
         if num_fields is None:
             in_range = all(-len(fields) <= column < len(fields) for column in (word_column, tag_column))
             if not in_range or word_column % len(fields) == tag_column % len(fields):

@@ -86,11 +86,13 @@ def test_label_maps_from_the_data(tmp_path, scheme):
 
 @pytest.mark.parametrize("text, message", [
     ("a O\nb NN O\n", r"data\.txt line 2: 3 fields; expected 2 like line 1"),
-    ("a O\n\nb\n", r"data\.txt line 3: 1 fields; expected 2 like line 1"),
+    # A one-field line names the field count, not the word as a tag or the first line's count.
+    ("a O\n\nb\n", r"data\.txt line 3 has 1 field; expected at least 2 \(word \.\.\. tag\)"),
+    ("EU\nrejects\n", r"data\.txt line 1 has 1 field; expected at least 2 \(word \.\.\. tag\)"),
+    ("EU NNP I-NP B-ORG\nrejects\n", r"data\.txt line 2 has 1 field; expected at least 2"),
     ("a NN\n", r"data\.txt line 1: invalid tag 'NN'; expected O, B-<type> or I-<type>"),
     ("a O\nb B-\n", r"data\.txt line 2: invalid tag 'B-'"),
-    ("-DOCSTART- -X- O O\n\n a\n", r"data\.txt line 3: 1 fields; expected a word column 0 and a different tag "
-                                     r"column -1"),
+    ("-DOCSTART- -X- O O\n\n a\n", r"data\.txt line 3 has 1 field; expected at least 2 \(word \.\.\. tag\)"),
     ("\n\n-DOCSTART- O\n  \n", r"data\.txt holds no sentences"),
 ])
 def test_malformed_files_name_file_and_line(tmp_path, text, message):
