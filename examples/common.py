@@ -49,6 +49,33 @@ def feature_crf_report(seed: int):
     return reports["test"], seconds
 
 
+METRICS = ("accuracy", "accuracy_without_o", "mean_f1", "entity_f1")
+
+
+def summarise_runs(name: str, runs: Sequence[dict]):
+    """One model's runs over seeds (rows with the `METRICS`): its summary CSV row (mean and sample std of
+    each metric) and its Markdown cells (accuracies in %, "mean ± std")."""
+    import numpy as np
+
+    summary = {"model": name, "seeds": len(runs),
+               **{f"{m}_mean": float(np.mean([r[m] for r in runs])) for m in METRICS},
+               **{f"{m}_std": float(np.std([r[m] for r in runs], ddof=1)) if len(runs) > 1 else 0.0 for m in METRICS}}
+    cells = " | ".join(mean_std([100 * r[m] if m.startswith("acc") else r[m] for r in runs]) for m in METRICS)
+    return summary, cells
+
+
+def per_class_table(per_class: Sequence[dict], models: Sequence[tuple]) -> list:
+    """Markdown lines of the mean per-class F1 table: the header, then a row per `(name, shown as)` of
+    `models` that has runs in `per_class` (rows: model, seed, one F1 per class)."""
+    import numpy as np
+
+    labels = [key for key in per_class[0] if key not in ("model", "seed")]
+    rows = [f"| {shown} | " + " | ".join(
+        f"{np.mean([r[label] for r in per_class if r['model'] == name]):.3f}" for label in labels) + " |"
+        for name, shown in models if any(r["model"] == name for r in per_class)]
+    return ["| model | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels), *rows]
+
+
 def mean_std(values: Sequence[float]) -> str:
     """`values` as "mean ± sample std", four decimals (std 0 for one value)."""
     import numpy as np

@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from examples.common import exit_on_error, feature_crf_report, mean_std, train_and_evaluate
+from examples.common import METRICS, exit_on_error, feature_crf_report, per_class_table, summarise_runs, train_and_evaluate
 
 FEATURE_CRF = "feature_crf"
 # name → (config file or None for the feature CRF, overrides, shown as, seed 001's (accuracy %, accuracy
@@ -38,7 +38,6 @@ MODELS = {
                             None),
     "bert_crf": ("config/bert_crf.yaml", [], "bert_crf: control + casing + CRF + lexical features", None),
 }
-METRICS = ("accuracy", "accuracy_without_o", "mean_f1", "entity_f1")
 
 
 def run_model(name: str, seed: int, extra: Sequence[str]):
@@ -75,20 +74,12 @@ def write_tables(output: Path, names: Sequence[str], rows: List[Dict], per_class
         runs = [row for row in rows if row["model"] == name]
         if not runs:
             continue
-        summary.append({"model": name, "seeds": len(runs),
-                        **{f"{m}_mean": float(np.mean([r[m] for r in runs])) for m in METRICS},
-                        **{f"{m}_std": float(np.std([r[m] for r in runs], ddof=1)) if len(runs) > 1 else 0.0
-                           for m in METRICS},
-                        "seconds_mean": float(np.mean([r["seconds"] for r in runs]))})
-        ours = " | ".join(mean_std([100 * r[m] if m.startswith("acc") else r[m] for r in runs]) for m in METRICS)
+        row, ours = summarise_runs(name, runs)
+        summary.append({**row, "seconds_mean": float(np.mean([r["seconds"] for r in runs]))})
         reference = MODELS[name][3]
         theirs = " / ".join(f"{value}" for value in reference) if reference else "—"
         lines.append(f"| {MODELS[name][2]} | {len(runs)} | {ours} | {summary[-1]['seconds_mean']:.0f} | {theirs} |")
     write_csv(output / "taggers.csv", summary)
-    labels = [key for key in per_class[0] if key not in ("model", "seed")]
-    class_lines = [f"| {MODELS[name][2]} | " + " | ".join(
-        f"{np.mean([r[label] for r in per_class if r['model'] == name]):.3f}" for label in labels) + " |"
-        for name in names if any(r["model"] == name for r in per_class)]
     markdown = "\n".join([
         "# Taggers against the feature-CRF reference (seed-001 protocol)",
         "",
@@ -108,9 +99,7 @@ def write_tables(output: Path, names: Sequence[str], rows: List[Dict], per_class
         "",
         "## Per-class token F1 (mean over seeds)",
         "",
-        "| model | " + " | ".join(labels) + " |",
-        "|---|" + "---|" * len(labels),
-        *class_lines,
+        *per_class_table(per_class, [(name, MODELS[name][2]) for name in names]),
         "",
         "Every run's numbers: `taggers/runs.csv`; per-class F1 per run: `taggers/per_class_f1.csv`.",
         "",

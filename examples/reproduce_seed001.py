@@ -19,9 +19,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-import numpy as np
 
-from examples.common import exit_on_error, feature_crf_report, mean_std, train_and_evaluate
+from examples.common import METRICS, exit_on_error, feature_crf_report, per_class_table, summarise_runs, train_and_evaluate
 
 # name, config file (None: the feature-CRF reference), shown as, seed 001's (accuracy %, accuracy without O %,
 # mean F1) or None
@@ -37,7 +36,6 @@ MODELS = [
 ]
 SEMI_SUPERVISED = {"bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl", "bert_ce_control"}
 PCA_MODELS = {"bert_ner", "bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl"}
-METRICS = ("accuracy", "accuracy_without_o", "mean_f1", "entity_f1")
 
 
 def run_overrides(name: str, seed: int, extra: Sequence[str]) -> List[str]:
@@ -93,18 +91,11 @@ def main(argv=None) -> None:
         summary, lines = [], []
         for name, _, shown, seed001 in MODELS:
             runs = [row for row in rows if row["model"] == name]
-            summary.append({"model": name, "seeds": len(runs),
-                            **{f"{m}_mean": float(np.mean([r[m] for r in runs])) for m in METRICS},
-                            **{f"{m}_std": float(np.std([r[m] for r in runs], ddof=1)) if len(runs) > 1 else 0.0
-                               for m in METRICS}})
-            ours = " | ".join(mean_std([100 * r[m] if m.startswith("acc") else r[m] for r in runs]) for m in METRICS)
+            row, ours = summarise_runs(name, runs)
+            summary.append(row)
             theirs = " / ".join(f"{value}" for value in seed001) if seed001 else "—"
             lines.append(f"| {shown} | {ours} | {theirs} |")
         write_csv(output / "reproduction.csv", summary)
-        labels = [key for key in per_class[0] if key not in ("model", "seed")]
-        class_lines = [f"| {name} | " + " | ".join(
-            f"{np.mean([r[label] for r in per_class if r['model'] == name]):.3f}" for label in labels) + " |"
-            for name, _, _, _ in MODELS]
         markdown = "\n".join([
             "# Seed-001 protocol over several seeds",
             "",
@@ -119,9 +110,7 @@ def main(argv=None) -> None:
             "",
             "## Per-class token F1 (mean over seeds)",
             "",
-            "| model | " + " | ".join(labels) + " |",
-            "|---|" + "---|" * len(labels),
-            *class_lines,
+            *per_class_table(per_class, [(name, name) for name, _, _, _ in MODELS]),
             "",
             "Every run's numbers: `reproduction/runs.csv`; predicted vs true label distributions: "
             "`reproduction/label_distributions.csv`; latent PCA plots (first seed): `reproduction/<model>/`.",

@@ -6,8 +6,6 @@ model's module holds its builder. Every model is a `TokenClassifier` (`ner.model
 """
 from typing import Optional
 
-import tf_keras as keras
-
 from ner.casing import WORD_CASING
 from ner.config import EncoderConfig, ModelConfig
 from ner.lexical import LEXICAL_IDS, NUM_LEXICAL_IDS

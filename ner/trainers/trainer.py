@@ -21,7 +21,7 @@ import functools
 import io
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
