@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
 from ner.errors import ConfigError, DataError
-from ner.tagging import ENTITY_TYPES, OUTSIDE, LabelMap, bio_tags, iob1_to_bio, validate_bio
+from ner.tagging import ENTITY_TYPES, OUTSIDE, LabelMap, bio_tags, iob1_to_bio
 from ner.utils import PathLike
 
 _GMB_COLUMNS = ("Sentence #", "Word", "Tag")
@@ -25,6 +25,16 @@ _SENTENCE_ID = re.compile(r"Sentence:\s*(\d+)")
 CONLL_SCHEMES = ("iob1", "bio")
 DOCSTART = "-DOCSTART-"
 _CONLL_TAG = re.compile(r"O|[BI]-\S+")
+_EXCERPT_CHARS = 40
+
+
+def _excerpt(text: str, limit: int = _EXCERPT_CHARS) -> str:
+    """`text` for an error message: its repr, cut to about `limit` characters (a binary file's garbage
+    would otherwise fill the screen), with the full length said when cut."""
+    shown = repr(text)
+    if len(shown) <= limit:
+        return shown
+    return f"{shown[:limit]}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,8 @@ def _parse_gmb_rows(f: TextIO, path: Path, entity_types: Sequence[str]) -> list[
     missing = [name for name in _GMB_COLUMNS if name not in header]
     if missing:
         raise DataError(
-            f"{path} line 1: header lacks columns {missing}; expected {list(_GMB_COLUMNS)}, found {header}"
+            f"{path} line 1: header lacks columns {missing}; expected {list(_GMB_COLUMNS)}, "
+            f"found {_excerpt(','.join(header))}"
         )
     id_col, word_col, tag_col = (header.index(name) for name in _GMB_COLUMNS)
     num_fields = len(header)
@@ -112,7 +123,7 @@ def _parse_gmb_rows(f: TextIO, path: Path, entity_types: Sequence[str]) -> list[
                 match = _SENTENCE_ID.fullmatch(id_text.strip())
                 if match is None:
                     raise DataError(
-                        f"{path} line {reader.line_num}: malformed sentence id {id_text!r}; "
+                        f"{path} line {reader.line_num}: malformed sentence id {_excerpt(id_text)}; "
                         'expected "Sentence: <number>"'
                     )
                 if sentence_id is not None:
@@ -132,7 +143,10 @@ def _parse_gmb_rows(f: TextIO, path: Path, entity_types: Sequence[str]) -> list[
             if not word:
                 raise DataError(f"{path} line {reader.line_num}: empty word; expected a non-empty \"Word\"")
             if tag not in allowed_tags:
-                validate_bio((tag,), f"{path} line {reader.line_num}", entity_types)
+                raise DataError(
+                    f"{path} line {reader.line_num}: invalid tag {_excerpt(tag)}; expected one of "
+                    f"{', '.join(bio_tags(entity_types))}"
+                )
             words.append(word)
             tags.append(tag)
     except csv.Error as error:
@@ -243,7 +257,7 @@ def _parse_conll_lines(f: TextIO, path: Path, word_column: int, tag_column: int)
             )
         tag = fields[tag_column]
         if not _CONLL_TAG.fullmatch(tag):
-            raise DataError(f"{path} line {number}: invalid tag {tag!r}; expected O, B-<type> or I-<type>")
+            raise DataError(f"{path} line {number}: invalid tag {_excerpt(tag)}; expected O, B-<type> or I-<type>")
         words.append(fields[word_column])
         tags.append(tag)
     end_sentence()

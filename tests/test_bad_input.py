@@ -7,6 +7,7 @@ test_api.py and test_cli.py (raw text for prediction).
 """
 import csv
 import io
+import re
 
 import numpy as np
 import pytest
@@ -56,6 +57,32 @@ def test_an_empty_conll_file(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(DataError, match=r"empty\.conll holds no sentences"):
         read_conll(path)
+
+
+# Bytes 0..255 over and over without whitespace (as latin-1), quotes or commas: one huge field of garbage.
+GARBAGE = bytes(b for b in range(256) if not chr(b).isspace() and b not in b'",') * 12
+
+
+@pytest.mark.parametrize("reader, content, message", [
+    (read_gmb_csv, GARBAGE, r"garbage\.bin line 1: header lacks columns .*found ['\"].*\.\.\. \(\d+ characters\)$"),
+    (read_gmb_csv, b"Sentence #,Word,Tag\n" + GARBAGE + b",a,O\n",
+     r"garbage\.bin line 2: malformed sentence id ['\"].*\.\.\. \(\d+ characters\); expected"),
+    (read_gmb_csv, b"Sentence #,Word,Tag\nSentence: 1,a," + GARBAGE + b"\n",
+     r"garbage\.bin line 2: invalid tag ['\"].*\.\.\. \(\d+ characters\); expected one of O, B-geo"),
+    (read_conll, b"EU B-ORG\nrejects " + GARBAGE + b"\n",
+     r"garbage\.bin line 2: invalid tag ['\"].*\.\.\. \(\d+ characters\); expected O, B-<type> or I-<type>"),
+])
+def test_a_binary_files_error_shows_a_short_escaped_excerpt(tmp_path, reader, content, message):
+    """A binary file read as latin-1 decodes to a screenful of garbage; the error quotes a short escaped
+    excerpt of the offending field (and its length), not the whole of it."""
+    path = tmp_path / "garbage.bin"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as error:
+        reader(path, encoding="latin-1")
+    text = str(error.value)
+    assert "\n" not in text and len(text.replace(str(path), "")) < 250, text
+    quoted = re.search(r"(?:found|id|tag) (['\"].*?\.\.\.) \(\d+ characters\)", text).group(1)
+    assert len(quoted) <= 45 and quoted.isprintable() and quoted.isascii()
 
 
 def test_an_empty_sentence_is_kept_as_a_row_and_gets_no_labels(tmp_path):
