@@ -26,6 +26,10 @@ CONLL_SCHEMES = ("iob1", "bio")
 DOCSTART = "-DOCSTART-"
 _CONLL_TAG = re.compile(r"O|[BI]-\S+")
 _EXCERPT_CHARS = 40
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+_UTF8_CHECK_BYTES = 4 << 20  # the prefix the UTF-8-declared-latin-1 check reads
+_UTF8_MIN_SEQUENCES = 3  # multi-byte sequences it needs before it calls a file UTF-8
+_LATIN_1_NAMES = frozenset({"iso8859-1", "cp1252"})
 
 
 def _excerpt(text: str, limit: int = _EXCERPT_CHARS) -> str:
@@ -69,7 +73,8 @@ def read_gmb_csv(
     Every word is kept as written (including the literal word "None"). Raises DataError naming the
     file and the 1-based line for a missing or empty file, a bad header, a row with the wrong number
     of fields, a missing or malformed sentence id, an empty word, a tag outside IOB2 over
-    `entity_types`, or bytes that are not valid `encoding`.
+    `entity_types`, bytes that are not valid `encoding`, or (for latin-1, which decodes any bytes) a
+    file whose bytes look like UTF-8.
     """
     path = Path(path)
     if not path.is_file():
@@ -77,6 +82,7 @@ def read_gmb_csv(
             f"GMB data file not found: {path}. Put ner_dataset.csv there or set data.gmb_path / NER_GMB_PATH"
         )
     _check_encoding(encoding, path)
+    _check_not_utf8_as_latin_1(path, encoding, "data.encoding: utf-8")
     try:
         with path.open(encoding=encoding, newline="") as f:
             return _parse_gmb_rows(f, path, entity_types)
@@ -169,6 +175,31 @@ def _first_undecodable_line(path: Path, encoding: str) -> int | None:
     return None
 
 
+def _check_not_utf8_as_latin_1(path: Path, encoding: str, fix: str) -> None:
+    """Raises DataError if `encoding` is latin-1 (or cp1252) but the file's bytes look like UTF-8.
+
+    Latin-1 decodes any bytes, so a UTF-8 file read as latin-1 loads silently as mojibake ("ZÃ¼rich").
+    The file (its first `_UTF8_CHECK_BYTES`) is called UTF-8 when it holds at least
+    `_UTF8_MIN_SEQUENCES` UTF-8 multi-byte sequences and decodes cleanly as UTF-8: genuine latin-1 text
+    has accented letters followed by ASCII, which is not valid UTF-8, so it fails the decode at once.
+    """
+    if codecs.lookup(encoding).name not in _LATIN_1_NAMES:
+        return
+    with path.open("rb") as f:
+        head = f.read(_UTF8_CHECK_BYTES)
+    sequences = _UTF8_SEQUENCE.findall(head)
+    if len(sequences) < _UTF8_MIN_SEQUENCES:
+        return
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < _UTF8_CHECK_BYTES)
+    except UnicodeDecodeError:
+        return
+    sample = sequences[0].decode("utf-8")
+    raise DataError(
+        f"{path}: declared {encoding} but looks like UTF-8 ({len(sequences)} UTF-8 multi-byte sequences such as "
+        f"{sample!r}, which {encoding} would read as {sequences[0].decode(encoding, errors='replace')!r}); set {fix}"
+    )
+
 
 def _check_encoding(encoding: str, path: Path) -> None:
     try:
@@ -195,7 +226,8 @@ def read_conll(
 
     Raises DataError naming the file and 1-based line for a missing or empty file, a word line with fewer
     than two fields (word and tag), a line whose number of fields differs from the file's first word line or lacks the word or tag column, a tag that is
-    not "O", "B-<type>" or "I-<type>", or bytes that are not valid `encoding`; ConfigError for an
+    not "O", "B-<type>" or "I-<type>", bytes that are not valid `encoding`, or a file read as latin-1
+    whose bytes look like UTF-8; ConfigError for an
     unknown `scheme_in` or encoding.
     """
     path = Path(path)
@@ -204,6 +236,7 @@ def read_conll(
     if not path.is_file():
         raise DataError(f"CoNLL data file not found: {path}")
     _check_encoding(encoding, path)
+    _check_not_utf8_as_latin_1(path, encoding, "data.encoding: utf-8 (or pass encoding='utf-8')")
     try:
         with path.open(encoding=encoding, newline="") as f:
             sentences = _parse_conll_lines(f, path, word_column, tag_column)

@@ -123,6 +123,31 @@ def test_gmb_reader_moved_but_still_importable_from_preprocessor():
     assert preprocessor.Sentence is readers.Sentence
 
 
+GMB_ACCENTED = ("Sentence #,Word,POS,Tag\n"
+                "Sentence: 1,Zürich,NNP,B-geo\n,and,CC,O\n,Genève,NNP,B-geo\n,côte,NN,O\n,Müller,NNP,B-per\n")
+
+
+def test_a_utf8_gmb_file_declared_latin_1_is_an_error_not_mojibake(tmp_path):
+    path = write(tmp_path, GMB_ACCENTED, "utf8.csv", encoding="utf-8")
+    with pytest.raises(DataError, match=r"utf8\.csv: declared latin-1 but looks like UTF-8 .*'ü'.*'Ã¼'.*"
+                                        r"set data\.encoding: utf-8"):
+        readers.read_gmb_csv(path)  # latin-1 is the default
+    assert readers.read_gmb_csv(path, encoding="utf-8")[0].words == ("Zürich", "and", "Genève", "côte", "Müller")
+    # The same text really in latin-1 reads as before: é followed by ASCII is not UTF-8.
+    latin = write(tmp_path, GMB_ACCENTED, "latin.csv", encoding="latin-1")
+    assert readers.read_gmb_csv(latin)[0].words[0] == "Zürich"
+    # One or two UTF-8-looking pairs are not enough evidence (latin-1 "Ã©" is a legal, if odd, text).
+    few = write(tmp_path, "Sentence #,Word,Tag\nSentence: 1,Zürich,B-geo\n", "few.csv", encoding="utf-8")
+    assert readers.read_gmb_csv(few)[0].words == ("ZÃ¼rich",)
+
+
+def test_a_utf8_conll_file_read_as_latin_1_is_an_error(tmp_path):
+    path = write(tmp_path, "Zürich B-LOC\nGenève B-LOC\nMüller B-PER\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"data\.txt: declared latin-1 but looks like UTF-8"):
+        read_conll(path, encoding="latin-1")
+    assert read_conll(path)[0].words == ("Zürich", "Genève", "Müller")
+
+
 # ----------------------------------------------------------------------------------------------------
 # The real corpora (SOURCE.md beside each gives the counts checked here)
 
