@@ -188,3 +188,28 @@ def test_real_wnut_17_counts(name, sentences, tokens, entities):
     types = ("person", "location", "group", "creative-work", "corporation", "product")
     assert tuple(entity_counts(read)[t] for t in types) == entities
     assert set(corpus_entity_types(read)) == set(types)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The conll corpus's three files
+
+
+def test_the_conll_corpus_refuses_one_file_as_two_parts(tmp_path):
+    from ner.config import DataConfig
+    from ner.corpora import read_conll_corpus
+
+    for name in ("train.txt", "valid.txt", "test.txt"):
+        write(tmp_path, "EU B-ORG\nrejects O\n", name)
+    paths = {key: str(tmp_path / name) for key, name in
+             (("conll_train_path", "train.txt"), ("conll_validation_path", "valid.txt"), ("conll_test_path", "test.txt"))}
+    corpus = read_conll_corpus(DataConfig(corpus="conll", conll_tags="bio", **paths))
+    assert corpus.fixed_parts == {"labelled": (1,), "validation": (2,), "test": (3,)}
+    same_test = dict(paths, conll_test_path=str(tmp_path / "sub" / ".." / "train.txt"))
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(ConfigError, match=r"data\.conll_train_path \(.*train\.txt\) and data\.conll_test_path "
+                                          r"\(.*sub/\.\./train\.txt\) are the same file"):
+        read_conll_corpus(DataConfig(corpus="conll", conll_tags="bio", **same_test))
+    (tmp_path / "link.txt").symlink_to(tmp_path / "valid.txt")
+    same_validation = dict(paths, conll_test_path=str(tmp_path / "link.txt"))
+    with pytest.raises(ConfigError, match=r"data\.conll_validation_path .* and data\.conll_test_path .* same file"):
+        read_conll_corpus(DataConfig(corpus="conll", conll_tags="bio", **same_validation))
