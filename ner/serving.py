@@ -53,12 +53,11 @@ class ServingModule(tf.Module):
       max_seq_length: word pieces per row, [CLS] and [SEP] included.
       labels: the label of each class id.
       first_piece_mask: whether the model reads the `first_piece_mask` feature (the CRF taggers).
-      viterbi: whether tags come from the model's Viterbi `decode` (a CRF model) instead of the argmax.
       lexical_features: whether the model reads the words' lexical feature ids (`ner.lexical`).
     """
 
     def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, labels: Sequence[str],
-                 first_piece_mask: bool, viterbi: bool = False, lexical_features: bool = False):
+                 first_piece_mask: bool, lexical_features: bool = False):
         super().__init__(name="ner_serving")
         self.model = model
         self.vocab_file = tf.saved_model.Asset(str(vocab.vocab_path))
@@ -73,7 +72,6 @@ class ServingModule(tf.Module):
         self.labels = tf.constant(list(labels))
         self.budget = max_seq_length - 2  # pieces per row besides [CLS] and [SEP]
         self.first_piece_mask = first_piece_mask
-        self.viterbi = viterbi
         self.lexical_features = lexical_features
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
@@ -123,12 +121,10 @@ class ServingModule(tf.Module):
             features[LEXICAL_IDS] = rows(pieces.with_flat_values(lexical), 0, 0)  # [R, T, K]
         if self.first_piece_mask:
             features[FIRST_PIECE_MASK] = first_piece
-        _, probabilities = self.model(features, training=False)  # [R, T, C]
+        # One pass: the probabilities and `decode`'s labels (argmax, or a CRF model's Viterbi path), [R, T, ...].
+        _, probabilities, label_ids = self.model.predict_outputs(features)
         word_probabilities = tf.boolean_mask(probabilities, first_piece > 0)  # [N, C], in word order
-        if self.viterbi:
-            word_label_ids = tf.boolean_mask(self.model.decode(features), first_piece > 0)  # [N]
-        else:
-            word_label_ids = tf.argmax(word_probabilities, axis=-1, output_type=tf.int32)
+        word_label_ids = tf.boolean_mask(label_ids, first_piece > 0)  # [N]
 
         def by_sentence(values: tf.Tensor, padding) -> tf.Tensor:  # [N] -> [B, W]
             return tf.RaggedTensor.from_row_lengths(values, num_words).to_tensor(padding)
@@ -168,9 +164,8 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
     if output_dir.exists() and not (output_dir / "saved_model.pb").is_file():
         raise NerError(f"export output {output_dir} exists and is not a SavedModel; expected a new directory "
                        "or a previous export to replace")
-    spec = model_type(tagger.config.model.type)
     module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map.labels,
-                           spec.reads_first_piece_mask, viterbi=spec.owns_loss,
+                           model_type(tagger.config.model.type).reads_first_piece_mask,
                            lexical_features=tagger.config.model.lexical_features)
     with atomic_path(output_dir) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve.get_concrete_function()})

@@ -91,8 +91,7 @@ def test_the_serving_graph_gives_a_crf_its_first_pieces(tmp_path, tiny_encoder_h
     label_map = LabelMap.for_scheme("bio")
     tagger = Tagger(config, build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size,
                                         label_map=label_map), vocab, label_map)
-    module = ServingModule(tagger.model, vocab, config.data.max_seq_length, label_map.labels, first_piece_mask=True,
-                           viterbi=True)
+    module = ServingModule(tagger.model, vocab, config.data.max_seq_length, label_map.labels, first_piece_mask=True)
     sentences = [sentence for result in tagger.predict(TEXTS) for sentence in result.sentences]
     out = module.serve(tf.constant([" ".join(w.text for w in s) for s in sentences]))
     assert_agree(sentences, {"words": [[w.decode() for w in row] for row in out["words"].numpy().tolist()],

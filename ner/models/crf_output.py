@@ -41,26 +41,29 @@ class CrfOutput:
         """The CRF's marginals [copies·B, T, C] from the head's outputs for `copies` stacked copies of the batch."""
         return self.crf(self.emission_scores(outputs, inputs, copies), tf.tile(inputs[FIRST_PIECE_MASK], [copies, 1]))
 
+    def latent_and_scores(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        """One pass below the CRF: the head's latent [B, T, L] and the emission scores [B, T, C]."""
+        latent, outputs = self.head(self.head_inputs(inputs, training=training), training=training)
+        return latent, self.emission_scores(outputs, inputs)
+
     def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor,
                      training=None) -> Tuple[tf.Tensor, tf.Tensor]:
         """The CRF's negative log-likelihood per word (scalar) and the marginals [B, T, C], from one pass.
 
         labels: [B, T] int32, a label id on each first piece and `IGNORE_LABEL` elsewhere.
         """
-        _, outputs = self.head(self.head_inputs(inputs, training=training), training=training)
-        scores = self.emission_scores(outputs, inputs)
+        _, scores = self.latent_and_scores(inputs, training=training)
         first_pieces = inputs[FIRST_PIECE_MASK]
         return self.crf.loss(scores, first_pieces, labels), self.crf(scores, first_pieces)
 
     def predict_outputs(self, inputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """`(latent [B, T, L], marginals [B, T, C], Viterbi label ids [B, T] int32)` from one pass of the
         layers below the CRF (dropout off)."""
-        latent, outputs = self.head(self.head_inputs(inputs, training=False), training=False)
-        scores = self.emission_scores(outputs, inputs)
+        latent, scores = self.latent_and_scores(inputs, training=False)
         first_pieces = inputs[FIRST_PIECE_MASK]
         return latent, self.crf(scores, first_pieces), self.crf.decode(scores, first_pieces)
 
     def decode(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """Viterbi label ids [B, T] int32 on first pieces, `IGNORE_LABEL` elsewhere (dropout off)."""
-        _, outputs = self.head(self.head_inputs(inputs, training=False), training=False)
-        return self.crf.decode(self.emission_scores(outputs, inputs), inputs[FIRST_PIECE_MASK])
+        _, scores = self.latent_and_scores(inputs, training=False)
+        return self.crf.decode(scores, inputs[FIRST_PIECE_MASK])
