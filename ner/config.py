@@ -292,14 +292,49 @@ class UncertaintyConfig:
 
 
 @dataclass(frozen=True)
-class SemiSupervisedConfig:
-    """The semi-supervised stage (`ner.losses`): alternating KL steps on unlabelled batches and
-    cross-entropy steps on labelled ones, starting from a trained supervised run.
+class SelfTrainingConfig:
+    """Self-training with uncertainty (`ner.self_training`; after UST, Mukherjee & Awadallah 2020).
 
-    `losses` are summed with `loss_weights` in each unlabelled step. `prior` is the target of the
-    data-distribution KL; null means the label distribution of the labelled split, computed (and saved
-    with the run). Seed 001's schedule: 40 pairs for data-distribution KL, 80 for confidence KL,
-    evaluated every 10, both learning rates 1e-3.
+    Each of `rounds` rounds, the current model (first the stage's `init_run`: the teacher) tags the first
+    `pool_size` sentences of the unlabelled part; the `keep_fraction` it is most confident of, by
+    `confidence`, become the unlabelled batches of the round's `pairs / rounds` pairs, learnt with the
+    model's own loss (cross-entropy, or the CRF's likelihood of the Viterbi path).
+
+    `confidence`: "marginal", a sentence's smallest word probability of its predicted label (one pass);
+    "mc_dropout", one minus its largest word mutual information (BALD) over `mc_samples` passes with the
+    head's dropout on at its training rate. `control` keeps the schedule and puts labelled batches where
+    the pseudo-labelled ones would be: the same extra steps without the unlabelled data.
+    """
+
+    rounds: int = 2
+    pool_size: int = 10000
+    keep_fraction: float = 0.5
+    confidence: str = "marginal"
+    mc_samples: int = 10
+    control: bool = False
+
+    def problems(self) -> list:
+        out = []
+        for name, value in (("rounds", self.rounds), ("pool_size", self.pool_size), ("mc_samples", self.mc_samples)):
+            if value < 1:
+                out.append((name, "a positive integer", value))
+        if not 0.0 < self.keep_fraction <= 1.0:
+            out.append(("keep_fraction", "a number in (0, 1]", self.keep_fraction))
+        if self.confidence not in registry.PSEUDO_LABEL_CONFIDENCES:
+            out.append(("confidence", f"one of {registry.PSEUDO_LABEL_CONFIDENCES}", self.confidence))
+        return out
+
+
+@dataclass(frozen=True)
+class SemiSupervisedConfig:
+    """The semi-supervised stage, starting from a trained supervised run: alternating steps on unlabelled
+    batches and cross-entropy steps on labelled ones.
+
+    The unlabelled steps minimise `losses` (`ner.losses`: KL terms, summed with `loss_weights`) and, with
+    `self_training`, the model's own loss on the teacher's pseudo-labels (`SelfTrainingConfig`); at least
+    one of the two. `prior` is the target of the data-distribution KL; null means the label distribution
+    of the labelled split, computed (and saved with the run). Seed 001's schedule: 40 pairs for
+    data-distribution KL, 80 for confidence KL, evaluated every 10, both learning rates 1e-3.
     """
 
     init_run: str = "bert_ner"
@@ -310,11 +345,12 @@ class SemiSupervisedConfig:
     learning_rate: float = 1e-3
     unlabelled_learning_rate: float = 1e-3
     prior: Optional[Tuple[float, ...]] = None
+    self_training: Optional[SelfTrainingConfig] = None
 
     def problems(self) -> list:
         out = []
-        if not self.losses or any(loss not in KL_LOSSES for loss in self.losses):
-            out.append(("losses", f"a non-empty list of {KL_LOSSES}", list(self.losses)))
+        if any(loss not in KL_LOSSES for loss in self.losses) or not (self.losses or self.self_training):
+            out.append(("losses", f"a list of {KL_LOSSES}, non-empty without self_training", list(self.losses)))
         if len(self.loss_weights) != len(self.losses) or any(w < 0 for w in self.loss_weights):
             out.append(("loss_weights", "one non-negative weight per loss", list(self.loss_weights)))
         for name, value in (("pairs", self.pairs), ("evaluate_every", self.evaluate_every)):
@@ -326,6 +362,8 @@ class SemiSupervisedConfig:
                 out.append((name, "a number in (0, 1)", value))
         if self.prior is not None and (any(p < 0 for p in self.prior) or abs(sum(self.prior) - 1.0) > 1e-6):
             out.append(("prior", "null or non-negative numbers summing to 1", list(self.prior)))
+        if self.self_training is not None and self.pairs < self.self_training.rounds:
+            out.append(("pairs", f"at least self_training.rounds ({self.self_training.rounds})", self.pairs))
         return out
 
 

@@ -2,6 +2,7 @@
 (`prepare_data`), and the batches the trainer and evaluator feed the model (`ModelInputs`), through the
 live encoder or the feature cache.
 """
+import dataclasses
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -19,7 +20,7 @@ from ner.models.bert_ner import word_feature_twin
 from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset, make_split,
                               outside_fractions, select_rows)
 from ner.registry import model_type
-from ner.tagging import LabelMap
+from ner.tagging import IGNORE_LABEL, LabelMap
 
 
 @dataclass
@@ -39,7 +40,11 @@ class PreparedData:
     def rows(self, part: str) -> np.ndarray:
         """Row indices into `encoded_all` of `part`'s sentences, in split order (a split sentence's
         rows stay consecutive)."""
-        ids = np.asarray(self.split.parts()[part], dtype=np.int64)
+        return self.rows_of(self.split.parts()[part])
+
+    def rows_of(self, sentence_ids) -> np.ndarray:
+        """Row indices into `encoded_all` of the sentences `sentence_ids`, in that order."""
+        ids = np.asarray(sentence_ids, dtype=np.int64)
         starts = np.searchsorted(self.encoded_all.sentence_ids, ids, side="left")
         ends = np.searchsorted(self.encoded_all.sentence_ids, ids, side="right")
         return np.concatenate([np.zeros(0, np.int64)] + [np.arange(b, e) for b, e in zip(starts, ends)])
@@ -112,19 +117,33 @@ class ModelInputs:
 
     def dataset(self, part: str, shuffle: bool, limit: Optional[int] = None,
                 epoch: Optional[tf.Variable] = None) -> tf.data.Dataset:
-        """Batches of `(features, labels)` for a split part; `shuffle` reshuffles each epoch (seeded, and
-        keyed by `epoch` when given: see `ner.preprocessor.row_order`), in batches of similar length with
-        `training.group_by_length`.
+        """Batches of `(features, labels)` for a split part (`rows_dataset` of its rows).
 
         `limit` keeps only the part's first rows (the split order is random, so they are a random
         sample): a semi-supervised stage of P pairs reads at most P batches of unlabelled data, and
         only those need encoding.
         """
-        batch_size, seed = self.config.training.batch_size, self.config.training.seed
+        return self.rows_dataset(self.data.rows(part)[:limit], shuffle, epoch=epoch, part=part)
+
+    def rows_dataset(self, rows: np.ndarray, shuffle: bool, epoch: Optional[tf.Variable] = None,
+                     word_labels: Optional[np.ndarray] = None, seed: Optional[int] = None,
+                     part: str = "") -> tf.data.Dataset:
+        """Batches of `(features, labels)` for rows of `data.encoded_all`; `shuffle` reshuffles each epoch
+        (seeded by `seed`, default `training.seed`, and keyed by `epoch` when given: see
+        `ner.preprocessor.row_order`), in batches of similar length with `training.group_by_length`.
+
+        `word_labels` [n] int32 replaces the labels of the rows' n words (in row order), e.g. a teacher's
+        pseudo-labels (`ner.self_training`). Rows not in the feature cache yet are encoded first (`part`
+        names them in the progress line).
+        """
+        batch_size = self.config.training.batch_size
+        seed = self.config.training.seed if seed is None else seed
         group_by_length = shuffle and self.config.training.group_by_length
-        rows = self.data.rows(part)[:limit]
         if self.store is None:
-            return make_dataset(select_rows(self.data.encoded_all, rows), batch_size, shuffle=shuffle, seed=seed,
+            encoded = select_rows(self.data.encoded_all, rows)
+            if word_labels is not None:
+                encoded = with_word_labels(encoded, word_labels)
+            return make_dataset(encoded, batch_size, shuffle=shuffle, seed=seed,
                                 first_piece_mask=self.model_type.reads_first_piece_mask, epoch=epoch,
                                 group_by_length=group_by_length)
         missing = self.store.missing_rows(rows)
@@ -134,7 +153,17 @@ class ModelInputs:
                 print(f"[cache] encoding {missing.size:,} {part} rows once into {self.store.directory}")
             self.store.fill(self.data.encoded_all, rows, self._encode, progress=progress.add)
         return self.store.dataset(rows, batch_size, shuffle=shuffle, seed=seed, epoch=epoch,
-                                  group_by_length=group_by_length)
+                                  group_by_length=group_by_length, word_labels=word_labels)
+
+
+def with_word_labels(encoded: EncodedSentences, word_labels: np.ndarray) -> EncodedSentences:
+    """`encoded` with the labels of its n words (first pieces, in row order) replaced by `word_labels` [n]."""
+    first_pieces = encoded.label_ids != IGNORE_LABEL
+    if len(word_labels) != int(first_pieces.sum()):
+        raise ValueError(f"word_labels has {len(word_labels)} labels for the {int(first_pieces.sum())} words of the rows")
+    label_ids = encoded.label_ids.copy()
+    label_ids[first_pieces] = word_labels
+    return dataclasses.replace(encoded, label_ids=label_ids)
 
 
 def model_for(config: ExperimentConfig, data: PreparedData) -> keras.Model:

@@ -15,14 +15,19 @@ from ner.data import ModelInputs, model_for, prepare_data
 from ner.errors import ConfigError, NerError
 from ner.evaluation import evaluate, write_results
 from ner.losses import label_prior, unlabelled_loss
+from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import DataSplit
+from ner.reporting import write_csv
+from ner.self_training import bald_confidence, check_pool, marginal_confidence, select_pseudo_labels
 from ner.runs import CONFIG_FILE, PRIOR_FILE, SPLIT_FILE, run_dir_for, run_lock, write_label_map
 from ner.tagging import OUTSIDE
 from ner.trainers.trainer import CHECKPOINTS_DIR, HISTORY_FILE, LOGS_DIR, WEIGHTS_DIR, Trainer, load_weights
+from ner.uncertainty.mc_dropout import MCDropoutPredictor
 from ner.utils import set_seed, write_text_atomic
 
 __all__ = ["ModelInputs", "evaluate", "model_for", "prepare_data", "train", "write_results"]
 
+SELF_TRAINING_FILE = "self_training.csv"  # one line per self-training round: what the teacher kept
 # What `resume` requires of the run's saved config: the same data, split, encoder and model.
 RESUMED_SECTIONS = ("data", "split", "encoder", "model")
 
@@ -102,7 +107,7 @@ def _remove_training_outputs(run_dir: Path) -> None:
     """Deletes what an earlier training wrote in `run_dir` (weights, checkpoints, logs, history, prior)."""
     for name in (WEIGHTS_DIR, CHECKPOINTS_DIR, LOGS_DIR):
         shutil.rmtree(run_dir / name, ignore_errors=True)
-    for name in (HISTORY_FILE, PRIOR_FILE):
+    for name in (HISTORY_FILE, PRIOR_FILE, SELF_TRAINING_FILE):
         (run_dir / name).unlink(missing_ok=True)
 
 
@@ -141,13 +146,51 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
         raise ConfigError(f"semi_supervised.prior has {prior.size} values; expected one per label "
                           f"({num_labels}: {', '.join(data.label_map.labels)})")
     write_text_atomic(run_dir / PRIOR_FILE, json.dumps(dict(zip(data.label_map.labels, prior.tolist())), indent=1))
-    unlabelled = unlabelled_loss(stage.losses, stage.loss_weights, prior)
-    batch_size = config.training.batch_size
+    unlabelled = unlabelled_loss(stage.losses, stage.loss_weights, prior) if stage.losses else None
     trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
                       verbose=verbose, jit_compile=config.training.jit_compile)
+    if stage.self_training is not None:
+        _self_train(config, inputs, trainer, unlabelled)
+        return run_dir
     trainer.fit_alternating(
         inputs.dataset("labelled", shuffle=True),
-        inputs.dataset("unlabelled", shuffle=True, limit=stage.pairs * batch_size),
+        inputs.dataset("unlabelled", shuffle=True, limit=stage.pairs * config.training.batch_size),
         unlabelled, stage.pairs, stage.learning_rate, stage.unlabelled_learning_rate, stage.evaluate_every,
         validation_data=inputs.dataset("validation", shuffle=False))
     return run_dir
+
+
+def _self_train(config: ExperimentConfig, inputs: ModelInputs, trainer: Trainer, kl_loss) -> None:
+    """The stage's pairs in `self_training.rounds` rounds: each round the model as it stands tags the pool,
+    and its most confident sentences are the round's unlabelled batches, learnt with the model's own loss
+    (plus the stage's KL losses, if any). Each round's selection goes to `<run dir>/self_training.csv`."""
+    stage, options = config.semi_supervised, config.semi_supervised.self_training
+    pool_ids = inputs.data.split.unlabelled_ids[:options.pool_size]
+    check_pool(inputs.data.split, pool_ids)
+    pool_rows = inputs.data.rows_of(pool_ids)
+    predictor = FirstPiecePredictor(trainer.model)
+    sampler = (MCDropoutPredictor(trainer.model, options.mc_samples, config.model.head.dropout_rate)
+               if options.confidence == "mc_dropout" else None)
+    labelled = inputs.dataset("labelled", shuffle=True)
+    validation = inputs.dataset("validation", shuffle=False)
+    history, rounds = [], []
+    for index in range(options.rounds):
+        pairs = stage.pairs * (index + 1) // options.rounds - stage.pairs * index // options.rounds
+        if options.control:  # labelled batches, in another order than the labelled steps' own
+            batches = inputs.rows_dataset(inputs.data.rows("labelled"), shuffle=True, seed=config.training.seed + 1)
+        else:
+            tagged = predictor.predict(inputs.rows_dataset(pool_rows, shuffle=False, part="unlabelled"),
+                                       probabilities=sampler is None, mc_predictor=sampler)
+            word_confidence = (marginal_confidence(tagged.probabilities, tagged.label_ids) if sampler is None
+                               else bald_confidence(tagged.mc.mean, tagged.mc.expected_entropy))
+            pseudo = select_pseudo_labels(pool_rows, tagged.row_lengths, tagged.label_ids, word_confidence,
+                                          options.keep_fraction, tagged.labels)
+            rounds.append({"round": index + 1, **pseudo.summary()})
+            if trainer.verbose:
+                print(f"[self-training] round {index + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in rounds[-1].items()))
+            batches = inputs.rows_dataset(pseudo.rows, shuffle=True, word_labels=pseudo.word_labels)
+        history = trainer.fit_alternating(labelled, batches, kl_loss, pairs, stage.learning_rate,
+                                          stage.unlabelled_learning_rate, stage.evaluate_every,
+                                          validation_data=validation, own_loss_on_unlabelled=True, history=history)
+    if rounds:
+        write_csv(config.run_dir() / SELF_TRAINING_FILE, rounds)

@@ -194,7 +194,8 @@ class WordFeatureStore:
         return int(missing.size)
 
     def dataset(self, rows: np.ndarray, batch_size: int, shuffle: bool, seed: Optional[int],
-                epoch: Optional[tf.Variable] = None, group_by_length: bool = False) -> tf.data.Dataset:
+                epoch: Optional[tf.Variable] = None, group_by_length: bool = False,
+                word_labels: Optional[np.ndarray] = None) -> tf.data.Dataset:
         """Batches of `(features, labels [B, W] int32)` for `rows`, features being "word_features" [B, W, L, H]
         float16, "word_casing" [B, W] int32 and "first_piece_mask" [B, W] int32 (1 on every word: at word
         level each position is a word's first piece, which is what a CRF reads), and "lexical_ids" [B, W, K]
@@ -204,8 +205,19 @@ class WordFeatureStore:
         `IGNORE_LABEL`. With `shuffle`, rows are read in a new order each epoch, fixed by `seed` (and by
         `epoch` when given; see `ner.preprocessor.row_order`); with `group_by_length` too, each batch holds
         rows of similar word counts (`ner.preprocessor.length_grouped_batches`).
+
+        `word_labels` [n] int32 replaces the corpus's labels of the n words of `rows` (in row order), e.g.
+        a teacher's pseudo-labels (`ner.self_training`).
         """
         rows = np.asarray(rows, dtype=np.int64)
+        labels_of_words = self.word_labels
+        if word_labels is not None:
+            words = np.concatenate([np.zeros(0, np.int64)] + [
+                np.arange(self.row_splits[row], self.row_splits[row + 1]) for row in rows])
+            if len(word_labels) != len(words):
+                raise ValueError(f"word_labels has {len(word_labels)} labels for the {len(words)} words of the rows")
+            labels_of_words = self.word_labels.copy()
+            labels_of_words[words] = word_labels
         missing = self.missing_rows(rows)
         if missing.size:
             raise RuntimeError(f"{missing.size} rows are not cached yet; call fill() first")
@@ -222,7 +234,7 @@ class WordFeatureStore:
             lexical = np.zeros((len(batch_rows), width, num_lexical), np.int32)
             for i, (begin, end) in enumerate(zip(begins, ends)):
                 features[i, :end - begin] = self.features.read(begin, end)
-                labels[i, :end - begin] = self.word_labels[begin:end]
+                labels[i, :end - begin] = labels_of_words[begin:end]
                 casing[i, :end - begin] = self.word_casing[begin:end]
                 lexical[i, :end - begin] = self.word_lexical[begin:end]
             return features, labels, casing, lexical

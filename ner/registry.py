@@ -67,6 +67,9 @@ UNLABELLED_LOSSES: Dict[str, str] = {
     "confidence": "ner.losses:ConfidenceKL",
 }
 
+# How a self-training teacher scores its confidence in a pseudo-labelled sentence (`ner.self_training`).
+PSEUDO_LABEL_CONFIDENCES = ("marginal", "mc_dropout")
+
 
 def lookup(table: Mapping[str, Any], name: str, what: str) -> Any:
     """`table[name]`; ConfigError naming `what` (e.g. "model type"), `name` and the known names otherwise."""

@@ -21,7 +21,7 @@ import functools
 import io
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -83,25 +83,33 @@ class Trainer:
 
     def make_step(self, loss_fn: Optional[LossFn], optimizer: keras.optimizers.Optimizer, element_spec,
                   clip_norm: Optional[float] = None,
-                  encoder_optimizer: Optional[keras.optimizers.Optimizer] = None):
-        """A compiled step: one gradient update of `loss_fn(labels, probabilities)`; returns batch stats.
+                  encoder_optimizer: Optional[keras.optimizers.Optimizer] = None, own_loss: Optional[bool] = None):
+        """A compiled step: one gradient update of the model's `forward_loss` (with `own_loss`) plus
+        `loss_fn(labels, probabilities)` (when given); returns batch stats.
 
-        `loss_fn` None trains on the model's `forward_loss`. `element_spec` is the dataset's `(features, labels)`
+        `own_loss` defaults to `loss_fn is None`: `make_step(None, ...)` is the supervised step; a KL step
+        is `loss_fn` alone; a self-training step on pseudo-labels is `own_loss` with or without a `loss_fn`.
+        `element_spec` is the dataset's `(features, labels)`
         spec; batches vary in length, so one trace with unknown dimensions serves every batch. With
         `clip_norm` the gradients' global norm is clipped to it. With `encoder_optimizer`, that optimiser
         updates the encoder's variables (`model.encoder`) and `optimizer` the others. The model's
         regularisation losses (`regularisation_loss`), if any, are added to the loss that is differentiated;
         the returned `loss` is the data loss alone.
         """
+        own_loss = loss_fn is None if own_loss is None else own_loss
+        if not own_loss and loss_fn is None:
+            raise ValueError("a step needs the model's own loss, a loss_fn, or both")
         encoder_refs = {variable.ref() for variable in self._encoder_variables()} if encoder_optimizer else set()
 
         def step(features, labels):
             with tf.GradientTape() as tape:
-                if loss_fn is None:
+                if own_loss:
                     loss, probabilities = self.model.forward_loss(features, labels, training=True)
                 else:
                     _, probabilities = self.model(features, training=True)
-                    loss = loss_fn(labels, probabilities)
+                if loss_fn is not None:
+                    extra = loss_fn(labels, probabilities)
+                    loss = loss + extra if own_loss else extra
                 regularisation = self.regularisation_loss()
                 objective = loss if regularisation is None else loss + regularisation
             variables = self.model.trainable_variables
@@ -184,38 +192,47 @@ class Trainer:
         return history
 
     def fit_alternating(self, labelled_data: tf.data.Dataset, unlabelled_data: tf.data.Dataset,
-                        unlabelled_loss: LossFn, pairs: int, learning_rate: float, unlabelled_learning_rate: float,
-                        evaluate_every: int, validation_data: Optional[tf.data.Dataset] = None
-                        ) -> List[Dict[str, float]]:
-        """The semi-supervised stage: `pairs` times, one step of `unlabelled_loss` on an unlabelled
-        batch, then one supervised step on a labelled batch, each with its own Adam optimiser.
+                        unlabelled_loss: Optional[LossFn], pairs: int, learning_rate: float,
+                        unlabelled_learning_rate: float, evaluate_every: int,
+                        validation_data: Optional[tf.data.Dataset] = None, own_loss_on_unlabelled: bool = False,
+                        history: Sequence[Dict[str, float]] = ()) -> List[Dict[str, float]]:
+        """The semi-supervised stage: `pairs` times, one step on an unlabelled batch, then one supervised
+        step on a labelled batch, each with its own Adam optimiser.
 
-        Both datasets repeat as needed. Every `evaluate_every` pairs (and after the last) a record holds
-        the mean losses since the previous record and, when given, the validation metrics. The stage is
-        short (tens of pairs), so only its final weights are saved, not per-pair checkpoints.
+        The unlabelled step differentiates `unlabelled_loss` and, with `own_loss_on_unlabelled`, the
+        model's own loss on the batch's labels (a teacher's pseudo-labels: `ner.self_training`). Both
+        datasets repeat as needed. Every `evaluate_every` pairs (and after the last) a record holds the
+        mean losses since the previous record and, when given, the validation metrics. The stage is
+        short, so only its final weights are saved, not per-pair checkpoints.
 
         Args:
-          labelled_data, unlabelled_data: batches of `(features, labels [B, T])`; the unlabelled labels
-            are read only as a mask of word positions (`IGNORE_LABEL` elsewhere).
-          unlabelled_loss: `(labels, probabilities) -> scalar`, e.g. a KL loss from `ner.losses`.
+          labelled_data, unlabelled_data: batches of `(features, labels [B, T])`; without
+            `own_loss_on_unlabelled` the unlabelled labels are read only as a mask of word positions
+            (`IGNORE_LABEL` elsewhere).
+          unlabelled_loss: `(labels, probabilities) -> scalar`, e.g. a KL loss from `ner.losses`, or None.
           pairs: how many unlabelled + labelled step pairs to run.
           learning_rate, unlabelled_learning_rate: Adam rates of the labelled and the unlabelled steps.
           evaluate_every: pairs between records.
+          own_loss_on_unlabelled: see above.
+          history: the records of earlier calls in the same stage (a self-training round per call); the
+            pairs count on from theirs, and `history.csv` holds them all.
         Returns:
-          One dict per record: `pair`, `unlabelled_loss`, `loss`, `accuracy`, `accuracy_without_o`, `val_*`.
+          `history` and one dict per new record: `pair`, `unlabelled_loss`, `loss`, `accuracy`,
+          `accuracy_without_o`, `val_*`.
         """
         unlabelled_step = self.make_step(unlabelled_loss, keras.optimizers.Adam(unlabelled_learning_rate),
-                                         unlabelled_data.element_spec)
+                                         unlabelled_data.element_spec, own_loss=own_loss_on_unlabelled)
         labelled_step = self.make_step(None, keras.optimizers.Adam(learning_rate), labelled_data.element_spec)
         labelled_batches, unlabelled_batches = iter(labelled_data.repeat()), iter(unlabelled_data.repeat())
         progress = keras.utils.Progbar(pairs, verbose=1 if self.verbose else 0, unit_name="pair",
                                        stateful_metrics=["unlabelled_loss", "loss"])
-        history, unlabelled_totals, labelled_totals = [], _Totals(), _Totals()
-        for pair in range(1, pairs + 1):
+        history, unlabelled_totals, labelled_totals = list(history), _Totals(), _Totals()
+        first = history[-1]["pair"] if history else 0
+        for pair in range(first + 1, first + pairs + 1):
             unlabelled_totals.add(unlabelled_step(*next(unlabelled_batches)))
             labelled_totals.add(labelled_step(*next(labelled_batches)))
             progress.add(1, [("unlabelled_loss", unlabelled_totals.loss), ("loss", labelled_totals.loss)])
-            if pair % evaluate_every == 0 or pair == pairs:
+            if (pair - first) % evaluate_every == 0 or pair == first + pairs:
                 record = {"pair": pair, "unlabelled_loss": unlabelled_totals.loss, **labelled_totals.as_dict()}
                 if validation_data is not None:
                     record.update({f"val_{key}": value for key, value in self.evaluate(validation_data).items()})
