@@ -300,6 +300,10 @@ class SelfTrainingConfig:
     `confidence`, become the unlabelled batches of the round's `pairs / rounds` pairs, learnt with the
     model's own loss (cross-entropy, or the CRF's likelihood of the Viterbi path).
 
+    `student`: "continue" trains the teacher itself on, "reinitialise" trains a student from the model's
+    initial weights each round (classic self-training and Noisy Student, Xie et al. 2020); a new student
+    needs about as many pairs as the teacher had supervised steps.
+
     `confidence`: "marginal", a sentence's smallest word probability of its predicted label (one pass);
     "mc_dropout", one minus its largest word mutual information (BALD) over `mc_samples` passes with the
     head's dropout on at its training rate. `control` keeps the schedule and puts labelled batches where
@@ -311,6 +315,7 @@ class SelfTrainingConfig:
     keep_fraction: float = 0.5
     confidence: str = "marginal"
     mc_samples: int = 10
+    student: str = "continue"
     control: bool = False
 
     def problems(self) -> list:
@@ -322,6 +327,8 @@ class SelfTrainingConfig:
             out.append(("keep_fraction", "a number in (0, 1]", self.keep_fraction))
         if self.confidence not in registry.PSEUDO_LABEL_CONFIDENCES:
             out.append(("confidence", f"one of {registry.PSEUDO_LABEL_CONFIDENCES}", self.confidence))
+        if self.student not in registry.SELF_TRAINING_STUDENTS:
+            out.append(("student", f"one of {registry.SELF_TRAINING_STUDENTS}", self.student))
         return out
 
 

@@ -138,6 +138,7 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
     data.split.to_json(run_dir / SPLIT_FILE)
     write_label_map(run_dir, data.label_map)
     inputs = ModelInputs(config, data, model_for(config, data), verbose)
+    initial_weights = inputs.trainable_model.get_weights()  # a re-initialised student starts from these
     load_weights(inputs.trainable_model, init_dir)
     num_labels = data.label_map.num_labels
     prior = np.asarray(stage.prior) if stage.prior is not None else label_prior(data.encoded("labelled").label_ids,
@@ -150,7 +151,7 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
     trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
                       verbose=verbose, jit_compile=config.training.jit_compile)
     if stage.self_training is not None:
-        _self_train(config, inputs, trainer, unlabelled)
+        _self_train(config, inputs, trainer, unlabelled, initial_weights)
         return run_dir
     trainer.fit_alternating(
         inputs.dataset("labelled", shuffle=True),
@@ -160,10 +161,13 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
     return run_dir
 
 
-def _self_train(config: ExperimentConfig, inputs: ModelInputs, trainer: Trainer, kl_loss) -> None:
+def _self_train(config: ExperimentConfig, inputs: ModelInputs, trainer: Trainer, kl_loss,
+                initial_weights: list) -> None:
     """The stage's pairs in `self_training.rounds` rounds: each round the model as it stands tags the pool,
     and its most confident sentences are the round's unlabelled batches, learnt with the model's own loss
-    (plus the stage's KL losses, if any). Each round's selection goes to `<run dir>/self_training.csv`."""
+    (plus the stage's KL losses, if any) by the model itself or, with `student: reinitialise`, by the model
+    reset to `initial_weights` (its weights before the teacher's were loaded). Each round's selection goes
+    to `<run dir>/self_training.csv`."""
     stage, options = config.semi_supervised, config.semi_supervised.self_training
     pool_ids = inputs.data.split.unlabelled_ids[:options.pool_size]
     check_pool(inputs.data.split, pool_ids)
@@ -189,6 +193,8 @@ def _self_train(config: ExperimentConfig, inputs: ModelInputs, trainer: Trainer,
             if trainer.verbose:
                 print(f"[self-training] round {index + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in rounds[-1].items()))
             batches = inputs.rows_dataset(pseudo.rows, shuffle=True, word_labels=pseudo.word_labels)
+        if options.student == "reinitialise":
+            trainer.model.set_weights(initial_weights)
         history = trainer.fit_alternating(labelled, batches, kl_loss, pairs, stage.learning_rate,
                                           stage.unlabelled_learning_rate, stage.evaluate_every,
                                           validation_data=validation, own_loss_on_unlabelled=True, history=history)

@@ -69,6 +69,8 @@ UNLABELLED_LOSSES: Dict[str, str] = {
 
 # How a self-training teacher scores its confidence in a pseudo-labelled sentence (`ner.self_training`).
 PSEUDO_LABEL_CONFIDENCES = ("marginal", "mc_dropout")
+# Who learns from the pseudo-labels: the teacher itself, or a student from the initial weights.
+SELF_TRAINING_STUDENTS = ("continue", "reinitialise")
 
 
 def lookup(table: Mapping[str, Any], name: str, what: str) -> Any:
