@@ -39,14 +39,36 @@ def train_and_evaluate(config_file: str, overrides: Sequence[str]):
     return evaluation, time.perf_counter() - start
 
 
-def feature_crf_report(seed: int):
-    """The feature-CRF reference trained on seed `seed`'s labelled part of the seed-001 protocol and scored on
-    its test part: `(EvaluationReport, training seconds)`."""
+def feature_crf_report(seed: int, overrides: Sequence[str] = ()):
+    """The feature-CRF reference trained on seed `seed`'s labelled part of the seed-001 protocol (with
+    `overrides`, e.g. another `split.labelled_size`) and scored on its test part: `(EvaluationReport,
+    training seconds)`."""
     from ner.baselines.feature_crf import evaluate_on_split
     from ner.config import load_config
 
-    reports, seconds = evaluate_on_split(load_config("config/bert_ner.yaml", [f"split.seed={seed}"]))
+    reports, seconds = evaluate_on_split(load_config("config/bert_ner.yaml", [f"split.seed={seed}", *overrides]))
     return reports["test"], seconds
+
+
+def read_records(path) -> list:
+    """The rows of a runs CSV an example wrote (text columns `model`, `method`, `commit`; int `seed`,
+    `labelled`; the rest floats), or none if it does not exist."""
+    import csv
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        return []
+    text_columns, int_columns = ("model", "method", "commit"), ("seed", "labelled")
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{key: value if key in text_columns else (int(value) if key in int_columns else float(value))
+                 for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def git_commit() -> str:
+    """The short hash of the checkout's HEAD (what a results row records)."""
+    import subprocess
+
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
 METRICS = ("accuracy", "accuracy_without_o", "mean_f1", "entity_f1")

@@ -18,7 +18,8 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from examples.common import METRICS, exit_on_error, feature_crf_report, per_class_table, summarise_runs, train_and_evaluate
+from examples.common import (METRICS, exit_on_error, feature_crf_report, git_commit, per_class_table, read_records,
+                             summarise_runs, train_and_evaluate)
 
 FEATURE_CRF = "feature_crf"
 # name → (config file or None for the feature CRF, overrides, shown as, seed 001's (accuracy %, accuracy
@@ -48,17 +49,6 @@ def run_model(name: str, seed: int, extra: Sequence[str]):
     seeded = [f"split.seed={seed}", f"training.seed={seed}", *extra]
     evaluation, seconds = train_and_evaluate(config_file, [f"run_name={name}_seed{seed}", *overrides, *seeded])
     return evaluation.report, seconds
-
-
-def read_records(path: Path) -> List[Dict]:
-    """The rows of a CSV this script wrote (model, seed, numbers), or none if it does not exist."""
-    import csv
-
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [{key: value if key in ("model", "commit") else (int(value) if key == "seed" else float(value))
-                 for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
 def write_tables(output: Path, names: Sequence[str], rows: List[Dict], per_class: List[Dict], command: str,
@@ -120,9 +110,7 @@ def main(argv=None) -> None:
     command = " ".join(["python -m examples.compare_taggers"] + (sys.argv[1:] if argv is None else list(argv)))
 
     def run() -> None:
-        import subprocess
-
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        commit = git_commit()
         output = Path(args.output)
         rows = [] if args.fresh else read_records(output / "taggers" / "runs.csv")
         per_class = [] if args.fresh else read_records(output / "taggers" / "per_class_f1.csv")

@@ -31,3 +31,21 @@ def test_bad_epochs_argument_names_it():
     assert parse_epochs(["bert_gru=3"]) == {"bert_gru": 3}
     with pytest.raises(ConfigError, match="--epochs 'bert_gru=0'"):
         parse_epochs(["bert_gru=0"])
+
+
+def test_learning_curve_tables_average_over_seeds(tmp_path):
+    from examples.common import read_records
+    from examples.learning_curve import write_tables as write_curve
+
+    def run(method, labelled, seed, f1):
+        return {"method": method, "labelled": labelled, "seed": seed, "accuracy": 0.9, "accuracy_without_o": 0.5,
+                "mean_f1": 0.6, "entity_f1": f1, "seconds": 1.0, "commit": "abc"}
+
+    rows = [run("bert_crf", 256, 1, 0.60), run("bert_crf", 256, 2, 0.64), run("feature_crf", 256, 1, 0.5),
+            run("bert_crf", 2560, 1, 0.80)]
+    markdown = write_curve(tmp_path, rows, "cmd")
+    # 0.60 and 0.64: mean 0.62, sample std 0.0283; one seed: std 0.
+    assert "| 256 | bert_crf (supervised) | 2 | 90.0000 ± 0.0000 | 50.0000 ± 0.0000 | 0.6000 ± 0.0000 | 0.6200 ± 0.0283 |" in markdown
+    assert "| 256 | reference: feature CRF (CRFsuite) | 1 |" in markdown and "| 2,560 | bert_crf (supervised) | 1 |" in markdown
+    assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert read_records(tmp_path / "learning_curve" / "runs.csv") == rows
