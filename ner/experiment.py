@@ -6,6 +6,7 @@ in `ner.data`, the evaluation in `ner.evaluation`; this module re-exports what i
 """
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from ner.utils import set_seed, write_text_atomic
 
 __all__ = ["ModelInputs", "evaluate", "model_for", "prepare_data", "train", "write_results"]
 
-SELF_TRAINING_FILE = "self_training.csv"  # one line per self-training round: what the teacher kept
+SELF_TRAINING_FILE = "self_training.csv"  # one line per self-training round: what the teacher kept, tagging seconds
 # What `resume` requires of the run's saved config: the same data, split, encoder and model.
 RESUMED_SECTIONS = ("data", "split", "encoder", "model")
 
@@ -183,13 +184,14 @@ def _self_train(config: ExperimentConfig, inputs: ModelInputs, trainer: Trainer,
         if options.control:  # labelled batches, in another order than the labelled steps' own
             batches = inputs.rows_dataset(inputs.data.rows("labelled"), shuffle=True, seed=config.training.seed + 1)
         else:
+            start = time.perf_counter()
             tagged = predictor.predict(inputs.rows_dataset(pool_rows, shuffle=False, part="unlabelled"),
                                        probabilities=sampler is None, mc_predictor=sampler)
             word_confidence = (marginal_confidence(tagged.probabilities, tagged.label_ids) if sampler is None
                                else bald_confidence(tagged.mc.mean, tagged.mc.expected_entropy))
             pseudo = select_pseudo_labels(pool_rows, tagged.row_lengths, tagged.label_ids, word_confidence,
                                           options.keep_fraction, tagged.labels)
-            rounds.append({"round": index + 1, **pseudo.summary()})
+            rounds.append({"round": index + 1, **pseudo.summary(), "seconds": time.perf_counter() - start})
             if trainer.verbose:
                 print(f"[self-training] round {index + 1}: " + ", ".join(f"{k} {v:.4g}" for k, v in rounds[-1].items()))
             batches = inputs.rows_dataset(pseudo.rows, shuffle=True, word_labels=pseudo.word_labels)
