@@ -3,8 +3,8 @@
     python -m examples.example_uncertainty --run bert_ner
     python -m examples.example_uncertainty --run bert_ner --set uncertainty.mc_samples=50
 
-T dropout passes (`uncertainty.mc_samples`, head dropout at `uncertainty.mc_dropout_rate`) over the run's
-GMB test split and over out-of-domain sentences (`data.ood_path`: WNUT-17 tweets by default). Writes
+T dropout passes (`uncertainty.mc_samples`, head dropout at its training rate or at
+`uncertainty.mc_dropout_rate`) over the run's GMB test split and over out-of-domain sentences (`data.ood_path`: WNUT-17 tweets by default). Writes
 `results/uncertainty/<run name>/`: `uncertainty.md` and `.csv` (accuracy and ECE with MC dropout off
 and on, AUROC of each score for token and span errors, OOD AUROC) and the reliability diagram, ROC
 curves, accuracy–rejection curves and OOD score histograms as PNG. The same study as `ner uncertainty --run RUN`

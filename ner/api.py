@@ -14,7 +14,8 @@ the model in batches of `training.batch_size`, so a text may be of any length. A
 
 Labels and confidence. Each word gets the probability vector at its first word piece: the model's
 softmax (a CRF model's marginals) with dropout off, or with `mc_samples` = T > 0 the mean of T
-Monte-Carlo dropout samples (`ner.uncertainty`, at the run's `uncertainty.mc_dropout_rate`, through the
+Monte-Carlo dropout samples (`ner.uncertainty`, at the head's training rate unless the run's
+`uncertainty.mc_dropout_rate` names another, through the
 encoder too if `uncertainty.encoder_dropout`; call `ner.utils.set_seed` first for repeatable samples). A
 word's label is the model's decoded label (`TokenClassifier.decode`: the argmax of that vector, the
 Viterbi path of a CRF model), or with T > 0 the argmax of the mean; its confidence is the probability of
@@ -166,9 +167,7 @@ class Tagger:
         dataset = make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
                                first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask)
         if mc_samples:
-            uncertainty = self.config.uncertainty
-            predictor = MCDropoutPredictor(self.model, mc_samples, uncertainty.mc_dropout_rate,
-                                           uncertainty.encoder_dropout)
+            predictor = MCDropoutPredictor.from_config(self.model, self.config.uncertainty, mc_samples)
             prediction = self._predictor.predict(dataset, decode=False, mc_predictor=predictor)
             probabilities = prediction.mc.mean
             label_ids = probabilities.argmax(axis=-1).astype(np.int32)

@@ -208,9 +208,12 @@ def test_sentence_scores_max_and_mean():
 
 def test_uncertainty_config_defaults_and_errors(tmp_path):
     config = load_config(CONFIG_DIR / "bert_ner.yaml", environ={})
-    assert config.uncertainty == UncertaintyConfig(mc_samples=20, mc_dropout_rate=0.5, encoder_dropout=False)
+    assert config.uncertainty == UncertaintyConfig(mc_samples=20, mc_dropout_rate=None, encoder_dropout=False)
     config = load_config(CONFIG_DIR / "bert_ner.yaml", ["uncertainty.encoder_dropout=true"], environ={})
     assert config.uncertainty.encoder_dropout is True
+    assert config.uncertainty.sampling_rate(training_rate=0.1) == 0.1  # null: the head's training rate
+    config = load_config(CONFIG_DIR / "bert_ner.yaml", ["uncertainty.mc_dropout_rate=0.3"], environ={})
+    assert config.uncertainty.sampling_rate(training_rate=0.1) == 0.3
     for override, message in (("uncertainty.mc_samples=0", "key 'uncertainty.mc_samples' must be a positive"),
                               ("uncertainty.mc_dropout_rate=1", "key 'uncertainty.mc_dropout_rate' must be"),
                               ("uncertainty.samples=3", "unknown key 'uncertainty.samples'")):
@@ -350,6 +353,17 @@ def test_predictor_rejects_bad_arguments():
         MCDropoutPredictor(model, mc_samples=2, dropout_rate=1.0)
     with pytest.raises(TypeError, match="got MLPHead"):
         MCDropoutPredictor(model.head, mc_samples=2, dropout_rate=0.5)
+
+
+def test_mc_dropout_samples_at_the_training_rate_unless_overridden():
+    """`mc_dropout_rate: null` samples with the head itself (trained at 0.2); a number gets a twin head at that rate."""
+    model = _baseline(dropout_rate=0.2)
+    default = MCDropoutPredictor.from_config(model, UncertaintyConfig(mc_samples=3))
+    assert default.head is model.head and default.head.dropout_layers[0].rate == 0.2
+    assert default.mc_samples == 3
+    override = MCDropoutPredictor.from_config(model, UncertaintyConfig(mc_samples=3, mc_dropout_rate=0.5), mc_samples=7)
+    assert override.head is not model.head and override.head.dropout_layers[0].rate == 0.5
+    assert override.mc_samples == 7
 
 
 def test_first_piece_predictor_keeps_labelled_positions_in_row_order_with_mc_statistics():

@@ -74,7 +74,7 @@ def test_uncertainty_verb_writes_the_study(baseline, ood_file, tmp_path):
 
     report = (output / "uncertainty.md").read_text(encoding="utf-8")
     assert report.startswith(f"# MC-dropout uncertainty: {config.run_name}\n")
-    assert f"Produced by `ner {' '.join(argv)}`: T = 3 samples, head dropout 0.5" in report
+    assert f"Produced by `ner {' '.join(argv)}`: T = 3 samples, head dropout 0.0 (training rate 0.0)" in report
     assert "| token accuracy, MC dropout off |" in report and "![ood_histograms.png](ood_histograms.png)" in report
 
     # The example runs the same study, into results/uncertainty/<run name>/.

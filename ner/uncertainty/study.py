@@ -1,7 +1,7 @@
 """The MC-dropout uncertainty study of a trained run: what `ner uncertainty` and `examples.example_uncertainty` run.
 
-`run_study` loads a run, runs T dropout passes (`uncertainty.mc_samples`, head dropout at
-`uncertainty.mc_dropout_rate`) over its test split and over out-of-domain sentences (`data.ood_path`, a
+`run_study` loads a run, runs T dropout passes (`uncertainty.mc_samples`, head dropout at its training
+rate or `uncertainty.mc_dropout_rate`) over its test split and over out-of-domain sentences (`data.ood_path`, a
 CoNLL/BIO file whose tags are ignored), and computes `ner.uncertainty.analysis.analyse`. `write_study`
 writes `uncertainty.md` and `.csv` (accuracy and ECE with MC dropout off and on, AUROC of each score for
 token and span errors, OOD AUROC, prediction time) and the reliability diagram, ROC curves,
@@ -153,7 +153,8 @@ def write_study(study: UncertaintyStudy, command: str, output: Optional[PathLike
         f"# MC-dropout uncertainty: {config.run_name}",
         "",
         f"Produced by `{command}`: T = {uncertainty.mc_samples} samples, head dropout "
-        f"{uncertainty.mc_dropout_rate} (training rate {config.model.head.dropout_rate}), encoder dropout "
+        f"{uncertainty.sampling_rate(config.model.head.dropout_rate)} (training rate {config.model.head.dropout_rate}), "
+        "encoder dropout "
         f"{'on' if uncertainty.encoder_dropout else 'off'}; {study.test_rows:,} GMB test rows, "
         f"{study.test_words:,} words. Scores: `smp` = 1 − max p̄, `entropy` = H(p̄), "
         "`mutual_information` = H(p̄) − E[H(p_t)]; a span's score is its most uncertain word's; a sentence's "
