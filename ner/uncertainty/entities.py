@@ -9,13 +9,14 @@ Span marginal of a linear-chain CRF. With emission scores s [W, C] and parameter
 start [C], end [C]) a label path y has p(y) = exp(score(y)) / Z (`ner.layers.crf`). The probability
 that the path, read as the evaluator reads it, holds the span (a, b, t) is a sum over the paths whose
 labels at a few positions lie in given sets (a *pattern*: a bool mask [W, C]):
-    io      y_a..y_{b−1} = t, y_{a−1} ≠ t, y_b ≠ t
-    bio     y_a = B-t, y_{a+1}..y_{b−1} = I-t, y_b ≠ I-t
-    iob1    (y_a = I-t and type(y_{a−1}) ≠ t, or y_a = B-t), y_{a+1}..y_{b−1} = I-t, y_b ≠ I-t
-    biluo   U-t for one word; else B-t, I-t.., L-t
+    io          y_a..y_{b−1} = t, y_{a−1} ≠ t, y_b ≠ t
+    bio, iob1   (y_a = I-t and type(y_{a−1}) ≠ t, or y_a = B-t), y_{a+1}..y_{b−1} = I-t, y_b ≠ I-t
+                (`to_bio` reads a stray I-t as a span start in both schemes)
+    biluo       U-t for one word; else B-t, I-t.., L-t
 and each pattern's sum is Z_masked / Z, the forward algorithm run with the masked labels at −inf. The
-patterns assume the CRF's constrained parameters (`CRF.parameters(constrain=True)`, as its decoding
-uses), under which a path the scheme forbids (O → I-t) has probability 0 (exp(−10⁴)).
+io, bio and iob1 patterns are exact for any parameters; the biluo ones assume the CRF's constrained
+parameters (`CRF.parameters(constrain=True)`, as its decoding uses), under which a path the scheme
+forbids has probability 0 (exp(−10⁴)).
 """
 import dataclasses
 from collections.abc import Sequence
@@ -93,9 +94,7 @@ def span_patterns(span: tuple, length: int, labels: Sequence[str], scheme: str) 
     if scheme == "io":
         other = lambda name: name != kind  # noqa: E731
         return [pattern({start - 1: other, **{p: {kind} for p in range(start, end)}, end: other})]
-    if scheme == "bio":
-        return [pattern({start: {f"B-{kind}"}, **inside, **not_continued})]
-    if scheme == "iob1":
+    if scheme in ("bio", "iob1"):
         other_type = lambda name: name not in (f"B-{kind}", f"I-{kind}")  # noqa: E731
         return [pattern({start - 1: other_type, start: {f"I-{kind}"}, **inside, **not_continued}),
                 pattern({start: {f"B-{kind}"}, **inside, **not_continued})]
