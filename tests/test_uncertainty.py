@@ -427,3 +427,19 @@ def test_figures_are_written_as_png(tmp_path):
         uncertainty_reporting.plot_reliability_diagram(
             {"a": calibrations["MC off"], "b": um.expected_calibration_error(confidence, correct, num_bins=10)},
             tmp_path / "bad.png", "bad")
+
+
+def test_first_piece_predictor_keeps_a_crf_models_emission_scores(tiny_encoder_handle):
+    """The emission scores are the CRF's input at each word's first piece (pieces 1, 2 and 4 of each row)."""
+    set_seed(0)
+    model, features = _model_and_features("bert_bilstm_crf", tiny_encoder_handle)
+    labels = np.where(features[FIRST_PIECE_MASK].numpy() == 1, 0, -1).astype(np.int32)
+    dataset = tf.data.Dataset.from_tensors((features, labels))
+    prediction = FirstPiecePredictor(model).predict(dataset, emission_scores=True)
+    _, scores = model.latent_and_scores(features, training=False)  # [B, T, C]
+    np.testing.assert_allclose(prediction.emission_scores, scores.numpy()[:, [1, 2, 4]].reshape(-1, LABELS),
+                               rtol=1e-5, atol=1e-6)
+    baseline = _baseline()
+    with pytest.raises(ValueError, match="emission scores need a CRF model; BaselineNER has no CRF"):
+        FirstPiecePredictor(baseline).predict(tf.data.Dataset.from_tensors((_features(), labels[:4])),
+                                              emission_scores=True)

@@ -182,8 +182,7 @@ def analyse(test: WordPredictions, gold_tags: Sequence[Sequence[str]], to_bio: C
         rejection[name] = accuracy_rejection_curve(values, correct, REJECTION_RATES)
         span_errors[name] = _span_error_roc(test, gold_tags, to_bio, label_names, judged.argmax(-1), values)
     accuracy = {name: float(np.mean(p.argmax(-1) == test.labels)) for name, p in probabilities.items()}
-    calibration = {name: expected_calibration_error(p.max(-1), p.argmax(-1) == test.labels)
-                   for name, p in probabilities.items()}
+    calibration = {name: _calibration(p.max(-1), p.argmax(-1) == test.labels) for name, p in probabilities.items()}
     ood, ood_scores = {}, {}
     for key, (in_values, out_values) in ood_pairs.items():
         reduction = key.rsplit("(", 1)[1].rstrip(")")
@@ -193,6 +192,11 @@ def analyse(test: WordPredictions, gold_tags: Sequence[Sequence[str]], to_bio: C
     entity = _entity_numbers(test, gold_tags, to_bio, label_names, scaled, baselines)
     return UncertaintyAnalysis(accuracy, calibration, token_errors, span_errors, rejection, ood, ood_scores,
                                temperature, *entity)
+
+
+def _calibration(confidence: np.ndarray, correct: np.ndarray) -> Calibration:
+    """ECE of confidences [n] clipped to [0, 1]: float32 CRF marginals may exceed 1 by rounding (1 + 1e-5)."""
+    return expected_calibration_error(np.clip(confidence, 0.0, 1.0), correct)
 
 
 def _latent(predictions: WordPredictions, what: str) -> np.ndarray:
@@ -235,7 +239,7 @@ def _entity_numbers(test: WordPredictions, gold_tags: Sequence[Sequence[str]], t
         confidences[f"min word probability{suffix}"] = np.array([rows[r][a:b].min() for r, a, b, _ in spans])
     if baselines is not None and baselines.crf is not None:
         confidences["span marginal (CRF)"] = _span_marginals(test, spans, baselines.crf, label_names)
-    calibration = {name: expected_calibration_error(values, correct) for name, values in confidences.items()}
+    calibration = {name: _calibration(values, correct) for name, values in confidences.items()}
     errors = {name: roc_curve(1.0 - values, ~correct) for name, values in confidences.items()}
     selective = {name: selective_prediction(values, correct, num_gold) for name, values in confidences.items()}
     return (len(spans), num_gold), calibration, errors, selective
@@ -254,4 +258,4 @@ def _span_marginals(test: WordPredictions, spans: List[EntitySpan], crf: LinearC
     for row, indices in by_row.items():
         out[indices] = crf_span_probabilities(rows[row], crf.transitions, crf.start, crf.end,
                                               [spans[i][1:] for i in indices], label_names, crf.scheme)
-    return np.clip(out, 0.0, 1.0)  # rounding may give 1 + 1e-16
+    return out

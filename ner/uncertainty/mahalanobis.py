@@ -32,7 +32,8 @@ class MahalanobisScorer:
         features = _as_features(features)
         labels = np.asarray(labels)
         if labels.shape != features.shape[:1] or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"labels must be integers of shape {features.shape[:1]}, got {labels.dtype} {labels.shape}")
+            raise ValueError(f"labels must be integers of shape {features.shape[:1]}, "
+                             f"got {labels.dtype} {labels.shape}")
         classes, index = np.unique(labels, return_inverse=True)
         means = np.stack([features[index == k].mean(axis=0) for k in range(classes.size)])  # [K, D]
         centred = features - means[index]  # [n, D]
