@@ -8,7 +8,8 @@
     ner export --run bert_ner --output DIR
 
 `predict` prints, for `json`, one JSON object per text and line: the text and its entities, each with
-its character offsets (`start`, `end`), `type`, `confidence` and `review` (below `--threshold`); for
+its character offsets (`start`, `end`), `type`, `confidence` (a CRF model's span marginal, else the
+mean probability of its words' labels) and `review` (below `--threshold`); for
 `conll`, a `-DOCSTART-` line per text, then one `word<TAB>IOB2 tag` line per word and a blank line after
 each sentence (readable by `ner.readers.read_conll(path, scheme_in="bio")`); for `pretty`, each text
 followed by a table of its entities. `--input FILE` reads one text per line (UTF-8; `-`: standard input).
