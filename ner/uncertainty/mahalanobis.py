@@ -43,9 +43,11 @@ class MahalanobisScorer:
     def distances(self, features: np.ndarray) -> np.ndarray:
         """Mahalanobis distance of each vector to each class mean: float64 [n, K] from features [n, D]."""
         features = _as_features(features, self.means.shape[1])
-        differences = features[:, None, :] - self.means[None]  # [n, K, D]
-        squared = np.einsum("nkd,de,nke->nk", differences, self.precision, differences)
-        return np.sqrt(np.maximum(squared, 0.0))  # rounding may leave −1e-16
+        # (x − μ)ᵀ P (x − μ) = xᵀPx − 2 xᵀPμ + μᵀPμ: memory [n, K], not [n, K, D].
+        projected = features @ self.precision  # [n, D]
+        squared = (np.sum(projected * features, axis=1)[:, None] - 2.0 * projected @ self.means.T
+                   + np.sum((self.means @ self.precision) * self.means, axis=1)[None])
+        return np.sqrt(np.maximum(squared, 0.0))  # rounding may leave a tiny negative
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """min over classes of the distance: float64 [n] from features [n, D]."""
