@@ -27,7 +27,8 @@ def main(argv=None) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key of the run's config, e.g. --set uncertainty.mc_samples=50")
     parser.add_argument("--ensemble", nargs="+", default=[], metavar="RUN",
-                        help="other runs of the same split (other training.seed) averaged with --run as a deep ensemble")
+                        help="other runs of the same split (other training.seed), averaged with --run as a "
+                             "deep ensemble")
     args = parser.parse_args(argv)
     command = " ".join(["python -m examples.example_uncertainty"] + (sys.argv[1:] if argv is None else list(argv)))
     exit_on_error(lambda: uncertainty_run(args.run, args.overrides, command, ensemble=args.ensemble))
