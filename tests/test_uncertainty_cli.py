@@ -71,7 +71,8 @@ def test_uncertainty_verb_writes_the_study(baseline, ood_file, tmp_path):
     assert metrics["token accuracy, MC dropout off"] == pytest.approx(summary["accuracy"])
     assert 0.0 <= metrics["token accuracy, MC dropout on"] <= 1.0
     assert "OOD AUROC, smp (max) (GMB test vs 3 OOD sentences)" in metrics
-    assert "MC prediction seconds on 12 test rows (T = 3, incl. reading cached features)" in metrics
+    assert ("MC prediction seconds on 12 test rows (T = 3, plus one pass for latent vectors and labels, "
+            "incl. reading cached features)") in metrics
     # The methods beside MC dropout are rows of the same table.
     assert metrics["temperature T (fitted on the validation words)"] > 0.0
     for metric in ("ECE (15 bins), temperature scaled", "token-error AUROC, mahalanobis (latent)",

@@ -49,7 +49,8 @@ class UncertaintyStudy:
       test_rows: featurized test rows (a long sentence may fill several).
       test_words: words in those rows.
       ood_sentences: out-of-domain sentences read from `config.data.ood_path`.
-      mc_seconds: seconds of MC prediction on the test rows (reading cached features included).
+      mc_seconds: seconds of MC prediction on the test rows, with the deterministic pass that gives the
+        latent vectors and decoded labels (and a CRF's emission-score pass), reading cached features included.
       ensemble_size: M, the runs averaged by the ensemble method (0: no ensemble).
     """
 
@@ -88,7 +89,8 @@ class UncertaintyStudy:
                 rows += [{"metric": f"entity precision, {name}, {aside}", "value": precision},
                          {"metric": f"entity F1, {name}, {aside}", "value": f1}]
         rows.append({"metric": f"MC prediction seconds on {self.test_rows} test rows (T = "
-                               f"{self.uncertainty.mc_samples}, incl. reading cached features)",
+                               f"{self.uncertainty.mc_samples}, plus one pass for latent vectors and labels, "
+                               "incl. reading cached features)",
                      "value": self.mc_seconds})
         return rows
 
