@@ -14,17 +14,21 @@ the model in batches of `training.batch_size`, so a text may be of any length. A
 
 Labels and confidence. Each word gets the probability vector at its first word piece: the model's
 softmax (a CRF model's marginals) with dropout off, or with `mc_samples` = T > 0 the mean of T
-Monte-Carlo dropout samples (`ner.uncertainty`, at the run's `uncertainty.mc_dropout_rate`, through the
+Monte-Carlo dropout samples (`ner.uncertainty`, at the head's training rate unless the run's
+`uncertainty.mc_dropout_rate` names another, through the
 encoder too if `uncertainty.encoder_dropout`; call `ner.utils.set_seed` first for repeatable samples). A
 word's label is the model's decoded label (`TokenClassifier.decode`: the argmax of that vector, the
 Viterbi path of a CRF model), or with T > 0 the argmax of the mean; its confidence is the probability of
 that label. Entities are the spans of the labels read as IOB2 (the way the evaluator
-reads predictions: `LabelMap.to_bio`), and an entity's confidence is the mean confidence of its words.
-`review` marks the entities whose confidence is below `threshold`.
+reads predictions: `LabelMap.to_bio`). An entity's confidence is, for a CRF model with dropout off, the
+marginal probability of its exact span and type under the CRF (forward-backward over the row's words,
+`ner.uncertainty.entities`), and otherwise the mean confidence of its words. (A span that crosses the cut
+between two rows of a long sentence belongs to no one CRF and gets the mean too.) `review` marks the
+entities whose confidence is below `threshold`.
 """
 import dataclasses
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import tf_keras as keras
@@ -33,6 +37,7 @@ from ner.config import ExperimentConfig, load_config
 from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
 from ner.models import build_model
+from ner.models.crf_output import CrfOutput
 from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import Sentence, WordPieceFeaturizer, make_dataset
 from ner.registry import model_type
@@ -41,6 +46,7 @@ from ner.tagging import OUTSIDE, LabelMap
 from ner.text import tokenize
 from ner.trainers.trainer import WEIGHTS_DIR, load_weights
 from ner.uncertainty.mc_dropout import MCDropoutPredictor
+from ner.uncertainty.entities import crf_span_probabilities
 from ner.uncertainty.metrics import span_uncertainties
 
 
@@ -62,8 +68,9 @@ class TaggedWord:
 
 @dataclass(frozen=True)
 class Entity:
-    """A predicted entity: `text == source[start:end]`, its type, the mean confidence of its words, and
-    whether that is below the threshold given to `Tagger.predict` (`review`)."""
+    """A predicted entity: `text == source[start:end]`, its type, its confidence (a CRF model's span
+    marginal, else the mean confidence of its words: module docstring), and whether that is below the
+    threshold given to `Tagger.predict` (`review`)."""
 
     text: str
     type: str
@@ -71,6 +78,18 @@ class Entity:
     end: int
     confidence: float
     review: bool
+
+
+@dataclass(frozen=True)
+class SentencePrediction:
+    """One sentence's words: label ids int32 [n_words], probabilities float32 [n_words, C], and for a CRF
+    model with dropout off its emission scores float32 [n_words, C] and the word offsets where its rows
+    start (int [rows]; a long sentence fills several rows)."""
+
+    label_ids: np.ndarray
+    probabilities: np.ndarray
+    emission_scores: Optional[np.ndarray] = None
+    row_starts: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
@@ -134,21 +153,22 @@ class Tagger:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         documents = [tokenize(text) for text in texts]
         sentences = [[word.text for word in sentence] for document in documents for sentence in document]
-        predictions = iter(self.predict_words(sentences, mc_samples))
+        predictions = iter(self._predict_sentences(sentences, mc_samples))
         results = []
         for text, document in zip(texts, documents):
             tagged, entities = [], []
             for sentence in document:
-                label_ids, probabilities = next(predictions)  # [n_words], [n_words, C]
+                prediction = next(predictions)
+                label_ids = prediction.label_ids  # [n_words]
                 labels = [self.label_map.labels[i] for i in label_ids]
-                confidence = np.take_along_axis(probabilities, label_ids[:, None], axis=-1)[:, 0]
+                confidence = np.take_along_axis(prediction.probabilities, label_ids[:, None], axis=-1)[:, 0]
                 tags = self.label_map.to_bio(labels)
                 tagged.append(tuple(TaggedWord(word.text, word.start, word.end, label, tag, float(score))
                                     for word, label, tag, score in zip(sentence, labels, tags, confidence)))
                 for span in span_uncertainties([tags], [confidence]):
                     start, end = sentence[span.start].start, sentence[span.end - 1].end
-                    entities.append(Entity(text[start:end], span.type, start, end, span.mean_score,
-                                           span.mean_score < threshold))
+                    score = self._span_confidence(prediction, span.start, span.end, span.type, span.mean_score)
+                    entities.append(Entity(text[start:end], span.type, start, end, score, score < threshold))
             results.append(TaggedText(text, tuple(tagged), tuple(entities)))
         return results
 
@@ -157,6 +177,26 @@ class Tagger:
         """Per sentence of words, each word's label id (int32 [n_words]) and probabilities at its first
         piece (float32 [n_words, C]): the decoded labels and the probabilities with dropout off, or with
         `mc_samples` > 0 the mean of that many MC-dropout samples and its argmax (module docstring)."""
+        return [(p.label_ids, p.probabilities) for p in self._predict_sentences(sentences, mc_samples)]
+
+    def _span_confidence(self, prediction: SentencePrediction, start: int, end: int, kind: str,
+                         mean_word_confidence: float) -> float:
+        """The CRF marginal of the span `start:end` of type `kind` within its row; else `mean_word_confidence`."""
+        if prediction.emission_scores is None:
+            return mean_word_confidence
+        row_ends = np.r_[prediction.row_starts[1:], len(prediction.label_ids)]
+        row = int(np.searchsorted(prediction.row_starts, start, side="right")) - 1
+        if end > row_ends[row]:  # the span crosses a row cut
+            return mean_word_confidence
+        offset = prediction.row_starts[row]
+        transitions, crf_start, crf_end = (values.numpy() for values in self.model.crf.parameters(constrain=True))
+        [marginal] = crf_span_probabilities(prediction.emission_scores[offset:row_ends[row]], transitions, crf_start,
+                                            crf_end, [(start - offset, end - offset, kind)], self.label_map.labels,
+                                            self.label_map.scheme)
+        return float(marginal)
+
+    def _predict_sentences(self, sentences: Sequence[Sequence[str]], mc_samples: int) -> List[SentencePrediction]:
+        """`predict_words`, plus a CRF model's emission scores and row starts when `mc_samples` is 0."""
         if mc_samples < 0:
             raise ValueError(f"mc_samples must be 0 (softmax) or positive, got {mc_samples}")
         if not sentences:
@@ -166,21 +206,28 @@ class Tagger:
         dataset = make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
                                first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask)
         if mc_samples:
-            uncertainty = self.config.uncertainty
-            predictor = MCDropoutPredictor(self.model, mc_samples, uncertainty.mc_dropout_rate,
-                                           uncertainty.encoder_dropout)
+            predictor = MCDropoutPredictor.from_config(self.model, self.config.uncertainty, mc_samples)
             prediction = self._predictor.predict(dataset, decode=False, mc_predictor=predictor)
             probabilities = prediction.mc.mean
             label_ids = probabilities.argmax(axis=-1).astype(np.int32)
         else:
-            prediction = self._predictor.predict(dataset, probabilities=True)
+            prediction = self._predictor.predict(dataset, probabilities=True,
+                                                 emission_scores=isinstance(self.model, CrfOutput))
             probabilities, label_ids = prediction.probabilities, prediction.label_ids
         # Rows are in sentence order and words in row order, so the words of a sentence are consecutive.
         lengths = [len(words_of_sentence) for words_of_sentence in sentences]
         if len(label_ids) != sum(lengths):
             raise RuntimeError(f"{len(label_ids)} first pieces for {sum(lengths)} words; the rows lost words")
         cuts = np.cumsum(lengths)[:-1]
-        return list(zip(np.split(label_ids, cuts), np.split(probabilities, cuts)))
+        per_sentence = [np.split(values, cuts) for values in (label_ids, probabilities)]
+        if prediction.emission_scores is None:
+            return [SentencePrediction(ids, p) for ids, p in zip(*per_sentence)]
+        row_offsets = np.r_[0, np.cumsum(prediction.row_lengths)[:-1]]  # [R] first word of each row
+        sentence_starts = np.r_[0, cuts]
+        row_starts = [row_offsets[encoded.sentence_ids == index] - sentence_starts[index]
+                      for index in range(len(sentences))]
+        return [SentencePrediction(ids, p, scores, starts) for ids, p, scores, starts
+                in zip(*per_sentence, np.split(prediction.emission_scores, cuts), row_starts)]
 
 
 def load(run: str, saved_models_dir: str = "saved_models") -> Tagger:

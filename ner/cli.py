@@ -4,16 +4,18 @@
     ner evaluate --run bert_ner [--set key=value ...]
     ner predict --run bert_ner [TEXT ... | --input FILE] [--format json|conll|pretty] [--threshold X]
                 [--mc-samples T]
-    ner uncertainty --run bert_ner [--set key=value ...] [--mc-samples T] [--output DIR]
+    ner uncertainty --run bert_ner [--set key=value ...] [--mc-samples T] [--ensemble RUN ...] [--output DIR]
     ner export --run bert_ner --output DIR
 
 `predict` prints, for `json`, one JSON object per text and line: the text and its entities, each with
-its character offsets (`start`, `end`), `type`, `confidence` and `review` (below `--threshold`); for
+its character offsets (`start`, `end`), `type`, `confidence` (a CRF model's span marginal, else the
+mean probability of its words' labels) and `review` (below `--threshold`); for
 `conll`, a `-DOCSTART-` line per text, then one `word<TAB>IOB2 tag` line per word and a blank line after
 each sentence (readable by `ner.readers.read_conll(path, scheme_in="bio")`); for `pretty`, each text
 followed by a table of its entities. `--input FILE` reads one text per line (UTF-8; `-`: standard input).
-How text is split and confidences are made: `ner.api`. `uncertainty`: the MC-dropout study of
-`ner.uncertainty.study`, written to `results/uncertainty/<run>/` (or `--output DIR`). `export`: `ner.serving`.
+How text is split and confidences are made: `ner.api`. `uncertainty`: the uncertainty study of
+`ner.uncertainty.study` (MC dropout, temperature scaling, Mahalanobis distance, a deep ensemble with
+`--ensemble`, entity confidence), written to `results/uncertainty/<run>/` (or `--output DIR`). `export`: `ner.serving`.
 
 A problem with the input (`NerError`: a file, a config key, a run that does not exist, ...) is printed
 as one `error: ...` line on stderr with exit status 2, as are bad arguments. TensorFlow is imported only
@@ -78,14 +80,14 @@ def evaluate_run(run: str, overrides: Sequence[str], command: str) -> Path:
 
 
 def uncertainty_run(run: str, overrides: Sequence[str], command: str, mc_samples: Optional[int] = None,
-                    output: Optional[str] = None) -> Path:
-    """Runs the MC-dropout uncertainty study of a trained run (`ner.uncertainty.study`; `mc_samples` sets
-    `uncertainty.mc_samples`), writes its tables and figures to `output` (default
-    `results/uncertainty/<run name>/`, quoting `command` as their provenance) and prints its numbers;
-    returns the directory written."""
+                    output: Optional[str] = None, ensemble: Sequence[str] = ()) -> Path:
+    """Runs the uncertainty study of a trained run (`ner.uncertainty.study`; `mc_samples` sets
+    `uncertainty.mc_samples`; `ensemble` names the other runs of a deep ensemble), writes its tables and
+    figures to `output` (default `results/uncertainty/<run name>/`, quoting `command` as their provenance)
+    and prints its numbers; returns the directory written."""
     from ner.uncertainty.study import run_study, write_study
 
-    study = run_study(run, overrides, mc_samples=mc_samples)
+    study = run_study(run, overrides, mc_samples=mc_samples, ensemble=ensemble)
     out = write_study(study, command, output)
     for row in study.rows():
         print(f"[uncertainty] {row['metric']}: {row['value']:.4f}")
@@ -119,7 +121,7 @@ def _predict(args: argparse.Namespace, command: str) -> None:
 
 
 def _uncertainty(args: argparse.Namespace, command: str) -> None:
-    uncertainty_run(args.run, args.overrides, command, args.mc_samples, args.output)
+    uncertainty_run(args.run, args.overrides, command, args.mc_samples, args.output, args.ensemble)
 
 
 def _export(args: argparse.Namespace, command: str) -> None:
@@ -240,11 +242,14 @@ def _parser() -> argparse.ArgumentParser:
     predict.set_defaults(run_command=_predict)
 
     uncertainty = commands.add_parser(
-        "uncertainty", help="MC-dropout uncertainty study of a trained run; write results/uncertainty/<run>/")
+        "uncertainty", help="uncertainty study of a trained run; write results/uncertainty/<run>/")
     uncertainty.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")
     overrides(uncertainty)
     uncertainty.add_argument("--mc-samples", type=_positive, metavar="T",
                              help="T Monte-Carlo dropout samples (default: the run's uncertainty.mc_samples)")
+    uncertainty.add_argument("--ensemble", nargs="+", default=[], metavar="RUN",
+                             help="other runs of the same split (other training.seed) averaged with RUN as a deep "
+                                  "ensemble")
     uncertainty.add_argument("--output", metavar="DIR",
                              help="directory to write the study to (default: results/uncertainty/<run name>/)")
     uncertainty.set_defaults(run_command=_uncertainty)

@@ -271,22 +271,27 @@ class TrainingConfig:
 class UncertaintyConfig:
     """Monte-Carlo dropout at prediction time (`ner.uncertainty`): T passes with dropout on, averaged.
 
-    `mc_dropout_rate` is the head's dropout rate while sampling, independent of the training rate
-    (`model.head.dropout_rate`). With `encoder_dropout` the encoder's own dropout (at the rate its
+    `mc_dropout_rate` is the head's dropout rate while sampling; null (the default) samples at the rate
+    the head was trained with (`model.head.dropout_rate`), as variational dropout assumes, and a number
+    overrides it (`sampling_rate`). With `encoder_dropout` the encoder's own dropout (at the rate its
     SavedModel was exported with) is sampled too, which costs T encoder passes instead of one; BERT
     models only.
     """
 
     mc_samples: int = 20
-    mc_dropout_rate: float = 0.5
+    mc_dropout_rate: Optional[float] = None
     encoder_dropout: bool = False
+
+    def sampling_rate(self, training_rate: float) -> float:
+        """The head's dropout rate while sampling: `mc_dropout_rate`, or the head's `training_rate` when null."""
+        return training_rate if self.mc_dropout_rate is None else self.mc_dropout_rate
 
     def problems(self) -> list:
         out = []
         if self.mc_samples < 1:
             out.append(("mc_samples", "a positive integer", self.mc_samples))
-        if not 0.0 <= self.mc_dropout_rate < 1.0:
-            out.append(("mc_dropout_rate", "a number in [0, 1)", self.mc_dropout_rate))
+        if self.mc_dropout_rate is not None and not 0.0 <= self.mc_dropout_rate < 1.0:
+            out.append(("mc_dropout_rate", "null (the training rate) or a number in [0, 1)", self.mc_dropout_rate))
         return out
 
 

@@ -7,6 +7,7 @@ row order. Label ids come from `model.decode`: the argmax of the probabilities, 
 CRF model.
 """
 import dataclasses
+import sys
 from collections import defaultdict
 from typing import Optional
 
@@ -14,9 +15,12 @@ import numpy as np
 import tensorflow as tf
 
 from ner.models.base import TokenClassifier
+from ner.models.crf_output import CrfOutput
 from ner.tagging import IGNORE_LABEL
 from ner.uncertainty.mc_dropout import MCDropoutPredictor
 from ner.uncertainty.metrics import MCStatistics, summarize_samples
+
+EVERY_BATCH = sys.maxsize  # `latent_batches` that keeps the latent points of every batch
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -33,6 +37,7 @@ class FirstPiecePredictions:
         `latent_batches` batches); None when `latent_batches` is 0.
       mc: the MC-dropout statistics per position (`mean` and `variance` [n, C], `expected_entropy` [n]);
         None without an MC predictor.
+      emission_scores: float32 [n, C], a CRF model's emission scores (dropout off); None when not asked for.
     """
 
     labels: np.ndarray
@@ -41,6 +46,7 @@ class FirstPiecePredictions:
     probabilities: Optional[np.ndarray] = None
     latent: Optional[np.ndarray] = None
     mc: Optional[MCStatistics] = None
+    emission_scores: Optional[np.ndarray] = None
 
 
 class FirstPiecePredictor:
@@ -57,9 +63,12 @@ class FirstPiecePredictor:
         # One trace serves batches of every length (reduce_retracing relaxes the shapes after the first).
         self._decode = tf.function(model.decode, reduce_retracing=True)
         self._outputs = tf.function(model.predict_outputs, reduce_retracing=True)
+        self._scores = (tf.function(lambda features: model.latent_and_scores(features, training=False)[1],
+                                    reduce_retracing=True) if isinstance(model, CrfOutput) else None)
 
     def predict(self, dataset: tf.data.Dataset, decode: bool = True, probabilities: bool = False,
-                latent_batches: int = 0, mc_predictor: Optional[MCDropoutPredictor] = None) -> FirstPiecePredictions:
+                latent_batches: int = 0, mc_predictor: Optional[MCDropoutPredictor] = None,
+                emission_scores: bool = False) -> FirstPiecePredictions:
         """The model's outputs at the labelled positions of `dataset` (unshuffled), in row order.
 
         Args:
@@ -67,13 +76,16 @@ class FirstPiecePredictor:
             give them, `IGNORE_LABEL` on the positions without a label; T may differ between batches.
           decode: keep `model.decode`'s label ids.
           probabilities: keep the probabilities with dropout off.
-          latent_batches: keep the latent points of this many first batches.
+          latent_batches: keep the latent points of this many first batches (`EVERY_BATCH`: all).
           mc_predictor: also keep the MC-dropout statistics of this predictor (of the same model); its
             deterministic pass gives the probabilities.
+          emission_scores: keep a CRF model's emission scores (one more pass below the CRF).
 
         Raises:
-          ValueError: a dataset without batches.
+          ValueError: a dataset without batches, or `emission_scores` for a model without a CRF.
         """
+        if emission_scores and self._scores is None:
+            raise ValueError(f"emission scores need a CRF model; {type(self.model).__name__} has no CRF")
         kept = defaultdict(list)  # name -> per-batch arrays at the labelled positions
         for index, (features, labels) in enumerate(dataset):
             labels = labels.numpy()
@@ -95,6 +107,8 @@ class FirstPiecePredictor:
                     batch["label_ids"] = label_ids.numpy()
             elif decode:
                 batch["label_ids"] = self._decode(features).numpy()
+            if emission_scores:
+                batch["emission_scores"] = self._scores(features).numpy()
             for name, values in batch.items():
                 kept[name].append(values if name == "row_lengths" else values[labelled])
         if not kept:

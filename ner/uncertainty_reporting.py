@@ -14,11 +14,12 @@ from ner.uncertainty.metrics import AccuracyRejection, Calibration, RocCurve
 from ner.utils import PathLike, atomic_path
 
 
-def plot_reliability_diagram(calibrations: Mapping[str, Calibration], path: PathLike, title: str) -> Path:
+def plot_reliability_diagram(calibrations: Mapping[str, Calibration], path: PathLike, title: str,
+                             items: str = "tokens", confidence: str = "max mean probability") -> Path:
     """Accuracy per confidence bin against the diagonal, one bar series per entry (e.g. MC off, MC on).
 
-    The legend gives each entry's ECE; a lower panel shows the tokens per bin on a log axis. All entries
-    must use the same bins.
+    The legend gives each entry's ECE; a lower panel shows the `items` (tokens, entities) per bin on a log
+    axis; `confidence` says what the confidence is. All entries must use the same bins.
     """
     if not calibrations:
         raise ValueError("no calibrations to plot")
@@ -41,8 +42,8 @@ def plot_reliability_diagram(calibrations: Mapping[str, Calibration], path: Path
     top.set_title(title, fontsize=10)
     top.legend(fontsize=8, loc="upper left")
     bottom.set_yscale("log")
-    bottom.set_xlabel("confidence (max mean probability)")
-    bottom.set_ylabel("tokens")
+    bottom.set_xlabel(f"confidence ({confidence})")
+    bottom.set_ylabel(items)
     return _save(fig, path)
 
 

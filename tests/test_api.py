@@ -1,4 +1,5 @@
 """`ner.load(run).predict(texts)`: raw text in, entities with offsets, types and confidences out."""
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -8,14 +9,16 @@ import pytest
 
 import ner
 from ner.api import Tagger, TaggedText
+from ner.config import UncertaintyConfig
 from ner.errors import NerError
 from ner.data import ModelInputs, model_for, prepare_data
 from ner.experiment import train
 from ner.prediction import FirstPiecePredictor
-from ner.preprocessor import DataSplit
+from ner.preprocessor import DataSplit, Sentence, make_dataset
+from ner.tagging import FIRST_PIECE_MASK
 from ner.trainers.trainer import load_weights
 from ner.utils import set_seed
-from tests.helpers import tiny_config
+from tests.helpers import give_run_random_scores, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,6 +82,8 @@ def test_non_latin_scripts_do_not_crash(tagger):
 
 def test_mc_dropout_confidence_is_repeatable_after_set_seed(tiny_encoder_handle, tmp_path):
     config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=2)
+    # The head trains without dropout (rate 0), so sampling at the training rate would change nothing.
+    config = dataclasses.replace(config, uncertainty=UncertaintyConfig(mc_dropout_rate=0.5))
     tagger = ner.load(str(train(config, verbose=False)))
     text = ["John Smith said the president in London today."]
 
@@ -90,6 +95,43 @@ def test_mc_dropout_confidence_is_repeatable_after_set_seed(tiny_encoder_handle,
     assert confidences(8) != pytest.approx(confidences(0))
     with pytest.raises(ValueError, match="mc_samples"):
         tagger.predict(text, mc_samples=-1)
+
+
+def test_a_crf_models_entity_confidence_is_its_span_marginal(tiny_encoder_handle, tmp_path):
+    """On a 3-word sentence, each entity's confidence against brute force: the probability of all 17³ label
+    paths whose IOB2 reading holds the entity's exact span and type; with MC dropout, the mean word confidence."""
+    import itertools
+
+    from ner.uncertainty.entities import entity_spans
+
+    run_dir = train(tiny_config(tmp_path, tiny_encoder_handle, "bert_crf", "bio", epochs=1), verbose=False)
+    tagger = give_run_random_scores(run_dir, seed=3)
+    [result] = tagger.predict(["John Smith London"])
+    assert result.entities, "the random output weights predict no entity here; pick another seed"
+    encoded = tagger.featurizer.featurize([Sentence(0, ("John", "Smith", "London"), ("O",) * 3)])
+    features, _ = next(iter(make_dataset(encoded, 1, shuffle=False, seed=None, first_piece_mask=True)))
+    _, scores = tagger.model.latent_and_scores(features, training=False)
+    scores = scores.numpy()[0][features[FIRST_PIECE_MASK].numpy()[0] == 1]  # [3, C]
+    transitions, start, end = (v.numpy() for v in tagger.model.crf.parameters(constrain=True))
+    labels = tagger.label_map.labels
+    paths = np.array(list(itertools.product(range(len(labels)), repeat=3)))
+    path_scores = (start[paths[:, 0]] + end[paths[:, 2]] + scores[np.arange(3), paths].sum(axis=1)
+                   + transitions[paths[:, 0], paths[:, 1]] + transitions[paths[:, 1], paths[:, 2]])
+    weights = np.exp(path_scores - path_scores.max())
+    weights /= weights.sum()
+    words = result.sentences[0]
+    for entity in result.entities:
+        first = next(i for i, word in enumerate(words) if word.start == entity.start)
+        last = next(i + 1 for i, word in enumerate(words) if word.end == entity.end)
+        span = (0, first, last, entity.type)
+        expected = sum(weight for path, weight in zip(paths, weights)
+                       if span in entity_spans([tagger.label_map.to_bio([labels[i] for i in path])]))
+        assert entity.confidence == pytest.approx(expected, rel=1e-4)
+    set_seed(0)
+    [sampled] = tagger.predict(["John Smith London"], mc_samples=2)
+    for entity in sampled.entities:
+        words = [w for w in sampled.sentences[0] if entity.start <= w.start < entity.end]
+        assert entity.confidence == pytest.approx(np.mean([w.confidence for w in words]))
 
 
 def test_a_run_trained_on_cached_features_predicts_live_with_the_same_weights(tiny_encoder_handle, tmp_path):

@@ -208,9 +208,12 @@ def test_sentence_scores_max_and_mean():
 
 def test_uncertainty_config_defaults_and_errors(tmp_path):
     config = load_config(CONFIG_DIR / "bert_ner.yaml", environ={})
-    assert config.uncertainty == UncertaintyConfig(mc_samples=20, mc_dropout_rate=0.5, encoder_dropout=False)
+    assert config.uncertainty == UncertaintyConfig(mc_samples=20, mc_dropout_rate=None, encoder_dropout=False)
     config = load_config(CONFIG_DIR / "bert_ner.yaml", ["uncertainty.encoder_dropout=true"], environ={})
     assert config.uncertainty.encoder_dropout is True
+    assert config.uncertainty.sampling_rate(training_rate=0.1) == 0.1  # null: the head's training rate
+    config = load_config(CONFIG_DIR / "bert_ner.yaml", ["uncertainty.mc_dropout_rate=0.3"], environ={})
+    assert config.uncertainty.sampling_rate(training_rate=0.1) == 0.3
     for override, message in (("uncertainty.mc_samples=0", "key 'uncertainty.mc_samples' must be a positive"),
                               ("uncertainty.mc_dropout_rate=1", "key 'uncertainty.mc_dropout_rate' must be"),
                               ("uncertainty.samples=3", "unknown key 'uncertainty.samples'")):
@@ -352,6 +355,17 @@ def test_predictor_rejects_bad_arguments():
         MCDropoutPredictor(model.head, mc_samples=2, dropout_rate=0.5)
 
 
+def test_mc_dropout_samples_at_the_training_rate_unless_overridden():
+    """`mc_dropout_rate: null` samples with the head itself (trained at 0.2); a number gets a twin head at that rate."""
+    model = _baseline(dropout_rate=0.2)
+    default = MCDropoutPredictor.from_config(model, UncertaintyConfig(mc_samples=3))
+    assert default.head is model.head and default.head.dropout_layers[0].rate == 0.2
+    assert default.mc_samples == 3
+    override = MCDropoutPredictor.from_config(model, UncertaintyConfig(mc_samples=3, mc_dropout_rate=0.5), mc_samples=7)
+    assert override.head is not model.head and override.head.dropout_layers[0].rate == 0.5
+    assert override.mc_samples == 7
+
+
 def test_first_piece_predictor_keeps_labelled_positions_in_row_order_with_mc_statistics():
     set_seed(0)
     model = _baseline()
@@ -413,3 +427,19 @@ def test_figures_are_written_as_png(tmp_path):
         uncertainty_reporting.plot_reliability_diagram(
             {"a": calibrations["MC off"], "b": um.expected_calibration_error(confidence, correct, num_bins=10)},
             tmp_path / "bad.png", "bad")
+
+
+def test_first_piece_predictor_keeps_a_crf_models_emission_scores(tiny_encoder_handle):
+    """The emission scores are the CRF's input at each word's first piece (pieces 1, 2 and 4 of each row)."""
+    set_seed(0)
+    model, features = _model_and_features("bert_bilstm_crf", tiny_encoder_handle)
+    labels = np.where(features[FIRST_PIECE_MASK].numpy() == 1, 0, -1).astype(np.int32)
+    dataset = tf.data.Dataset.from_tensors((features, labels))
+    prediction = FirstPiecePredictor(model).predict(dataset, emission_scores=True)
+    _, scores = model.latent_and_scores(features, training=False)  # [B, T, C]
+    np.testing.assert_allclose(prediction.emission_scores, scores.numpy()[:, [1, 2, 4]].reshape(-1, LABELS),
+                               rtol=1e-5, atol=1e-6)
+    baseline = _baseline()
+    with pytest.raises(ValueError, match="emission scores need a CRF model; BaselineNER has no CRF"):
+        FirstPiecePredictor(baseline).predict(tf.data.Dataset.from_tensors((_features(), labels[:4])),
+                                              emission_scores=True)

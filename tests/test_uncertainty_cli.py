@@ -1,6 +1,7 @@
 """`ner uncertainty` (and `examples.example_uncertainty`, its thin wrapper) on tiny trained runs."""
 import contextlib
 import csv
+import dataclasses
 import io
 
 import pytest
@@ -11,7 +12,7 @@ from tests.helpers import PNG_MAGIC, give_run_random_scores, tiny_config
 from tests.test_cli import run_cli
 
 FIGURES = ("reliability.png", "roc_token_errors.png", "roc_span_errors.png", "accuracy_rejection.png",
-           "ood_histograms.png")
+           "roc_ood.png", "ood_histograms.png", "reliability_entities.png", "roc_entity_errors.png")
 # Out-of-domain sentences (tags are ignored): two with words the tiny vocabulary splits into letters.
 OOD_CONLL = "lol\tO\nthat\tO\nvideo\tB-creative-work\n\nomg\tO\nzzz\tO\nrt\tO\n@user\tO\n\nthe\tO\nbank\tO\n"
 
@@ -30,11 +31,13 @@ def ood_file(tmp_path_factory):
     return path
 
 
-def _trained(tmp_path_factory, encoder_handle, model_type, epochs):
-    """A tiny run of `model_type` with seeded random output weights (varied predictions): (config, run dir)."""
+def _trained(tmp_path_factory, encoder_handle, model_type, epochs, seed=0):
+    """A tiny run of `model_type` with seeded random output weights (varied predictions): (config, run dir).
+    Runs of every `seed` (`training.seed` and the output weights) share one split."""
     config = tiny_config(tmp_path_factory.mktemp(model_type), encoder_handle, model_type, "bio", epochs=epochs)
+    config = dataclasses.replace(config, training=dataclasses.replace(config.training, seed=seed))
     run_dir = train(config, verbose=False)
-    give_run_random_scores(run_dir)
+    give_run_random_scores(run_dir, seed=seed)
     return config, run_dir
 
 
@@ -68,13 +71,21 @@ def test_uncertainty_verb_writes_the_study(baseline, ood_file, tmp_path):
     assert metrics["token accuracy, MC dropout off"] == pytest.approx(summary["accuracy"])
     assert 0.0 <= metrics["token accuracy, MC dropout on"] <= 1.0
     assert "OOD AUROC, smp (max) (GMB test vs 3 OOD sentences)" in metrics
-    assert "MC prediction seconds on 12 test rows (T = 3, incl. reading cached features)" in metrics
+    assert ("MC prediction seconds on 12 test rows (T = 3, plus one pass for latent vectors and labels, "
+            "incl. reading cached features)") in metrics
+    # The methods beside MC dropout are rows of the same table.
+    assert metrics["temperature T (fitted on the validation words)"] > 0.0
+    for metric in ("ECE (15 bins), temperature scaled", "token-error AUROC, mahalanobis (latent)",
+                   "OOD AUROC, mahalanobis (mean) (GMB test vs 3 OOD sentences)",
+                   "entity ECE (15 bins), mean word probability", "entity-error AUROC, min word probability",
+                   "entity F1, mean word probability, temperature scaled, least confident 50% set aside"):
+        assert metric in metrics, metric
     assert f"[uncertainty] token accuracy, MC dropout off: {metrics['token accuracy, MC dropout off']:.4f}" in out
     assert f"[uncertainty] written to {output}" in out
 
     report = (output / "uncertainty.md").read_text(encoding="utf-8")
-    assert report.startswith(f"# MC-dropout uncertainty: {config.run_name}\n")
-    assert f"Produced by `ner {' '.join(argv)}`: T = 3 samples, head dropout 0.5" in report
+    assert report.startswith(f"# Uncertainty: {config.run_name}\n")
+    assert f"Produced by `ner {' '.join(argv)}`: T = 3 samples, head dropout 0.0 (training rate 0.0)" in report
     assert "| token accuracy, MC dropout off |" in report and "![ood_histograms.png](ood_histograms.png)" in report
 
     # The example runs the same study, into results/uncertainty/<run name>/.
@@ -102,6 +113,25 @@ def test_uncertainty_verb_runs_a_crf_model(tmp_path_factory, tiny_encoder_handle
     metrics = _read_csv(tmp_path / "uncertainty.csv")
     assert 0.0 <= metrics["token accuracy, MC dropout on"] <= 1.0
     assert "OOD AUROC, entropy (mean) (GMB test vs 3 OOD sentences)" in metrics
+    assert "entity ECE (15 bins), span marginal (CRF)" in metrics
+    assert "entity precision, span marginal (CRF), least confident 20% set aside" in metrics
+
+
+def test_uncertainty_verb_averages_a_deep_ensemble(baseline, tmp_path_factory, tiny_encoder_handle, ood_file,
+                                                   tmp_path):
+    """Two runs of one split, training.seed 0 and 1: the ensemble's rows join the table."""
+    _, run_dir = baseline
+    _, other = _trained(tmp_path_factory, tiny_encoder_handle, "ner_baseline", epochs=2, seed=1)
+    argv = ["uncertainty", "--run", str(run_dir), "--set", f"data.ood_path={ood_file}", "--mc-samples", "2",
+            "--ensemble", str(other), "--output", str(tmp_path)]
+    status, _, err = run_cli(argv)
+    assert status == 0, err
+    metrics = _read_csv(tmp_path / "uncertainty.csv")
+    for metric in ("token accuracy, ensemble", "ECE (15 bins), ensemble",
+                   "token-error AUROC, mutual_information (ensemble)",
+                   "OOD AUROC, entropy, ensemble (max) (GMB test vs 3 OOD sentences)"):
+        assert metric in metrics, metric
+    assert "ensemble of 2 runs (this run first)" in (tmp_path / "uncertainty.md").read_text(encoding="utf-8")
 
 
 def test_uncertainty_verb_errors_are_one_line_with_status_2(baseline, tmp_path):
@@ -112,6 +142,7 @@ def test_uncertainty_verb_errors_are_one_line_with_status_2(baseline, tmp_path):
           "--mc-samples", "2", "--output", str(tmp_path / "out")], "error: CoNLL data file not found: "),
         (["uncertainty", "--run", str(run_dir), "--set", "uncertainty.mc_sample=3"],
          "unknown key 'uncertainty.mc_sample'"),
+        (["uncertainty", "--run", str(run_dir), "--ensemble", "no_such_run"], "error: run 'no_such_run' not found"),
     ):
         status, out, err = run_cli(argv)
         last = err.strip().splitlines()[-1]

@@ -14,7 +14,8 @@ Two ways of sampling, chosen by `encoder_dropout` (config key `uncertainty.encod
   `training=True` with dropout), for a frozen and a fine-tuned encoder alike; a recurrent stack drops out
   too. The encoder drops out at the rate it was exported with; each of the T samples is one full pass.
 
-The head samples at `dropout_rate`, which need not be its training rate: `MLPHead.with_dropout_rate`
+The head samples at `dropout_rate`: by default (`uncertainty.mc_dropout_rate: null`, `from_config`) the
+rate it was trained with, but any rate may be asked for: `MLPHead.with_dropout_rate`
 gives a twin head that shares the Dense layers (the weights) and has its own Dropout layers, so the
 model itself is never changed and its deterministic pass stays as it was.
 
@@ -24,7 +25,7 @@ predictor for repeatable samples.
 `ner.prediction.FirstPiecePredictor(model).predict(dataset, mc_predictor=...)` runs a predictor over a
 dataset and keeps each labelled position's `MCStatistics`.
 """
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_hub as hub
@@ -74,9 +75,13 @@ class MCDropoutPredictor:
                                           reduce_retracing=True)
 
     @classmethod
-    def from_config(cls, model: keras.Model, config: UncertaintyConfig) -> "MCDropoutPredictor":
-        """A predictor with T, the rate and the sampling path of the config's `uncertainty` section."""
-        return cls(model, config.mc_samples, config.mc_dropout_rate, config.encoder_dropout)
+    def from_config(cls, model: keras.Model, config: UncertaintyConfig,
+                    mc_samples: Optional[int] = None) -> "MCDropoutPredictor":
+        """A predictor with the sampling path of the config's `uncertainty` section, T = `mc_samples` (default
+        `config.mc_samples`) and the head's rate `config.sampling_rate(model.head.dropout_rate)`: its
+        training rate unless `mc_dropout_rate` names another."""
+        return cls(model, config.mc_samples if mc_samples is None else mc_samples,
+                   config.sampling_rate(model.head.dropout_rate), config.encoder_dropout)
 
     def predict(self, features: Features) -> Tuple[tf.Tensor, tf.Tensor]:
         """The deterministic probabilities [B, L, C] and T samples [T, B, L, C] for one batch.
