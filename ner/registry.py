@@ -1,4 +1,5 @@
-"""The names a config may use, each defined once: model types, corpora, unlabelled losses, and choice lists.
+"""The names a config may use, each defined once: model types, corpora, unlabelled losses, acquisition
+strategies, and choice lists.
 
 Every entry names its implementation as a lazy `"module:attribute"` path, so this module imports nothing
 heavy; `ner.config` validates names against it without importing TensorFlow, and `resolve` imports an
@@ -65,6 +66,28 @@ CORPORA: Dict[str, str] = {
 UNLABELLED_LOSSES: Dict[str, str] = {
     "data_distribution": "ner.losses:DataDistributionKL",
     "confidence": "ner.losses:ConfidenceKL",
+}
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """One way of ranking pool sentences for annotation (`ner select`, `ner.selection`).
+
+    scorer: `"module:function"` of `(outputs: ner.selection.PoolOutputs, seed: int) -> float64 [N]`, one
+      score per pool sentence, higher = label first; `seed` is read by the strategies that draw.
+    reads: the `PoolOutputs` field the scorer reads, so the tagger computes it: "log_probability",
+      "probabilities", "mc", or None (the word counts only).
+    """
+
+    scorer: str
+    reads: Optional[str]
+
+
+ACQUISITIONS: Dict[str, Acquisition] = {
+    "mnlp": Acquisition("ner.selection:mnlp_scores", reads="log_probability"),
+    "bald": Acquisition("ner.selection:bald_scores", reads="mc"),
+    "entropy": Acquisition("ner.selection:entropy_scores", reads="probabilities"),
+    "random": Acquisition("ner.selection:random_scores", reads=None),
 }
 
 

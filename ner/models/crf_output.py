@@ -67,3 +67,9 @@ class CrfOutput:
         """Viterbi label ids [B, T] int32 on first pieces, `IGNORE_LABEL` elsewhere (dropout off)."""
         _, scores = self.latent_and_scores(inputs, training=False)
         return self.crf.decode(scores, inputs[FIRST_PIECE_MASK])
+
+    def decoded_log_probability(self, inputs: Dict[str, tf.Tensor], labelled: tf.Tensor) -> tf.Tensor:
+        """log p [B] of each row's Viterbi path under the CRF (dropout off); the CRF's words are the
+        first pieces, which are the `labelled` positions."""
+        _, scores = self.latent_and_scores(inputs, training=False)
+        return self.crf.best_path_log_probability(scores, inputs[FIRST_PIECE_MASK])
