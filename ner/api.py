@@ -21,22 +21,28 @@ Viterbi path of a CRF model), or with T > 0 the argmax of the mean; its confiden
 that label. Entities are the spans of the labels read as IOB2 (the way the evaluator
 reads predictions: `LabelMap.to_bio`), and an entity's confidence is the mean confidence of its words.
 `review` marks the entities whose confidence is below `threshold`.
+
+Choosing sentences to annotate: `tagger.select(pool, budget, strategy="mnlp")` takes a pool of sentences
+(each a list of words) and returns the `budget` best to label next (`ner.selection`: the strategies and
+the optional diversity term).
 """
 import dataclasses
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+import tensorflow as tf
 import tf_keras as keras
 
 from ner.config import ExperimentConfig, load_config
 from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
 from ner.models import build_model
-from ner.prediction import FirstPiecePredictor
-from ner.preprocessor import Sentence, WordPieceFeaturizer, make_dataset
-from ner.registry import model_type
+from ner.prediction import FirstPiecePredictions, FirstPiecePredictor
+from ner.preprocessor import EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset
+from ner.registry import ACQUISITIONS, lookup, model_type
 from ner.runs import CONFIG_FILE, read_label_map, run_dir_for
+from ner.selection import PoolOutputs, Selection, acquisition_scores, select
 from ner.tagging import OUTSIDE, LabelMap
 from ner.text import tokenize
 from ner.trainers.trainer import WEIGHTS_DIR, load_weights
@@ -161,26 +167,78 @@ class Tagger:
             raise ValueError(f"mc_samples must be 0 (softmax) or positive, got {mc_samples}")
         if not sentences:
             return []
-        records = [Sentence(i, tuple(words), (OUTSIDE,) * len(words)) for i, words in enumerate(sentences)]
-        encoded = self.featurizer.featurize(records)
-        dataset = make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
-                               first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask)
+        _, dataset = self._dataset(sentences)
         if mc_samples:
-            uncertainty = self.config.uncertainty
-            predictor = MCDropoutPredictor(self.model, mc_samples, uncertainty.mc_dropout_rate,
-                                           uncertainty.encoder_dropout)
-            prediction = self._predictor.predict(dataset, decode=False, mc_predictor=predictor)
+            prediction = self._predictor.predict(dataset, decode=False, mc_predictor=self._mc_predictor(mc_samples))
             probabilities = prediction.mc.mean
             label_ids = probabilities.argmax(axis=-1).astype(np.int32)
         else:
             prediction = self._predictor.predict(dataset, probabilities=True)
             probabilities, label_ids = prediction.probabilities, prediction.label_ids
-        # Rows are in sentence order and words in row order, so the words of a sentence are consecutive.
-        lengths = [len(words_of_sentence) for words_of_sentence in sentences]
-        if len(label_ids) != sum(lengths):
-            raise RuntimeError(f"{len(label_ids)} first pieces for {sum(lengths)} words; the rows lost words")
-        cuts = np.cumsum(lengths)[:-1]
+        cuts = np.cumsum(_word_counts(sentences, prediction))[:-1]
         return list(zip(np.split(label_ids, cuts), np.split(probabilities, cuts)))
+
+    def select(self, sentences: Sequence[Sequence[str]], budget: int, strategy: str = "mnlp",
+               diversity: float = 0.0, mc_samples: Optional[int] = None, seed: int = 0) -> Selection:
+        """The `budget` sentences of a pool (each a non-empty sequence of words) to label next, best first.
+
+        Args:
+          strategy: a name of `ner.registry.ACQUISITIONS` (`ner.selection` says what each scores).
+          diversity: w >= 0, the weight of the penalty for sentences close to those already picked.
+          mc_samples: T MC-dropout samples for `bald` (default: the run's `uncertainty.mc_samples`;
+            call `ner.utils.set_seed` first for repeatable samples); other strategies run none.
+          seed: the seed of `random`.
+
+        Raises:
+          ValueError: an empty sentence (named by its index), or a value out of range.
+          ConfigError: an unknown strategy.
+        """
+        reads = lookup(ACQUISITIONS, strategy, "acquisition strategy").reads
+        empty = [index for index, words in enumerate(sentences) if not words]
+        if empty:
+            raise ValueError(f"pool sentences {empty[:10]} (0-based) have no words")
+        if not sentences:
+            return select(np.zeros(0), budget)
+        encoded, dataset = self._dataset(sentences)
+        mc_predictor = None
+        if reads == "mc":
+            mc_predictor = self._mc_predictor(self.config.uncertainty.mc_samples if mc_samples is None else mc_samples)
+        prediction = self._predictor.predict(
+            dataset, decode=False, probabilities=reads == "probabilities", mc_predictor=mc_predictor,
+            log_probability=reads == "log_probability",
+            latent_batches=len(encoded.sentence_ids) if diversity > 0 else 0)  # rows >= batches: every batch
+        word_counts = _word_counts(sentences, prediction)
+        embeddings = None
+        if diversity > 0:
+            starts = np.concatenate([[0], np.cumsum(word_counts)[:-1]])
+            embeddings = np.add.reduceat(prediction.latent.astype(np.float64), starts, axis=0) / word_counts[:, None]
+        log_probability = None
+        if prediction.log_probability is not None:  # rows -> sentences: a long sentence's rows add up
+            log_probability = np.bincount(encoded.sentence_ids, weights=prediction.log_probability,
+                                          minlength=len(sentences))
+        outputs = PoolOutputs(word_counts, log_probability, prediction.probabilities, prediction.mc, embeddings)
+        return select(acquisition_scores(strategy, outputs, seed), budget, embeddings, diversity)
+
+    def _dataset(self, sentences: Sequence[Sequence[str]]) -> Tuple[EncodedSentences, tf.data.Dataset]:
+        """The sentences (sentence id = index) featurized and batched in order, labels all `O`."""
+        records = [Sentence(i, tuple(words), (OUTSIDE,) * len(words)) for i, words in enumerate(sentences)]
+        encoded = self.featurizer.featurize(records)
+        return encoded, make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
+                                     first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask)
+
+    def _mc_predictor(self, mc_samples: int) -> MCDropoutPredictor:
+        """T = `mc_samples` MC-dropout samples at the run's `uncertainty` rate and sampling path."""
+        uncertainty = self.config.uncertainty
+        return MCDropoutPredictor(self.model, mc_samples, uncertainty.mc_dropout_rate, uncertainty.encoder_dropout)
+
+
+def _word_counts(sentences: Sequence[Sequence[str]], prediction: FirstPiecePredictions) -> np.ndarray:
+    """int64 [N], the words of each sentence, checked against the positions the prediction kept: rows are
+    in sentence order and words in row order, so the words of a sentence are consecutive."""
+    counts = np.array([len(words) for words in sentences], dtype=np.int64)
+    if prediction.row_lengths.sum() != counts.sum():
+        raise RuntimeError(f"{prediction.row_lengths.sum()} first pieces for {counts.sum()} words; the rows lost words")
+    return counts
 
 
 def load(run: str, saved_models_dir: str = "saved_models") -> Tagger:
