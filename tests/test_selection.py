@@ -8,11 +8,14 @@ import tensorflow as tf
 
 import ner  # noqa: F401
 from ner.errors import ConfigError
+from ner.experiment import train
 from ner.layers.crf import word_positions
 from ner.registry import ACQUISITIONS
+from ner.preprocessor import Sentence
 from ner.selection import PoolOutputs, acquisition_scores, select
-from ner.tagging import FIRST_PIECE_MASK
+from ner.tagging import FIRST_PIECE_MASK, OUTSIDE
 from ner.uncertainty.metrics import summarize_samples
+from tests.helpers import give_run_random_scores, tiny_config
 from tests.model_test_utils import features_for, make_model, toy_batch
 from tests.test_crf import brute_force
 
@@ -110,3 +113,34 @@ def test_crf_model_log_probability_is_its_viterbi_paths_against_brute_force(tiny
         log_z, _, best_score, _ = brute_force(word_scores[row], length, parameters, allowed)
         assert log_probability[row] == pytest.approx(best_score - log_z, abs=1e-4)
         assert log_probability[row] < 0
+
+
+@pytest.fixture(scope="module")
+def crf_tagger(tmp_path_factory, tiny_encoder_handle):
+    """A tiny bert_crf run with seeded random output weights and transitions (varied paths)."""
+    config = tiny_config(tmp_path_factory.mktemp("crf"), tiny_encoder_handle, "bert_crf", "bio", epochs=1)
+    return give_run_random_scores(train(config, verbose=False))
+
+
+def test_a_crf_taggers_mnlp_is_minus_its_viterbi_path_log_probability_per_word(crf_tagger):
+    words = ["the", "army", "said", "today"]
+    chosen = crf_tagger.select([words], budget=1, strategy="mnlp")
+    features, labels = next(iter(crf_tagger._dataset([words])[1]))
+    _, scores = crf_tagger.model.latent_and_scores(features, training=False)
+    word_scores = scores.numpy()[0][labels.numpy()[0] >= 0].astype(np.float64)  # [4, C]
+    crf = crf_tagger.model.crf
+    log_z, _, best_score, _ = brute_force(word_scores, 4, crf.parameters(constrain=False), crf.allowed)
+    assert chosen.indices.tolist() == [0]
+    assert chosen.scores[0] == pytest.approx(-(best_score - log_z) / 4, abs=1e-5)
+
+
+def test_a_sentence_cut_into_rows_adds_the_log_probabilities_of_its_rows(crf_tagger):
+    words = ("the president said " * 8).split()  # 24 words; rows hold at most 14 (max_seq_length 16)
+    rows = crf_tagger.featurizer.featurize([Sentence(0, tuple(words), (OUTSIDE,) * 24)]).num_words.tolist()
+    assert rows == [14, 10]
+    first, second = words[:14], words[14:]
+    chosen = crf_tagger.select([words, first, second], budget=3, strategy="mnlp")
+    score = dict(zip(chosen.indices.tolist(), chosen.scores))
+    assert score[0] * 24 == pytest.approx(score[1] * 14 + score[2] * 10, rel=1e-5)
+    with pytest.raises(ValueError, match=r"pool sentences \[1\] \(0-based\) have no words"):
+        crf_tagger.select([words, []], budget=1)
