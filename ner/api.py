@@ -87,9 +87,15 @@ class TaggedText:
     sentences: Tuple[Tuple[TaggedWord, ...], ...]
     entities: Tuple[Entity, ...]
 
-    def to_dict(self) -> dict:
-        """`{"text": ..., "entities": [{"text", "type", "start", "end", "confidence", "review"}, ...]}`."""
-        return {"text": self.text, "entities": [dataclasses.asdict(entity) for entity in self.entities]}
+    def to_dict(self, with_tokens: bool = False) -> dict:
+        """`{"text": ..., "entities": [{"text", "type", "start", "end", "confidence", "review"}, ...]}`; with
+        `with_tokens` also `"tokens": [{"text", "start", "end", "sentence", "label", "tag", "confidence"}, ...]`,
+        every word in text order with the index of its sentence."""
+        record = {"text": self.text, "entities": [dataclasses.asdict(entity) for entity in self.entities]}
+        if with_tokens:
+            record["tokens"] = [{"sentence": index, **dataclasses.asdict(word)}
+                                for index, sentence in enumerate(self.sentences) for word in sentence]
+        return record
 
 
 class Tagger:

@@ -2,7 +2,7 @@
 
     ner train --config config/bert_ner.yaml [--set training.epochs=2 ...] [--resume | --overwrite]
     ner evaluate --run bert_ner [--set key=value ...]
-    ner predict --run bert_ner [TEXT ... | --input FILE] [--format json|conll|pretty] [--threshold X]
+    ner predict --run bert_ner [TEXT ... | --input FILE] [--format json|jsonl|conll|pretty|html] [--threshold X]
                 [--mc-samples T]
     ner uncertainty --run bert_ner [--set key=value ...] [--mc-samples T] [--output DIR]
     ner select --run bert_ner --pool FILE --budget N [--strategy mnlp|bald|entropy|random] [--diversity W]
@@ -11,7 +11,9 @@
 
 `predict` prints, for `json`, one JSON object per text and line: the text and its entities, each with
 its character offsets (`start`, `end`), `type`, `confidence` and `review` (below `--threshold`); for
-`conll`, a `-DOCSTART-` line per text, then one `word<TAB>IOB2 tag` line per word and a blank line after
+`jsonl`, the same objects with every word too (`tokens`: offsets, sentence index, label, IOB2 tag and
+confidence); for `html`, one self-contained page that highlights the entities by type, shaded by
+confidence and outlined when below `--threshold` (`ner.html_view`); for `conll`, a `-DOCSTART-` line per text, then one `word<TAB>IOB2 tag` line per word and a blank line after
 each sentence (readable by `ner.readers.read_conll(path, scheme_in="bio")`); for `pretty`, each text
 followed by a table of its entities. `--input FILE` reads one text per line (UTF-8; `-`: standard input).
 How text is split and confidences are made: `ner.api`. `uncertainty`: the MC-dropout study of
@@ -38,7 +40,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from ner.errors import DataError, NerError
 from ner.registry import ACQUISITIONS
 
-FORMATS = ("json", "conll", "pretty")
+FORMATS = ("json", "jsonl", "conll", "pretty", "html")
 POOL_FORMATS = ("text", "conll")  # `ner select --pool-format`
 SELECTION_FORMATS = ("conll", "jsonl")  # `ner select --format`
 
@@ -121,8 +123,14 @@ def _predict(args: argparse.Namespace, command: str) -> None:
     tagger = load(args.run)
     set_seed(tagger.config.training.seed)  # repeatable MC-dropout samples
     results = tagger.predict(texts, mc_samples=args.mc_samples, threshold=args.threshold)
-    write = {"json": _write_json, "conll": _write_conll, "pretty": _write_pretty}[args.format]
-    write(results)
+    if args.format == "html":
+        from ner.html_view import render_html
+
+        print(render_html(results, tagger.label_map.entity_types, args.threshold), end="")
+    elif args.format in ("json", "jsonl"):
+        _write_json(results, with_tokens=args.format == "jsonl")
+    else:
+        {"conll": _write_conll, "pretty": _write_pretty}[args.format](results)
     if args.threshold > 0:
         entities = [entity for result in results for entity in result.entities]
         flagged = sum(entity.review for entity in entities)
@@ -217,11 +225,11 @@ def read_pool(path: str, pool_format: str) -> List[Tuple[str, ...]]:
     return sentences
 
 
-def _write_json(results) -> None:
+def _write_json(results, with_tokens: bool) -> None:
     for result in results:
-        record = result.to_dict()
-        for entity in record["entities"]:
-            entity["confidence"] = round(entity["confidence"], 4)
+        record = result.to_dict(with_tokens)
+        for item in record["entities"] + record.get("tokens", []):
+            item["confidence"] = round(item["confidence"], 4)
         print(json.dumps(record, ensure_ascii=False))
 
 

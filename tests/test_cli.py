@@ -1,7 +1,9 @@
 """The `ner` command: train, evaluate, predict and export on a tiny run, and one-line errors."""
 import contextlib
+import html
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +93,31 @@ def test_predict_formats(trained, tmp_path):
     assert status == 0 and lines[0] == TEXT and lines[1].split()[:3] == ["per", "John", "Smith"]
     assert all(line.endswith("review") for line in lines[1:] if not line.endswith(" 1.00"))
     assert err.startswith("[predict] ") and "flagged for review" in err
+
+
+def test_predict_jsonl_has_tokens_and_html_is_escaped(trained):
+    _, _, run_dir, _ = trained
+    status, out, _ = run_cli(["predict", "--run", str(run_dir), "--format", "jsonl", TEXT, ""])
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert status == 0 and second == {"text": "", "entities": [], "tokens": []}
+    assert [(t["text"], t["start"], t["end"], t["sentence"], t["tag"]) for t in first["tokens"][:2]] == [
+        ("John", 0, 4, 0, "B-per"), ("Smith", 5, 10, 0, "I-per")]
+    assert [t["tag"] for t in first["tokens"]] == ["B-per", "I-per", "O", "O", "O", "O", "B-geo", "B-tim"]
+    assert [(e["text"], e["type"]) for e in first["entities"]] == [("John Smith", "per"), ("London", "geo"),
+                                                                  ("today", "tim")]
+
+    text = f"<script>x</script> & {TEXT}"
+    status, page, _ = run_cli(["predict", "--run", str(run_dir), "--format", "html", "--threshold", "1.0", text])
+    assert status == 0 and page.startswith("<!DOCTYPE html>") and "<script" not in page
+    body = page[page.index('<p class="text">'):]
+    shown = re.sub("<[^>]+>", "", re.sub('<span class="type">[^<]*</span>', "", body))  # the text, escaped
+    assert "&lt;script&gt;x&lt;/script&gt; &amp;" in shown and html.unescape(shown).strip() == text
+    [record] = [json.loads(line) for line in run_cli(["predict", "--run", str(run_dir), "--format", "json",
+                                                      "--threshold", "1.0", text])[1].splitlines()]
+    entities = record["entities"]
+    assert body.count('<span class="type">') == len(entities) and len(entities) >= 3
+    assert body.count('<span class="entity review" style=') == sum(e["review"] for e in entities)
+    assert 'John Smith<span class="type">per?</span>' in body
 
 
 def test_predict_reads_one_text_per_line(trained, tmp_path):
