@@ -1,9 +1,15 @@
 """The HTML view of `ner predict --format html` on hand-made predictions: entities, shading, review marks,
-escaping, and nothing loaded from outside the page."""
+escaping, nothing loaded from outside the page, and (where Chromium is installed) the page as a real
+browser parses and renders it."""
 import re
+import shutil
+import subprocess
+
+import pytest
 
 from ner.api import Entity, TaggedText
 from ner.html_view import PALETTE, render_html
+from tests.helpers import PNG_MAGIC
 
 TEXT = "<script>alert('x')</script> Smith & Co in London"
 
@@ -39,3 +45,18 @@ def test_text_is_escaped_and_the_page_loads_nothing():
     assert "<script" not in page and "Smith & Co" not in page
     assert not re.search(r"\b(src|href)=|url\(|@import|https?:", page)
     assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>\n")
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Chromium (Debian: apt-get install chromium)")
+def test_headless_chromium_parses_the_page_as_written_and_renders_it(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(render_html([tagged(review=True)], entity_types=("geo", "org"), threshold=0.8), encoding="utf-8")
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu"]
+    dom = subprocess.run(browser + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    assert "<script" not in dom and "&lt;script&gt;alert('x')&lt;/script&gt; " in dom  # text, not an element
+    assert dom.count('<span class="entity review" style=') == 1 and dom.count('<span class="type">') == 2
+    png = tmp_path / "page.png"
+    subprocess.run(browser + ["--window-size=800,400", f"--screenshot={png}", page.as_uri()], capture_output=True,
+                   timeout=120, check=True)
+    assert png.read_bytes().startswith(PNG_MAGIC)
