@@ -8,6 +8,7 @@ implementation only when it is used. An unknown name is a `ConfigError` that lis
 Adding a model is: its module (the model class and a builder function), one row in `MODELS`, its config
 YAML under `config/`, and its test.
 Adding a corpus is: a reader `(DataConfig) -> Corpus` (see `ner.corpora`) and one row in `CORPORA`.
+Adding an acquisition strategy (`ner select`) is: a scorer in `ner.selection` and one row in `ACQUISITIONS`.
 """
 import importlib
 from dataclasses import dataclass
