@@ -6,7 +6,8 @@
                 [--mc-samples T]
     ner uncertainty --run bert_ner [--set key=value ...] [--mc-samples T] [--output DIR]
     ner select --run bert_ner --pool FILE --budget N [--strategy mnlp|bald|entropy|random] [--diversity W]
-               [--pool-format text|conll] [--format conll|jsonl] [--output FILE] [--mc-samples T] [--seed S]
+               [--pool-format text|conll] [--exclude FILE ...] [--format conll|jsonl] [--output FILE]
+               [--mc-samples T] [--seed S]
     ner export --run bert_ner --output DIR
 
 `predict` prints, for `json`, one JSON object per text and line: the text and its entities, each with
@@ -25,6 +26,8 @@ and the diversity term: `ner.selection`) and writes the `--budget` best, best fi
 object per sentence with its `rank`, `number` (its line in a text pool, its sentence number in a CoNLL
 pool, from 1), `words`, `score` and `penalty` (the diversity term). A text pool has one sentence per line
 (split into words by `ner.text`, not into sentences); a CoNLL pool is read by `ner.readers.read_conll`.
+Pool sentences whose words equal those of a sentence in an `--exclude` CoNLL file (e.g. the batches
+labelled so far) are left out, and counted on stderr.
 
 A problem with the input (`NerError`: a file, a config key, a run that does not exist, ...) is printed
 as one `error: ...` line on stderr with exit status 2, as are bad arguments. TensorFlow is imported only
@@ -144,9 +147,16 @@ def _uncertainty(args: argparse.Namespace, command: str) -> None:
 
 def _select(args: argparse.Namespace, command: str) -> None:
     from ner.api import load
+    from ner.readers import read_conll
     from ner.utils import set_seed, write_text_atomic
 
-    sentences = read_pool(args.pool, args.pool_format)
+    pool = read_pool(args.pool, args.pool_format)
+    labelled = {sentence.words for path in args.exclude for sentence in read_conll(path, scheme_in="bio")}
+    numbers = [number for number, words in enumerate(pool, start=1) if words not in labelled]  # from 1
+    sentences = [pool[number - 1] for number in numbers]
+    if args.exclude:
+        print(f"[select] {len(pool) - len(sentences)} pool sentences are in the --exclude files: left out",
+              file=sys.stderr)
     tagger = load(args.run)
     seed = tagger.config.training.seed if args.seed is None else args.seed
     set_seed(seed)  # repeatable MC-dropout samples
@@ -154,7 +164,7 @@ def _select(args: argparse.Namespace, command: str) -> None:
     if args.format == "conll":
         text = "".join("".join(f"{word}\tO\n" for word in sentences[i]) + "\n" for i in selection.indices)
     else:
-        text = "".join(json.dumps({"rank": rank, "number": int(i) + 1, "words": list(sentences[i]),
+        text = "".join(json.dumps({"rank": rank, "number": numbers[i], "words": list(sentences[i]),
                                    "score": round(float(score), 6), "penalty": round(float(penalty), 6)},
                                   ensure_ascii=False) + "\n"
                        for rank, (i, score, penalty) in enumerate(
@@ -338,6 +348,9 @@ def _parser() -> argparse.ArgumentParser:
     select.add_argument("--mc-samples", type=_positive, metavar="T",
                         help="MC-dropout samples for bald (default: the run's uncertainty.mc_samples)")
     select.add_argument("--seed", type=int, metavar="S", help="seed of random and of MC dropout (default: the run's)")
+    select.add_argument("--exclude", nargs="+", default=[], metavar="FILE",
+                        help="CoNLL files of sentences already labelled: pool sentences with the same words are "
+                             "left out")
     select.add_argument("--format", choices=SELECTION_FORMATS, default="conll",
                         help="conll: all-O tags to annotate; jsonl: with the scores (default: %(default)s)")
     select.add_argument("--output", metavar="FILE", help="file to write (default: standard output)")

@@ -182,6 +182,19 @@ def test_select_writes_all_o_conll_and_takes_all_when_the_budget_exceeds_the_poo
     assert conll_pool == 0
 
 
+def test_select_leaves_out_the_sentences_already_labelled(trained, tmp_path):
+    _, _, run_dir, _ = trained
+    pool, labelled = write_pool(tmp_path), tmp_path / "labelled.conll"
+    first, _ = select_jsonl(run_dir, pool, "--budget", "2")
+    status, _, _ = run_cli(["select", "--run", str(run_dir), "--pool", str(pool), "--budget", "2", "--output",
+                            str(labelled)])
+    assert status == 0
+    rest, err = select_jsonl(run_dir, pool, "--budget", "4", "--exclude", str(labelled))
+    assert "[select] 2 pool sentences are in the --exclude files: left out" in err
+    assert sorted(r["number"] for r in first + rest) == [1, 2, 3, 4]  # numbers are the pool's lines
+    assert [r["words"] for r in rest] == [POOL[r["number"] - 1].split() for r in rest]
+
+
 def test_select_bald_and_diversity_run_end_to_end(trained, tmp_path):
     _, _, run_dir, _ = trained
     pool = write_pool(tmp_path)
