@@ -42,7 +42,7 @@ from ner.prediction import FirstPiecePredictions, FirstPiecePredictor
 from ner.preprocessor import EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset
 from ner.registry import ACQUISITIONS, lookup, model_type
 from ner.runs import CONFIG_FILE, read_label_map, run_dir_for
-from ner.selection import PoolOutputs, Selection, acquisition_scores, select
+from ner.selection import PoolOutputs, Selection, acquisition_scores, check_budget_and_diversity, select
 from ner.tagging import OUTSIDE, LabelMap
 from ner.text import tokenize
 from ner.trainers.trainer import WEIGHTS_DIR, load_weights
@@ -200,6 +200,7 @@ class Tagger:
           ConfigError: an unknown strategy.
         """
         reads = lookup(ACQUISITIONS, strategy, "acquisition strategy").reads
+        check_budget_and_diversity(budget, diversity)
         empty = [index for index, words in enumerate(sentences) if not words]
         if empty:
             raise ValueError(f"pool sentences {empty[:10]} (0-based) have no words")

@@ -14,9 +14,10 @@
 its character offsets (`start`, `end`), `type`, `confidence` and `review` (below `--threshold`); for
 `jsonl`, the same objects with every word too (`tokens`: offsets, sentence index, label, IOB2 tag and
 confidence); for `html`, one self-contained page that highlights the entities by type, shaded by
-confidence and outlined when below `--threshold` (`ner.html_view`); for `conll`, a `-DOCSTART-` line per text, then one `word<TAB>IOB2 tag` line per word and a blank line after
-each sentence (readable by `ner.readers.read_conll(path, scheme_in="bio")`); for `pretty`, each text
-followed by a table of its entities. `--input FILE` reads one text per line (UTF-8; `-`: standard input).
+confidence and outlined when below `--threshold` (`ner.html_view`); for `conll`, a `-DOCSTART-` line
+per text, then one `word<TAB>IOB2 tag` line per word and a blank line after each sentence (readable by
+`ner.readers.read_conll(path, scheme_in="bio")`); for `pretty`, each text followed by a table of its
+entities. `--input FILE` reads one text per line (UTF-8; `-`: standard input).
 How text is split and confidences are made: `ner.api`. `uncertainty`: the MC-dropout study of
 `ner.uncertainty.study`, written to `results/uncertainty/<run>/` (or `--output DIR`). `export`: `ner.serving`.
 
@@ -337,7 +338,8 @@ def _parser() -> argparse.ArgumentParser:
 
     select = commands.add_parser("select", help="choose the pool sentences to label next")
     select.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")
-    select.add_argument("--pool", required=True, metavar="FILE", help="the unlabelled sentences ('-': a text pool on standard input)")
+    select.add_argument("--pool", required=True, metavar="FILE",
+                        help="the unlabelled sentences ('-': a text pool on standard input)")
     select.add_argument("--pool-format", choices=POOL_FORMATS, default="text",
                         help="text: one sentence per line; conll: word and tag columns (default: %(default)s)")
     select.add_argument("--budget", required=True, type=_positive, metavar="N", help="how many sentences to choose")

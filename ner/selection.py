@@ -107,6 +107,14 @@ def acquisition_scores(strategy: str, outputs: PoolOutputs, seed: int = 0) -> np
     return resolve(lookup(ACQUISITIONS, strategy, "acquisition strategy").scorer)(outputs, seed)
 
 
+def check_budget_and_diversity(budget: int, diversity: float) -> None:
+    """ValueError unless budget >= 1 and diversity >= 0 (checked before any model runs)."""
+    if budget < 1:
+        raise ValueError(f"budget must be at least 1, got {budget}")
+    if not diversity >= 0:
+        raise ValueError(f"diversity must be 0 or positive, got {diversity}")
+
+
 def select(scores: np.ndarray, budget: int, embeddings: Optional[np.ndarray] = None,
            diversity: float = 0.0) -> Selection:
     """Picks min(budget, N) sentences: the highest `scores` [N], or with `diversity` w > 0 greedily with
@@ -115,10 +123,7 @@ def select(scores: np.ndarray, budget: int, embeddings: Optional[np.ndarray] = N
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1:
         raise ValueError(f"scores must be [N], got shape {scores.shape}")
-    if budget < 1:
-        raise ValueError(f"budget must be at least 1, got {budget}")
-    if diversity < 0:
-        raise ValueError(f"diversity must be 0 or positive, got {diversity}")
+    check_budget_and_diversity(budget, diversity)
     count = min(budget, len(scores))
     if diversity == 0:
         indices = np.argsort(-scores, kind="stable")[:count]
