@@ -79,7 +79,8 @@ class FirstPiecePredictor:
           latent_batches: keep the latent points of this many first batches.
           mc_predictor: also keep the MC-dropout statistics of this predictor (of the same model); its
             deterministic pass gives the probabilities.
-          log_probability: keep each row's `model.decoded_log_probability` (one more pass below the head).
+          log_probability: keep each row's `model.decoded_log_probability` (one more pass, which also gives
+            the latent points).
 
         Raises:
           ValueError: a dataset without batches.
@@ -89,24 +90,26 @@ class FirstPiecePredictor:
             labels = labels.numpy()
             labelled = labels != IGNORE_LABEL  # [B, T]
             batch = {"labels": labels, "row_lengths": labelled.sum(axis=1)}
-            if log_probability:
-                batch["log_probability"] = self._log_probability(features, tf.constant(labelled)).numpy()
+            latent = None
+            if log_probability:  # its pass gives the latent points too
+                latent, row_log_probability = self._log_probability(features, tf.constant(labelled))
+                batch["log_probability"] = row_log_probability.numpy()
             if mc_predictor is not None:
                 deterministic, samples = mc_predictor.predict(features)  # [B, T, C], [S, B, T, C]
                 statistics = summarize_samples(samples.numpy())
                 batch.update(probabilities=deterministic.numpy(), mc_mean=statistics.mean,
                              mc_variance=statistics.variance, mc_expected_entropy=statistics.expected_entropy)
             deterministic_probabilities = probabilities and mc_predictor is None
-            if deterministic_probabilities or index < latent_batches:  # one pass gives all three
+            if deterministic_probabilities or (index < latent_batches and latent is None):  # one pass gives all three
                 latent, batch_probabilities, label_ids = self._outputs(features)  # [B, T, L], [B, T, C], [B, T]
                 if deterministic_probabilities:
                     batch["probabilities"] = batch_probabilities.numpy()
-                if index < latent_batches:
-                    batch["latent"] = latent.numpy()
                 if decode:
                     batch["label_ids"] = label_ids.numpy()
             elif decode:
                 batch["label_ids"] = self._decode(features).numpy()
+            if index < latent_batches:
+                batch["latent"] = latent.numpy()
             for name, values in batch.items():
                 kept[name].append(values if name in _PER_ROW else values[labelled])
         if not kept:

@@ -93,7 +93,9 @@ def test_softmax_model_log_probability_is_the_sum_of_log_max_probabilities(tiny_
     labelled = labels.numpy() >= 0
     _, probabilities = model(features, training=False)
     expected = [np.log(probabilities.numpy()[row][labelled[row]].max(-1)).sum() for row in range(4)]
-    np.testing.assert_allclose(model.decoded_log_probability(features, tf.constant(labelled)), expected, rtol=1e-5)
+    latent, log_probability = model.decoded_log_probability(features, tf.constant(labelled))
+    np.testing.assert_allclose(log_probability, expected, rtol=1e-5)
+    np.testing.assert_array_equal(latent, model.predict_outputs(features)[0])
 
 
 def test_crf_model_log_probability_is_its_viterbi_paths_against_brute_force(tiny_encoder_handle):
@@ -108,7 +110,9 @@ def test_crf_model_log_probability_is_its_viterbi_paths_against_brute_force(tiny
     parameters = model.crf.parameters(constrain=False)
     allowed = model.crf.allowed
     assert allowed is not None  # the paths are the constrained ones, as `decode` gives them
-    log_probability = model.decoded_log_probability(features, tf.constant(labels.numpy() >= 0)).numpy()
+    latent, log_probability = model.decoded_log_probability(features, tf.constant(labels.numpy() >= 0))
+    np.testing.assert_array_equal(latent, model.predict_outputs(features)[0])
+    log_probability = log_probability.numpy()
     for row, length in enumerate(word_mask.numpy().sum(1)):
         log_z, _, best_score, _ = brute_force(word_scores[row], length, parameters, allowed)
         assert log_probability[row] == pytest.approx(best_score - log_z, abs=1e-4)
@@ -146,3 +150,12 @@ def test_a_sentence_cut_into_rows_adds_the_log_probabilities_of_its_rows(crf_tag
         crf_tagger.select([words, []], budget=1)
     with pytest.raises(ValueError, match="diversity must be 0 or positive, got -0.5"):
         crf_tagger.select([words], budget=1, diversity=-0.5)
+
+
+def test_a_copy_of_a_chosen_sentence_gets_the_full_diversity_penalty(crf_tagger):
+    pool = [["john", "said", "today"], ["the", "army", "said", "today"], ["john", "said", "today"]]
+    chosen = crf_tagger.select(pool, budget=3, strategy="mnlp", diversity=2.0)
+    order = chosen.indices.tolist()
+    assert sorted(order) == [0, 1, 2] and order.index(0) < order.index(2)  # ties go to the earlier copy
+    assert chosen.penalties[order.index(2)] == pytest.approx(2.0)  # cosine 1 with sentence 0
+    assert chosen.scores[order.index(0)] == chosen.scores[order.index(2)]

@@ -68,8 +68,9 @@ class CrfOutput:
         _, scores = self.latent_and_scores(inputs, training=False)
         return self.crf.decode(scores, inputs[FIRST_PIECE_MASK])
 
-    def decoded_log_probability(self, inputs: Dict[str, tf.Tensor], labelled: tf.Tensor) -> tf.Tensor:
-        """log p [B] of each row's Viterbi path under the CRF (dropout off); the CRF's words are the
-        first pieces, which are the `labelled` positions."""
-        _, scores = self.latent_and_scores(inputs, training=False)
-        return self.crf.best_path_log_probability(scores, inputs[FIRST_PIECE_MASK])
+    def decoded_log_probability(self, inputs: Dict[str, tf.Tensor],
+                                labelled: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        """`(latent [B, T, L], log p [B])`: each row's Viterbi path's log-probability under the CRF, from one
+        pass with dropout off; the CRF's words are the first pieces, which are the `labelled` positions."""
+        latent, scores = self.latent_and_scores(inputs, training=False)
+        return latent, self.crf.best_path_log_probability(scores, inputs[FIRST_PIECE_MASK])
