@@ -25,12 +25,17 @@ marginal probability of its exact span and type under the CRF (forward-backward 
 `ner.uncertainty.entities`), and otherwise the mean confidence of its words. (A span that crosses the cut
 between two rows of a long sentence belongs to no one CRF and gets the mean too.) `review` marks the
 entities whose confidence is below `threshold`.
+
+Choosing sentences to annotate: `tagger.select(pool, budget, strategy="mnlp")` takes a pool of sentences
+(each a list of words) and returns the `budget` best to label next (`ner.selection`: the strategies and
+the optional diversity term).
 """
 import dataclasses
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+import tensorflow as tf
 import tf_keras as keras
 
 from ner.config import ExperimentConfig, load_config
@@ -38,10 +43,11 @@ from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
 from ner.models import build_model
 from ner.models.crf_output import CrfOutput
-from ner.prediction import FirstPiecePredictor
-from ner.preprocessor import Sentence, WordPieceFeaturizer, make_dataset
-from ner.registry import model_type
+from ner.prediction import FirstPiecePredictions, FirstPiecePredictor
+from ner.preprocessor import EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset
+from ner.registry import ACQUISITIONS, lookup, model_type
 from ner.runs import CONFIG_FILE, read_label_map, run_dir_for
+from ner.selection import PoolOutputs, Selection, acquisition_scores, check_budget_and_diversity, select
 from ner.tagging import OUTSIDE, LabelMap
 from ner.text import tokenize
 from ner.trainers.trainer import WEIGHTS_DIR, load_weights
@@ -100,9 +106,15 @@ class TaggedText:
     sentences: Tuple[Tuple[TaggedWord, ...], ...]
     entities: Tuple[Entity, ...]
 
-    def to_dict(self) -> dict:
-        """`{"text": ..., "entities": [{"text", "type", "start", "end", "confidence", "review"}, ...]}`."""
-        return {"text": self.text, "entities": [dataclasses.asdict(entity) for entity in self.entities]}
+    def to_dict(self, with_tokens: bool = False) -> dict:
+        """`{"text": ..., "entities": [{"text", "type", "start", "end", "confidence", "review"}, ...]}`; with
+        `with_tokens` also `"tokens": [{"text", "start", "end", "sentence", "label", "tag", "confidence"}, ...]`,
+        every word in text order with the index of its sentence."""
+        record = {"text": self.text, "entities": [dataclasses.asdict(entity) for entity in self.entities]}
+        if with_tokens:
+            record["tokens"] = [{"sentence": index, **dataclasses.asdict(word)}
+                                for index, sentence in enumerate(self.sentences) for word in sentence]
+        return record
 
 
 class Tagger:
@@ -201,13 +213,9 @@ class Tagger:
             raise ValueError(f"mc_samples must be 0 (softmax) or positive, got {mc_samples}")
         if not sentences:
             return []
-        records = [Sentence(i, tuple(words), (OUTSIDE,) * len(words)) for i, words in enumerate(sentences)]
-        encoded = self.featurizer.featurize(records)
-        dataset = make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
-                               first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask)
+        encoded, dataset = self._dataset(sentences)
         if mc_samples:
-            predictor = MCDropoutPredictor.from_config(self.model, self.config.uncertainty, mc_samples)
-            prediction = self._predictor.predict(dataset, decode=False, mc_predictor=predictor)
+            prediction = self._predictor.predict(dataset, decode=False, mc_predictor=self._mc_predictor(mc_samples))
             probabilities = prediction.mc.mean
             label_ids = probabilities.argmax(axis=-1).astype(np.int32)
         else:
@@ -228,6 +236,68 @@ class Tagger:
                       for index in range(len(sentences))]
         return [SentencePrediction(ids, p, scores, starts) for ids, p, scores, starts
                 in zip(*per_sentence, np.split(prediction.emission_scores, cuts), row_starts)]
+
+    def select(self, sentences: Sequence[Sequence[str]], budget: int, strategy: str = "mnlp",
+               diversity: float = 0.0, mc_samples: Optional[int] = None, seed: int = 0) -> Selection:
+        """The `budget` sentences of a pool (each a non-empty sequence of words) to label next, best first.
+
+        Args:
+          strategy: a name of `ner.registry.ACQUISITIONS` (`ner.selection` says what each scores).
+          diversity: w >= 0, the weight of the penalty for sentences close to those already picked.
+          mc_samples: T MC-dropout samples for `bald` (default: the run's `uncertainty.mc_samples`;
+            call `ner.utils.set_seed` first for repeatable samples); other strategies run none.
+          seed: the seed of `random`.
+
+        Raises:
+          ValueError: an empty sentence (named by its index), or a value out of range.
+          ConfigError: an unknown strategy.
+        """
+        reads = lookup(ACQUISITIONS, strategy, "acquisition strategy").reads
+        check_budget_and_diversity(budget, diversity)
+        empty = [index for index, words in enumerate(sentences) if not words]
+        if empty:
+            raise ValueError(f"pool sentences {empty[:10]} (0-based) have no words")
+        if not sentences:
+            return select(np.zeros(0), budget)
+        encoded, dataset = self._dataset(sentences)
+        mc_predictor = None
+        if reads == "mc":
+            mc_predictor = self._mc_predictor(self.config.uncertainty.mc_samples if mc_samples is None else mc_samples)
+        prediction = self._predictor.predict(
+            dataset, decode=False, probabilities=reads == "probabilities", mc_predictor=mc_predictor,
+            log_probability=reads == "log_probability",
+            latent_batches=len(encoded.sentence_ids) if diversity > 0 else 0)  # rows >= batches: every batch
+        word_counts = _word_counts(sentences, prediction)
+        embeddings = None
+        if diversity > 0:
+            starts = np.concatenate([[0], np.cumsum(word_counts)[:-1]])
+            embeddings = np.add.reduceat(prediction.latent.astype(np.float64), starts, axis=0) / word_counts[:, None]
+        log_probability = None
+        if prediction.log_probability is not None:  # rows -> sentences: a long sentence's rows add up
+            log_probability = np.bincount(encoded.sentence_ids, weights=prediction.log_probability,
+                                          minlength=len(sentences))
+        outputs = PoolOutputs(word_counts, log_probability, prediction.probabilities, prediction.mc, embeddings)
+        return select(acquisition_scores(strategy, outputs, seed), budget, embeddings, diversity)
+
+    def _dataset(self, sentences: Sequence[Sequence[str]]) -> Tuple[EncodedSentences, tf.data.Dataset]:
+        """The sentences (sentence id = index) featurized and batched in order, labels all `O`."""
+        records = [Sentence(i, tuple(words), (OUTSIDE,) * len(words)) for i, words in enumerate(sentences)]
+        encoded = self.featurizer.featurize(records)
+        return encoded, make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
+                                     first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask)
+
+    def _mc_predictor(self, mc_samples: int) -> MCDropoutPredictor:
+        """T = `mc_samples` MC-dropout samples at the run's `uncertainty` rate and sampling path."""
+        return MCDropoutPredictor.from_config(self.model, self.config.uncertainty, mc_samples)
+
+
+def _word_counts(sentences: Sequence[Sequence[str]], prediction: FirstPiecePredictions) -> np.ndarray:
+    """int64 [N], the words of each sentence, checked against the positions the prediction kept: rows are
+    in sentence order and words in row order, so the words of a sentence are consecutive."""
+    counts = np.array([len(words) for words in sentences], dtype=np.int64)
+    if prediction.row_lengths.sum() != counts.sum():
+        raise RuntimeError(f"{prediction.row_lengths.sum()} first pieces for {counts.sum()} words; the rows lost words")
+    return counts
 
 
 def load(run: str, saved_models_dir: str = "saved_models") -> Tagger:

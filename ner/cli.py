@@ -2,20 +2,35 @@
 
     ner train --config config/bert_ner.yaml [--set training.epochs=2 ...] [--resume | --overwrite]
     ner evaluate --run bert_ner [--set key=value ...]
-    ner predict --run bert_ner [TEXT ... | --input FILE] [--format json|conll|pretty] [--threshold X]
+    ner predict --run bert_ner [TEXT ... | --input FILE] [--format json|jsonl|conll|pretty|html] [--threshold X]
                 [--mc-samples T]
     ner uncertainty --run bert_ner [--set key=value ...] [--mc-samples T] [--ensemble RUN ...] [--output DIR]
+    ner select --run bert_ner --pool FILE --budget N [--strategy mnlp|bald|entropy|random] [--diversity W]
+               [--pool-format text|conll] [--exclude FILE ...] [--format conll|jsonl] [--output FILE]
+               [--mc-samples T] [--seed S]
     ner export --run bert_ner --output DIR
 
 `predict` prints, for `json`, one JSON object per text and line: the text and its entities, each with
 its character offsets (`start`, `end`), `type`, `confidence` (a CRF model's span marginal, else the
 mean probability of its words' labels) and `review` (below `--threshold`); for
-`conll`, a `-DOCSTART-` line per text, then one `word<TAB>IOB2 tag` line per word and a blank line after
-each sentence (readable by `ner.readers.read_conll(path, scheme_in="bio")`); for `pretty`, each text
-followed by a table of its entities. `--input FILE` reads one text per line (UTF-8; `-`: standard input).
+`jsonl`, the same objects with every word too (`tokens`: offsets, sentence index, label, IOB2 tag and
+confidence); for `html`, one self-contained page that highlights the entities by type, shaded by
+confidence and outlined when below `--threshold` (`ner.html_view`); for `conll`, a `-DOCSTART-` line
+per text, then one `word<TAB>IOB2 tag` line per word and a blank line after each sentence (readable by
+`ner.readers.read_conll(path, scheme_in="bio")`); for `pretty`, each text followed by a table of its
+entities. `--input FILE` reads one text per line (UTF-8; `-`: standard input).
 How text is split and confidences are made: `ner.api`. `uncertainty`: the uncertainty study of
 `ner.uncertainty.study` (MC dropout, temperature scaling, Mahalanobis distance, a deep ensemble with
 `--ensemble`, entity confidence), written to `results/uncertainty/<run>/` (or `--output DIR`). `export`: `ner.serving`.
+
+`select` ranks the sentences of a pool by how much labelling them should teach the model (the strategies
+and the diversity term: `ner.selection`) and writes the `--budget` best, best first: for `conll`, one
+`word<TAB>O` line per word and a blank line after each sentence, ready to annotate; for `jsonl`, one
+object per sentence with its `rank`, `number` (its line in a text pool, its sentence number in a CoNLL
+pool, from 1), `words`, `score` and `penalty` (the diversity term). A text pool has one sentence per line
+(split into words by `ner.text`, not into sentences); a CoNLL pool is read by `ner.readers.read_conll`.
+Pool sentences whose words equal those of a sentence in an `--exclude` CoNLL file (e.g. the batches
+labelled so far) are left out, and counted on stderr.
 
 A problem with the input (`NerError`: a file, a config key, a run that does not exist, ...) is printed
 as one `error: ...` line on stderr with exit status 2, as are bad arguments. TensorFlow is imported only
@@ -26,11 +41,14 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from ner.errors import DataError, NerError
+from ner.registry import ACQUISITIONS
 
-FORMATS = ("json", "conll", "pretty")
+FORMATS = ("json", "jsonl", "conll", "pretty", "html")
+POOL_FORMATS = ("text", "conll")  # `ner select --pool-format`
+SELECTION_FORMATS = ("conll", "jsonl")  # `ner select --format`
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -111,8 +129,14 @@ def _predict(args: argparse.Namespace, command: str) -> None:
     tagger = load(args.run)
     set_seed(tagger.config.training.seed)  # repeatable MC-dropout samples
     results = tagger.predict(texts, mc_samples=args.mc_samples, threshold=args.threshold)
-    write = {"json": _write_json, "conll": _write_conll, "pretty": _write_pretty}[args.format]
-    write(results)
+    if args.format == "html":
+        from ner.html_view import render_html
+
+        print(render_html(results, tagger.label_map.entity_types, args.threshold), end="")
+    elif args.format in ("json", "jsonl"):
+        _write_json(results, with_tokens=args.format == "jsonl")
+    else:
+        {"conll": _write_conll, "pretty": _write_pretty}[args.format](results)
     if args.threshold > 0:
         entities = [entity for result in results for entity in result.entities]
         flagged = sum(entity.review for entity in entities)
@@ -122,6 +146,42 @@ def _predict(args: argparse.Namespace, command: str) -> None:
 
 def _uncertainty(args: argparse.Namespace, command: str) -> None:
     uncertainty_run(args.run, args.overrides, command, args.mc_samples, args.output, args.ensemble)
+
+
+def _select(args: argparse.Namespace, command: str) -> None:
+    from ner.api import load
+    from ner.readers import read_conll
+    from ner.utils import set_seed, write_text_atomic
+
+    pool = read_pool(args.pool, args.pool_format)
+    labelled = {sentence.words for path in args.exclude for sentence in read_conll(path, scheme_in="bio")}
+    numbers = [number for number, words in enumerate(pool, start=1) if words not in labelled]  # from 1
+    sentences = [pool[number - 1] for number in numbers]
+    if args.exclude:
+        print(f"[select] {len(pool) - len(sentences)} pool sentences are in the --exclude files: left out",
+              file=sys.stderr)
+    tagger = load(args.run)
+    seed = tagger.config.training.seed if args.seed is None else args.seed
+    set_seed(seed)  # repeatable MC-dropout samples
+    selection = tagger.select(sentences, args.budget, args.strategy, args.diversity, args.mc_samples, seed)
+    if args.format == "conll":
+        text = "".join("".join(f"{word}\tO\n" for word in sentences[i]) + "\n" for i in selection.indices)
+    else:
+        text = "".join(json.dumps({"rank": rank, "number": numbers[i], "words": list(sentences[i]),
+                                   "score": round(float(score), 6), "penalty": round(float(penalty), 6)},
+                                  ensure_ascii=False) + "\n"
+                       for rank, (i, score, penalty) in enumerate(
+                           zip(selection.indices, selection.scores, selection.penalties), start=1))
+    if args.output is None:
+        print(text, end="")
+    else:
+        write_text_atomic(args.output, text)
+    if args.budget > len(sentences):
+        print(f"[select] the budget {args.budget} is more than the pool's {len(sentences)} sentences: all are "
+              "selected", file=sys.stderr)
+    where = "" if args.output is None else f"; written to {args.output}"
+    print(f"[select] {len(selection.indices)} of {len(sentences)} pool sentences by {args.strategy} "
+          f"(diversity {args.diversity}){where}", file=sys.stderr)
 
 
 def _export(args: argparse.Namespace, command: str) -> None:
@@ -158,11 +218,31 @@ def read_texts(path: str) -> List[str]:
     return texts
 
 
-def _write_json(results) -> None:
+def read_pool(path: str, pool_format: str) -> List[Tuple[str, ...]]:
+    """The sentences of a pool file as words: one per line of a text file (`read_texts`, split into words
+    by `ner.text.split_words`), or those of a CoNLL file (`read_conll`, tags ignored).
+
+    Raises DataError naming the file and every line without words (and `read_texts`' and `read_conll`'s).
+    """
+    from ner.readers import read_conll
+    from ner.text import split_words
+
+    if pool_format == "conll":
+        return [sentence.words for sentence in read_conll(path, scheme_in="bio")]
+    sentences = [tuple(word.text for word in split_words(text)) for text in read_texts(path)]
+    empty = [number for number, words in enumerate(sentences, start=1) if not words]
+    if empty:
+        shown = ", ".join(map(str, empty[:10])) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        raise DataError(f"{path} line{'s' if len(empty) > 1 else ''} {shown}: no words; expected one sentence "
+                        "per line (remove the empty lines)")
+    return sentences
+
+
+def _write_json(results, with_tokens: bool) -> None:
     for result in results:
-        record = result.to_dict()
-        for entity in record["entities"]:
-            entity["confidence"] = round(entity["confidence"], 4)
+        record = result.to_dict(with_tokens)
+        for item in record["entities"] + record.get("tokens", []):
+            item["confidence"] = round(item["confidence"], 4)
         print(json.dumps(record, ensure_ascii=False))
 
 
@@ -196,6 +276,13 @@ def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive number, got {text}")
     return value
 
 
@@ -253,6 +340,28 @@ def _parser() -> argparse.ArgumentParser:
     uncertainty.add_argument("--output", metavar="DIR",
                              help="directory to write the study to (default: results/uncertainty/<run name>/)")
     uncertainty.set_defaults(run_command=_uncertainty)
+
+    select = commands.add_parser("select", help="choose the pool sentences to label next")
+    select.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")
+    select.add_argument("--pool", required=True, metavar="FILE",
+                        help="the unlabelled sentences ('-': a text pool on standard input)")
+    select.add_argument("--pool-format", choices=POOL_FORMATS, default="text",
+                        help="text: one sentence per line; conll: word and tag columns (default: %(default)s)")
+    select.add_argument("--budget", required=True, type=_positive, metavar="N", help="how many sentences to choose")
+    select.add_argument("--strategy", choices=tuple(ACQUISITIONS), default="mnlp",
+                        help="acquisition score, see ner.selection (default: %(default)s)")
+    select.add_argument("--diversity", type=_non_negative_float, default=0.0, metavar="W",
+                        help="weight of the penalty for sentences like those already chosen; 0: none (default)")
+    select.add_argument("--mc-samples", type=_positive, metavar="T",
+                        help="MC-dropout samples for bald (default: the run's uncertainty.mc_samples)")
+    select.add_argument("--seed", type=int, metavar="S", help="seed of random and of MC dropout (default: the run's)")
+    select.add_argument("--exclude", nargs="+", default=[], metavar="FILE",
+                        help="CoNLL files of sentences already labelled: pool sentences with the same words are "
+                             "left out")
+    select.add_argument("--format", choices=SELECTION_FORMATS, default="conll",
+                        help="conll: all-O tags to annotate; jsonl: with the scores (default: %(default)s)")
+    select.add_argument("--output", metavar="FILE", help="file to write (default: standard output)")
+    select.set_defaults(run_command=_select)
 
     export = commands.add_parser("export", help="write a serving SavedModel (tokenisation inside the graph)")
     export.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")

@@ -4,7 +4,8 @@ Evaluation (`ner.evaluation`), raw-text tagging (`ner.api`) and the MC-dropout s
 (`examples/example_uncertainty.py`) all read a model's outputs at the positions the dataset labels
 (each word's first piece; every position of a `WordFeatureNER` batch), rows in dataset order and words in
 row order. Label ids come from `model.decode`: the argmax of the probabilities, or the Viterbi path of a
-CRF model.
+CRF model; `model.decoded_log_probability` gives each row's log-probability of those labels (selection
+for annotation, `ner.selection`).
 """
 import dataclasses
 import sys
@@ -37,6 +38,8 @@ class FirstPiecePredictions:
         `latent_batches` batches); None when `latent_batches` is 0.
       mc: the MC-dropout statistics per position (`mean` and `variance` [n, C], `expected_entropy` [n]);
         None without an MC predictor.
+      log_probability: float32 [R], each row's log p of `model.decode`'s labels (dropout off); None when
+        not asked for.
       emission_scores: float32 [n, C], a CRF model's emission scores (dropout off); None when not asked for.
     """
 
@@ -46,7 +49,11 @@ class FirstPiecePredictions:
     probabilities: Optional[np.ndarray] = None
     latent: Optional[np.ndarray] = None
     mc: Optional[MCStatistics] = None
+    log_probability: Optional[np.ndarray] = None
     emission_scores: Optional[np.ndarray] = None
+
+
+_PER_ROW = ("row_lengths", "log_probability")  # kept per row; every other array per labelled position
 
 
 class FirstPiecePredictor:
@@ -63,12 +70,13 @@ class FirstPiecePredictor:
         # One trace serves batches of every length (reduce_retracing relaxes the shapes after the first).
         self._decode = tf.function(model.decode, reduce_retracing=True)
         self._outputs = tf.function(model.predict_outputs, reduce_retracing=True)
+        self._log_probability = tf.function(model.decoded_log_probability, reduce_retracing=True)
         self._scores = (tf.function(lambda features: model.latent_and_scores(features, training=False)[1],
                                     reduce_retracing=True) if isinstance(model, CrfOutput) else None)
 
     def predict(self, dataset: tf.data.Dataset, decode: bool = True, probabilities: bool = False,
                 latent_batches: int = 0, mc_predictor: Optional[MCDropoutPredictor] = None,
-                emission_scores: bool = False) -> FirstPiecePredictions:
+                log_probability: bool = False, emission_scores: bool = False) -> FirstPiecePredictions:
         """The model's outputs at the labelled positions of `dataset` (unshuffled), in row order.
 
         Args:
@@ -79,6 +87,8 @@ class FirstPiecePredictor:
           latent_batches: keep the latent points of this many first batches (`EVERY_BATCH`: all).
           mc_predictor: also keep the MC-dropout statistics of this predictor (of the same model); its
             deterministic pass gives the probabilities.
+          log_probability: keep each row's `model.decoded_log_probability` (one more pass, which also gives
+            the latent points).
           emission_scores: keep a CRF model's emission scores (one more pass below the CRF).
 
         Raises:
@@ -91,26 +101,30 @@ class FirstPiecePredictor:
             labels = labels.numpy()
             labelled = labels != IGNORE_LABEL  # [B, T]
             batch = {"labels": labels, "row_lengths": labelled.sum(axis=1)}
+            latent = None
+            if log_probability:  # its pass gives the latent points too
+                latent, row_log_probability = self._log_probability(features, tf.constant(labelled))
+                batch["log_probability"] = row_log_probability.numpy()
             if mc_predictor is not None:
                 deterministic, samples = mc_predictor.predict(features)  # [B, T, C], [S, B, T, C]
                 statistics = summarize_samples(samples.numpy())
                 batch.update(probabilities=deterministic.numpy(), mc_mean=statistics.mean,
                              mc_variance=statistics.variance, mc_expected_entropy=statistics.expected_entropy)
             deterministic_probabilities = probabilities and mc_predictor is None
-            if deterministic_probabilities or index < latent_batches:  # one pass gives all three
+            if deterministic_probabilities or (index < latent_batches and latent is None):  # one pass gives all three
                 latent, batch_probabilities, label_ids = self._outputs(features)  # [B, T, L], [B, T, C], [B, T]
                 if deterministic_probabilities:
                     batch["probabilities"] = batch_probabilities.numpy()
-                if index < latent_batches:
-                    batch["latent"] = latent.numpy()
                 if decode:
                     batch["label_ids"] = label_ids.numpy()
             elif decode:
                 batch["label_ids"] = self._decode(features).numpy()
+            if index < latent_batches:
+                batch["latent"] = latent.numpy()
             if emission_scores:
                 batch["emission_scores"] = self._scores(features).numpy()
             for name, values in batch.items():
-                kept[name].append(values if name == "row_lengths" else values[labelled])
+                kept[name].append(values if name in _PER_ROW else values[labelled])
         if not kept:
             raise ValueError("the dataset has no batches")
         arrays = {name: np.concatenate(values) for name, values in kept.items()}

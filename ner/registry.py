@@ -1,4 +1,5 @@
-"""The names a config may use, each defined once: model types, corpora, unlabelled losses, and choice lists.
+"""The names a config may use, each defined once: model types, corpora, unlabelled losses, acquisition
+strategies, and choice lists.
 
 Every entry names its implementation as a lazy `"module:attribute"` path, so this module imports nothing
 heavy; `ner.config` validates names against it without importing TensorFlow, and `resolve` imports an
@@ -7,6 +8,7 @@ implementation only when it is used. An unknown name is a `ConfigError` that lis
 Adding a model is: its module (the model class and a builder function), one row in `MODELS`, its config
 YAML under `config/`, and its test.
 Adding a corpus is: a reader `(DataConfig) -> Corpus` (see `ner.corpora`) and one row in `CORPORA`.
+Adding an acquisition strategy (`ner select`) is: a scorer in `ner.selection` and one row in `ACQUISITIONS`.
 """
 import importlib
 from dataclasses import dataclass
@@ -71,6 +73,28 @@ UNLABELLED_LOSSES: Dict[str, str] = {
 PSEUDO_LABEL_CONFIDENCES = ("marginal", "mc_dropout")
 # Who learns from the pseudo-labels: the teacher itself, or a student from the initial weights.
 SELF_TRAINING_STUDENTS = ("continue", "reinitialise")
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """One way of ranking pool sentences for annotation (`ner select`, `ner.selection`).
+
+    scorer: `"module:function"` of `(outputs: ner.selection.PoolOutputs, seed: int) -> float64 [N]`, one
+      score per pool sentence, higher = label first; `seed` is read by the strategies that draw.
+    reads: the `PoolOutputs` field the scorer reads, so the tagger computes it: "log_probability",
+      "probabilities", "mc", or None (the word counts only).
+    """
+
+    scorer: str
+    reads: Optional[str]
+
+
+ACQUISITIONS: Dict[str, Acquisition] = {
+    "mnlp": Acquisition("ner.selection:mnlp_scores", reads="log_probability"),
+    "bald": Acquisition("ner.selection:bald_scores", reads="mc"),
+    "entropy": Acquisition("ner.selection:entropy_scores", reads="probabilities"),
+    "random": Acquisition("ner.selection:random_scores", reads=None),
+}
 
 
 def lookup(table: Mapping[str, Any], name: str, what: str) -> Any:

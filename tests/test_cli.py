@@ -1,9 +1,12 @@
 """The `ner` command: train, evaluate, predict and export on a tiny run, and one-line errors."""
 import contextlib
+import html
 import io
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ner  # noqa: F401
@@ -92,6 +95,31 @@ def test_predict_formats(trained, tmp_path):
     assert err.startswith("[predict] ") and "flagged for review" in err
 
 
+def test_predict_jsonl_has_tokens_and_html_is_escaped(trained):
+    _, _, run_dir, _ = trained
+    status, out, _ = run_cli(["predict", "--run", str(run_dir), "--format", "jsonl", TEXT, ""])
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert status == 0 and second == {"text": "", "entities": [], "tokens": []}
+    assert [(t["text"], t["start"], t["end"], t["sentence"], t["tag"]) for t in first["tokens"][:2]] == [
+        ("John", 0, 4, 0, "B-per"), ("Smith", 5, 10, 0, "I-per")]
+    assert [t["tag"] for t in first["tokens"]] == ["B-per", "I-per", "O", "O", "O", "O", "B-geo", "B-tim"]
+    assert [(e["text"], e["type"]) for e in first["entities"]] == [("John Smith", "per"), ("London", "geo"),
+                                                                  ("today", "tim")]
+
+    text = f"<script>x</script> & {TEXT}"
+    status, page, _ = run_cli(["predict", "--run", str(run_dir), "--format", "html", "--threshold", "1.0", text])
+    assert status == 0 and page.startswith("<!DOCTYPE html>") and "<script" not in page
+    body = page[page.index('<p class="text">'):]
+    shown = re.sub("<[^>]+>", "", re.sub('<span class="type">[^<]*</span>', "", body))  # the text, escaped
+    assert "&lt;script&gt;x&lt;/script&gt; &amp;" in shown and html.unescape(shown).strip() == text
+    [record] = [json.loads(line) for line in run_cli(["predict", "--run", str(run_dir), "--format", "json",
+                                                      "--threshold", "1.0", text])[1].splitlines()]
+    entities = record["entities"]
+    assert body.count('<span class="type">') == len(entities) and len(entities) >= 3
+    assert body.count('<span class="entity review" style=') == sum(e["review"] for e in entities)
+    assert 'John Smith<span class="type">per?</span>' in body
+
+
 def test_predict_reads_one_text_per_line(trained, tmp_path):
     _, _, run_dir, _ = trained
     path = tmp_path / "texts.txt"
@@ -100,6 +128,91 @@ def test_predict_reads_one_text_per_line(trained, tmp_path):
     status, out, _ = run_cli(["predict", "--run", str(run_dir), "--input", str(path), "--format", "json",
                               "--mc-samples", "3"])
     assert status == 0 and [json.loads(line)["text"] for line in out.splitlines()] == read_texts(str(path))
+
+
+POOL = ["John Smith said the president in London today", "The army said today",
+        "the president of London said", " ".join(["the president said"] * 8)]  # 24 words: cut into rows
+
+
+def write_pool(directory: Path) -> Path:
+    path = directory / "pool.txt"
+    path.write_text("".join(line + "\n" for line in POOL), encoding="utf-8")
+    return path
+
+
+def select_jsonl(run_dir, pool, *options):
+    status, out, err = run_cli(["select", "--run", str(run_dir), "--pool", str(pool), "--format", "jsonl", *options])
+    assert status == 0, err
+    return [json.loads(line) for line in out.splitlines()], err
+
+
+def test_select_ranks_the_pool_by_hand_computed_mnlp_and_entropy(trained, tmp_path):
+    from ner.api import load
+    from ner.uncertainty.metrics import entropy
+
+    _, _, run_dir, _ = trained
+    pool = write_pool(tmp_path)
+    probabilities = [p for _, p in load(str(run_dir)).predict_words([line.split() for line in POOL])]
+    expected = {"mnlp": [-np.log(p.max(-1)).mean() for p in probabilities],  # a softmax model: sum / n
+                "entropy": [entropy(p).mean() for p in probabilities]}
+    for strategy, scores in expected.items():
+        records, err = select_jsonl(run_dir, pool, "--budget", "3", "--strategy", strategy)
+        order = np.argsort(-np.array(scores), kind="stable")[:3]
+        assert [r["number"] for r in records] == (order + 1).tolist() and [r["rank"] for r in records] == [1, 2, 3]
+        assert [r["words"] for r in records] == [POOL[i].split() for i in order]
+        np.testing.assert_allclose([r["score"] for r in records], np.array(scores)[order], atol=2e-6)
+        assert all(r["penalty"] == 0 for r in records)
+        assert err == f"[select] 3 of 4 pool sentences by {strategy} (diversity 0.0)\n"
+
+
+def test_select_writes_all_o_conll_and_takes_all_when_the_budget_exceeds_the_pool(trained, tmp_path):
+    _, _, run_dir, _ = trained
+    output = tmp_path / "to_label.conll"
+    status, out, err = run_cli(["select", "--run", str(run_dir), "--pool", str(write_pool(tmp_path)), "--budget",
+                                "10", "--strategy", "random", "--seed", "3", "--output", str(output)])
+    assert status == 0 and out == ""
+    assert "budget 10 is more than the pool's 4 sentences: all are selected" in err
+    assert f"4 of 4 pool sentences by random (diversity 0.0); written to {output}" in err
+    sentences = read_conll(output, scheme_in="bio")
+    order = np.argsort(-np.random.default_rng(3).random(4), kind="stable")
+    assert [s.words for s in sentences] == [tuple(POOL[i].split()) for i in order]
+    assert {tag for s in sentences for tag in s.tags} == {"O"}
+    conll_pool, _ = run_cli(["select", "--run", str(run_dir), "--pool", str(output), "--pool-format", "conll",
+                             "--budget", "1", "--strategy", "random", "--seed", "3"])[:2]
+    assert conll_pool == 0
+
+
+def test_select_leaves_out_the_sentences_already_labelled(trained, tmp_path):
+    _, _, run_dir, _ = trained
+    pool, labelled = write_pool(tmp_path), tmp_path / "labelled.conll"
+    first, _ = select_jsonl(run_dir, pool, "--budget", "2")
+    status, _, _ = run_cli(["select", "--run", str(run_dir), "--pool", str(pool), "--budget", "2", "--output",
+                            str(labelled)])
+    assert status == 0
+    rest, err = select_jsonl(run_dir, pool, "--budget", "4", "--exclude", str(labelled))
+    assert "[select] 2 pool sentences are in the --exclude files: left out" in err
+    assert sorted(r["number"] for r in first + rest) == [1, 2, 3, 4]  # numbers are the pool's lines
+    assert [r["words"] for r in rest] == [POOL[r["number"] - 1].split() for r in rest]
+
+
+def test_select_bald_and_diversity_run_end_to_end(trained, tmp_path):
+    _, _, run_dir, _ = trained
+    pool = write_pool(tmp_path)
+    first, _ = select_jsonl(run_dir, pool, "--budget", "4", "--strategy", "bald", "--mc-samples", "4")
+    again, _ = select_jsonl(run_dir, pool, "--budget", "4", "--strategy", "bald", "--mc-samples", "4")
+    assert first == again and all(r["score"] >= 0 for r in first)  # seeded samples; mutual information >= 0
+    records, _ = select_jsonl(run_dir, pool, "--budget", "4", "--diversity", "0.5")
+    assert records[0]["penalty"] == 0 and all(0 <= r["penalty"] <= 0.5 for r in records)
+    assert sorted(r["number"] for r in records) == [1, 2, 3, 4]
+
+
+def test_select_names_the_empty_pool_lines(trained, tmp_path):
+    _, _, run_dir, _ = trained
+    pool = tmp_path / "pool.txt"
+    pool.write_text("The army said today\n\n  \nJohn said\n", encoding="utf-8")
+    status, out, err = run_cli(["select", "--run", str(run_dir), "--pool", str(pool), "--budget", "1"])
+    assert status == 2 and out == ""
+    assert err == (f"error: {pool} lines 2, 3: no words; expected one sentence per line (remove the empty lines)\n")
 
 
 def test_export(trained, tmp_path):
@@ -133,6 +246,12 @@ def test_bad_input_files_name_file_and_line(tmp_path):
     (["predict", "--run", "bert_ner"], "one of the arguments TEXT --input is required"),
     (["predict", "--run", "bert_ner", "text", "--input", "f.txt"], "not allowed with argument"),
     (["predict", "--run", "bert_ner", "--format", "xml", "text"], "invalid choice: 'xml'"),
+    (["select", "--run", "bert_ner", "--pool", "absent.txt", "--budget", "2"], "error: input file not found"),
+    (["select", "--run", "bert_ner", "--pool", "p.txt", "--budget", "0"], "expected a positive integer, got 0"),
+    (["select", "--run", "bert_ner", "--pool", "p.txt", "--budget", "2", "--strategy", "margin"],
+     "invalid choice: 'margin' (choose from 'mnlp', 'bald', 'entropy', 'random')"),
+    (["select", "--run", "bert_ner", "--pool", "p.txt", "--budget", "2", "--diversity", "-1"],
+     "expected 0 or a positive number, got -1"),
 ])
 def test_errors_are_one_line_with_status_2(argv, expected, monkeypatch, tmp_path):
     monkeypatch.setenv("NER_GMB_PATH", str(tmp_path / "never_read.csv"))

@@ -171,6 +171,18 @@ def test_layer_runs_on_the_words_of_a_piece_sequence():
     assert float(crf.loss(scores, first, labels)) == pytest.approx(expected / 5, rel=1e-5)
 
 
+def test_best_path_log_probability_matches_brute_force_with_constraints():
+    scores, first, _ = piece_batch()
+    crf = CRF(3, LabelMap.for_scheme("bio", entity_types=("a",)).allowed_transitions())
+    for variable, seed in zip((crf.transitions, crf.start, crf.end), range(3)):
+        variable.assign(np.random.default_rng(seed).normal(size=variable.shape))
+    log_probability = crf.best_path_log_probability(scores, first).numpy()
+    for row, columns in [(0, [1, 2, 4]), (1, [1, 3])]:
+        log_z, _, best_score, _ = brute_force(scores[row, columns], len(columns), crf.parameters(constrain=False),
+                                              crf.allowed)
+        assert log_probability[row] == pytest.approx(best_score - log_z, abs=1e-5)
+
+
 def test_loss_with_zero_transitions_is_masked_cross_entropy():
     scores, first, labels = piece_batch()
     expected = masked_cross_entropy(labels, tf.nn.softmax(scores))

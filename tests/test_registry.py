@@ -9,14 +9,17 @@ from ner.corpora import read_corpus
 from ner.errors import ConfigError
 from ner.losses import ConfidenceKL, DataDistributionKL, unlabelled_loss
 from ner.models import build_model
+from ner.selection import PoolOutputs
 
 
 def test_every_registered_name_resolves_to_its_implementation():
     for spec in registry.MODELS.values():
         assert callable(registry.resolve(spec.builder))
         assert spec.rnn_cell in (None,) + registry.RNN_CELLS
-    for path in list(registry.CORPORA.values()) + list(registry.UNLABELLED_LOSSES.values()):
+    scorers = [acquisition.scorer for acquisition in registry.ACQUISITIONS.values()]
+    for path in list(registry.CORPORA.values()) + list(registry.UNLABELLED_LOSSES.values()) + scorers:
         assert callable(registry.resolve(path))
+    assert {a.reads for a in registry.ACQUISITIONS.values()} <= {None} | set(PoolOutputs.__dataclass_fields__)
 
 
 def test_every_model_type_has_a_shipped_config():

@@ -267,3 +267,12 @@ class CRF(keras.layers.Layer):
         word_scores = tf.gather(scores, positions, batch_dims=1)
         tags, _ = crf_viterbi(word_scores, word_mask, self.parameters(constrain=True))
         return spread_to_pieces(tags, first_piece_mask, IGNORE_LABEL)
+
+    def best_path_log_probability(self, scores: tf.Tensor, first_piece_mask: tf.Tensor) -> tf.Tensor:
+        """log p [B] of each row's Viterbi path (constrained, the path `decode` gives): its score minus
+        log Z; 0 for a row without words."""
+        positions, word_mask = word_positions(first_piece_mask)
+        word_scores = tf.gather(scores, positions, batch_dims=1)
+        parameters = self.parameters(constrain=True)
+        _, best_score = crf_viterbi(word_scores, word_mask, parameters)
+        return best_score - crf_log_partition(word_scores, word_mask, parameters)

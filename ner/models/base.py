@@ -65,6 +65,15 @@ class TokenClassifier(keras.Model):
         latent, probabilities = self(inputs, training=False)
         return latent, probabilities, tf.argmax(probabilities, axis=-1, output_type=tf.int32)
 
+    def decoded_log_probability(self, inputs: Dict[str, tf.Tensor], labelled: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        """`(latent [B, T, L], log p [B])` from one pass with dropout off: log p of `decode`'s labels at each
+        row's `labelled` positions ([B, T] bool, each word's first piece), the sum of their log max
+        probabilities (a softmax labels positions independently), unless a model overrides it (a CRF
+        tagger's Viterbi path)."""
+        latent, probabilities = self(inputs, training=False)
+        log_max = tf.math.log(tf.reduce_max(probabilities, axis=-1))  # [B, T]
+        return latent, tf.reduce_sum(tf.where(labelled, log_max, tf.zeros_like(log_max)), axis=1)
+
 
 def call_encoder(encoder: keras.layers.Layer, inputs: Dict[str, tf.Tensor], training=None,
                  sample_dropout: bool = False) -> Dict[str, tf.Tensor]:

@@ -67,3 +67,10 @@ class CrfOutput:
         """Viterbi label ids [B, T] int32 on first pieces, `IGNORE_LABEL` elsewhere (dropout off)."""
         _, scores = self.latent_and_scores(inputs, training=False)
         return self.crf.decode(scores, inputs[FIRST_PIECE_MASK])
+
+    def decoded_log_probability(self, inputs: Dict[str, tf.Tensor],
+                                labelled: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        """`(latent [B, T, L], log p [B])`: each row's Viterbi path's log-probability under the CRF, from one
+        pass with dropout off; the CRF's words are the first pieces, which are the `labelled` positions."""
+        latent, scores = self.latent_and_scores(inputs, training=False)
+        return latent, self.crf.best_path_log_probability(scores, inputs[FIRST_PIECE_MASK])
