@@ -136,3 +136,24 @@ def test_results_are_replaced_as_a_set(config, monkeypatch):
     assert write_results(evaluation, "ner evaluate") == results_dir
     assert not (results_dir / "old.txt").exists() and (results_dir / "metrics.csv").read_text() != "earlier"
     assert [p.name for p in results_dir.parent.iterdir()] == [results_dir.name]
+
+
+@pytest.mark.parametrize("argv", [["evaluate"], ["predict", "John said"], ["export", "--output", "served"],
+                                  ["uncertainty"]])
+def test_a_run_being_trained_is_not_read(config, tmp_path, argv):
+    """The verbs that read a run refuse it while a live process holds its lock, before loading anything;
+    a lock left by a dead process does not stop them."""
+    from ner.api import load
+
+    run_dir = train(config, verbose=False)
+    (run_dir / LOCK_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    command, *rest = argv
+    status, out, err = run_cli([command, "--run", str(run_dir), *rest])
+    assert status == 2 and out == "" and err == (
+        f"error: run 'ner_baseline_io' is being trained by process {os.getpid()} on {socket.gethostname()} (lock "
+        f"{run_dir / LOCK_FILE}); expected a run no process is training (its config, labels and weights change "
+        "meanwhile): wait for the training to finish, or delete the lock if that process is gone\n")
+    with pytest.raises(NerError, match="is being trained"):
+        load(str(run_dir))
+    (run_dir / LOCK_FILE).write_text(f"{dead_pid()} {socket.gethostname()}\n")
+    assert load(str(run_dir)).predict(["John said"])[0].text == "John said"
