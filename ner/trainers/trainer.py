@@ -30,7 +30,7 @@ import tf_keras as keras
 from ner.errors import NerError
 from ner.losses import token_counts
 from ner.models.base import TokenClassifier
-from ner.utils import atomic_path, write_text_atomic
+from ner.utils import atomic_path, file_sha256, write_text_atomic
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 WEIGHTS_DIR = "weights"
@@ -322,6 +322,14 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 def epoch_seed(seed: int, epoch: int) -> int:
     """The TensorFlow seed of epoch `epoch` of a run seeded with `seed`: a 31-bit mix of both."""
     return int(np.random.SeedSequence([seed % 2**32, epoch]).generate_state(1)[0] >> 1)
+
+
+def weights_checksums(run_dir: Path) -> Dict[str, str]:
+    """SHA-256 (hex) of each file of a run's final weights, `{name: digest}` in name order: what
+    `sha256sum <run dir>/weights/*` prints. Empty when the run has no final weights."""
+    weights_dir = Path(run_dir) / WEIGHTS_DIR
+    files = sorted(p for p in weights_dir.iterdir() if p.is_file()) if weights_dir.is_dir() else []
+    return {p.name: file_sha256(p) for p in files}
 
 
 def load_weights(model: keras.Model, run_dir: Path) -> None:
