@@ -116,6 +116,18 @@ def test_a_resumed_history_keeps_whole_epoch_numbers(config):
     assert [line.split(",")[0] for line in lines] == ["epoch", "1", "2"]
 
 
+def test_a_history_record_without_its_checkpoint_is_redone_on_resume(config):
+    """history.csv is written before each epoch's checkpoint; a kill in between leaves a record of an epoch
+    the checkpoint lacks, which resume drops and trains again."""
+    run_dir = train(config, verbose=False)
+    lines = (run_dir / "history.csv").read_text().splitlines()
+    (run_dir / "history.csv").write_text("\n".join(lines + ["2" + ",9" * (lines[0].count(","))]) + "\n")
+    train(dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=2)), resume=True,
+          verbose=False)
+    resumed = (run_dir / "history.csv").read_text().splitlines()
+    assert resumed[:2] == lines and resumed[2].startswith("2,") and ",9," not in resumed[2] and len(resumed) == 3
+
+
 def test_results_are_replaced_as_a_set(config, monkeypatch):
     """A failed write_results leaves the earlier results whole; a finished one replaces all of them."""
     import ner.evaluation

@@ -150,9 +150,11 @@ class Trainer:
             schedule = WarmupLinearDecay(encoder_learning_rate, warmup_steps, total_steps)
             encoder_optimizer = keras.optimizers.Adam(schedule)
         manager = self._checkpoint_manager(optimizer, encoder_optimizer)
-        history = self._read_history() if resume and manager.latest_checkpoint else []
+        history = []
         if resume and manager.latest_checkpoint:
             manager.checkpoint.restore(manager.latest_checkpoint)
+            # history.csv is written before each checkpoint: a kill in between leaves a record to redo
+            history = [record for record in self._read_history() if record["epoch"] <= int(self.epoch)]
         new_step = functools.partial(self.make_step, None, optimizer, train_data.element_spec, clip_norm,
                                      encoder_optimizer)
         step = new_step() if self.seed is None else None
@@ -175,8 +177,8 @@ class Trainer:
                 record.update({f"val_{key}": value for key, value in self.evaluate(validation_data).items()})
             history.append(record)
             self.epoch.assign(epoch)
-            manager.save(checkpoint_number=epoch)
             self._write_history(history)
+            manager.save(checkpoint_number=epoch)
             self._log_scalars(record, step=epoch)
             if self.verbose:
                 print("  " + "  ".join(f"{key} {value:.4f}" for key, value in record.items() if key != "epoch"))
