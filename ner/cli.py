@@ -15,8 +15,8 @@ followed by a table of its entities. `--input FILE` reads one text per line (UTF
 How text is split and confidences are made: `ner.api`. `uncertainty`: the MC-dropout study of
 `ner.uncertainty.study`, written to `results/uncertainty/<run>/` (or `--output DIR`). `export`: `ner.serving`.
 
-A problem with the input (`NerError`: a file, a config key, a run that does not exist, ...) is printed
-as one `error: ...` line on stderr with exit status 2, as are bad arguments. TensorFlow is imported only
+A problem with the input (`NerError`: a file, a config key, a run that does not exist or is being
+trained, ...) is printed as one `error: ...` line on stderr with exit status 2, as are bad arguments. TensorFlow is imported only
 by the command that needs it and only after the config, the overrides, the run and the input file are
 checked, so `ner --help` and those errors are quick.
 """
