@@ -32,9 +32,10 @@ pool, from 1), `words`, `score` and `penalty` (the diversity term). A text pool 
 Pool sentences whose words equal those of a sentence in an `--exclude` CoNLL file (e.g. the batches
 labelled so far) are left out, and counted on stderr.
 
-A problem with the input (`NerError`: a file, a config key, a run that does not exist, ...) is printed
-as one `error: ...` line on stderr with exit status 2, as are bad arguments. TensorFlow is imported only
-by the command that needs it, so `ner --help` is quick.
+A problem with the input (`NerError`: a file, a config key, a run that does not exist or is being
+trained, ...) is printed as one `error: ...` line on stderr with exit status 2, as are bad arguments. TensorFlow is imported only
+by the command that needs it and only after the config, the overrides, the run and the input file are
+checked, so `ner --help` and those errors are quick.
 """
 import argparse
 import json
@@ -73,9 +74,10 @@ def train_run(config_file: str, overrides: Sequence[str], resume: bool, overwrit
 
     `resume` and `overwrite` are those of `ner.experiment.train`."""
     from ner.config import load_config
-    from ner.experiment import train
 
     config = load_config(config_file, overrides)
+    from ner.experiment import train  # TensorFlow, once the config is known to be valid
+
     run_dir = train(config, resume=resume, overwrite=overwrite)
     print(f"[train] run '{config.run_name}' saved in {run_dir}")
     print(f"[train] evaluate it with: ner evaluate --run {run_dir}")
@@ -85,6 +87,7 @@ def train_run(config_file: str, overrides: Sequence[str], resume: bool, overwrit
 def evaluate_run(run: str, overrides: Sequence[str], command: str) -> Path:
     """Evaluates a trained run on its test split, writes its results (`ner.evaluation.write_results`,
     quoting `command` as their provenance) and prints the headline numbers; returns the results directory."""
+    check_run(run, overrides)
     from ner.evaluation import evaluate, write_results
 
     evaluation = evaluate(run, overrides)
@@ -103,6 +106,7 @@ def uncertainty_run(run: str, overrides: Sequence[str], command: str, mc_samples
     `uncertainty.mc_samples`; `ensemble` names the other runs of a deep ensemble), writes its tables and
     figures to `output` (default `results/uncertainty/<run name>/`, quoting `command` as their provenance)
     and prints its numbers; returns the directory written."""
+    check_run(run, overrides)
     from ner.uncertainty.study import run_study, write_study
 
     study = run_study(run, overrides, mc_samples=mc_samples, ensemble=ensemble)
@@ -111,6 +115,15 @@ def uncertainty_run(run: str, overrides: Sequence[str], command: str, mc_samples
         print(f"[uncertainty] {row['metric']}: {row['value']:.4f}")
     print(f"[uncertainty] written to {out}")
     return out
+
+
+def check_run(run: str, overrides: Sequence[str] = ()) -> None:
+    """Checks, without TensorFlow, what a command reading a run would find only after importing it: the run
+    exists and is not being trained (`ner.runs.find_run`) and its config with `overrides` is valid."""
+    from ner.config import load_config
+    from ner.runs import CONFIG_FILE, find_run
+
+    load_config(find_run(run, overrides) / CONFIG_FILE, overrides)
 
 
 def _train(args: argparse.Namespace, command: str) -> None:
@@ -122,10 +135,11 @@ def _evaluate(args: argparse.Namespace, command: str) -> None:
 
 
 def _predict(args: argparse.Namespace, command: str) -> None:
+    texts = args.texts if args.input is None else read_texts(args.input)
+    check_run(args.run)
     from ner.api import load
     from ner.utils import set_seed
 
-    texts = args.texts if args.input is None else read_texts(args.input)
     tagger = load(args.run)
     set_seed(tagger.config.training.seed)  # repeatable MC-dropout samples
     results = tagger.predict(texts, mc_samples=args.mc_samples, threshold=args.threshold)
@@ -149,6 +163,7 @@ def _uncertainty(args: argparse.Namespace, command: str) -> None:
 
 
 def _select(args: argparse.Namespace, command: str) -> None:
+    check_run(args.run)
     from ner.api import load
     from ner.readers import read_conll
     from ner.utils import set_seed, write_text_atomic
@@ -185,6 +200,7 @@ def _select(args: argparse.Namespace, command: str) -> None:
 
 
 def _export(args: argparse.Namespace, command: str) -> None:
+    check_run(args.run)
     from ner.api import load
     from ner.serving import SIGNATURE, export_serving
 

@@ -14,7 +14,9 @@ Every problem — a missing file, an unknown key, a wrong type, a value out of r
 naming the file and the dotted key, and saying what was expected.
 """
 import dataclasses
+import math
 import os
+import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -442,11 +444,13 @@ def load_config(path: os.PathLike, overrides: Sequence[str] = (),
     """
     path = resolve_path(str(path))
     raw = _read_with_base(path, seen=())
+    expected = "expected key.path=value, e.g. training.epochs=2"
     for item in overrides:
         key, sep, value = item.partition("=")
+        source = f"override '{item}'"
         if not sep or not key.strip():
-            raise ConfigError(f"override '{item}': expected key.path=value, e.g. training.epochs=2")
-        _set_dotted(raw, key.strip(), yaml.safe_load(value), source=f"override '{item}'")
+            raise ConfigError(f"{source}: {expected}")
+        _set_dotted(raw, key.strip(), _parse_yaml(value, source, f"{expected} with a YAML value"), source=source)
     environ = os.environ if environ is None else environ
     for variable, key in ENV_OVERRIDES.items():
         if environ.get(variable):
@@ -474,7 +478,7 @@ def build_dataclass(cls, values: Any, source: str, prefix: str = ""):
     if not isinstance(values, Mapping):
         raise ConfigError(f"{source}: '{where}' must be a mapping of keys to values, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
+    unknown = sorted(set(values) - set(fields), key=str)  # YAML keys may be numbers, dates, null
     if unknown:
         raise ConfigError(f"{source}: unknown key '{prefix}{unknown[0]}'; "
                           f"expected one of: {', '.join(prefix + name for name in fields)}")
@@ -501,7 +505,11 @@ def _coerce(hint, value, source: str, key: str):
             raise ConfigError(f"{source}: key '{key}' must be a list of {item_type.__name__}, got {value!r}")
         return tuple(_coerce(item_type, item, source, f"{key}[{i}]") for i, item in enumerate(value))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > sys.float_info.max:
+            raise ConfigError(f"{source}: key '{key}' must be a number, got an integer of {len(str(value))} digits")
         return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: key '{key}' must be a finite number, got {value!r}")
     if hint is bool and not isinstance(value, bool):
         raise ConfigError(f"{source}: key '{key}' must be true or false, got {value!r}")
     if hint is int and isinstance(value, bool) or not isinstance(value, hint):
@@ -514,13 +522,11 @@ def _read_with_base(path: Path, seen: Tuple[Path, ...]) -> dict:
         raise ConfigError(f"config file not found: {path}")
     expected = "expected a YAML config file (a mapping of keys to values, e.g. base: config.yaml)"
     try:
-        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
                           f"{error.start}); {expected}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}{_yaml_error_place(error)}: not valid YAML "
-                          f"({getattr(error, 'problem', None) or str(error).splitlines()[0]}); {expected}") from None
+    raw = _parse_yaml(text, str(path), expected)
     if raw is None:
         raise ConfigError(f"{path} is empty; {expected}")
     if not isinstance(raw, dict):
@@ -528,12 +534,29 @@ def _read_with_base(path: Path, seen: Tuple[Path, ...]) -> dict:
     base = raw.pop("base", None)
     if base is None:
         return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: key 'base' must be the file name of the base config, e.g. config.yaml, "
+                          f"got {base!r}")
     base_path = (path.parent / base).resolve()
     if base_path in seen:
         raise ConfigError(f"{path}: key 'base' makes a cycle through {base_path}")
     merged = _read_with_base(base_path, seen + (path.resolve(),))
     _deep_update(merged, raw)
     return merged
+
+
+def _parse_yaml(text: str, source: str, expected: str):
+    """`yaml.safe_load(text)`; ConfigError naming `source`, the place and the problem, then `expected`, for
+    text that is not YAML or holds a value its explicit tag cannot take (`!!int 1.5`, `!!timestamp x`)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{source}{_yaml_error_place(error)}: not valid YAML ({problem}); {expected}") from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as error:  # from PyYAML's constructors
+        raise ConfigError(f"{source}: not valid YAML (a value its tag cannot take: {error}); {expected}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: YAML nested too deeply to read; {expected}") from None
 
 
 def _yaml_error_place(error: yaml.YAMLError) -> str:

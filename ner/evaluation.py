@@ -1,7 +1,9 @@
 """Evaluation of a trained run on a part of its split, and the results files written from it."""
+import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -14,10 +16,11 @@ from ner.preprocessor import SPLIT_PARTS, DataSplit
 from ner.reporting import write_latent_plots, write_report
 from ner.runs import CONFIG_FILE, SPLIT_FILE, find_run
 from ner.tagging import IGNORE_LABEL, bio_tags
-from ner.trainers.trainer import load_weights
-from ner.utils import atomic_path
+from ner.trainers.trainer import WEIGHTS_DIR, load_weights, weights_checksums
+from ner.utils import atomic_path, file_sha256
 
 PCA_BATCHES = 10
+MANIFEST_FILE = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,8 @@ class Evaluation:
     """Metrics of one run on its test split, plus the latent points for the PCA plots.
 
     `latent` [n, latent_dim] holds the labelled positions of the first test batches, with their true and
-    predicted label ids (`latent_true`, `latent_pred`, each [n]).
+    predicted label ids (`latent_true`, `latent_pred`, each [n]). `weights_sha256` names the weights
+    evaluated (`ner.trainers.trainer.weights_checksums`), `evaluated_at` when (UTC, ISO 8601).
     """
 
     config: ExperimentConfig
@@ -35,6 +39,9 @@ class Evaluation:
     latent_true: np.ndarray
     latent_pred: np.ndarray
     labels: Sequence[str]
+    run_dir: Path
+    weights_sha256: Dict[str, str]
+    evaluated_at: str
 
 
 def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part: str = "test",
@@ -56,6 +63,8 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
     if not data.split.parts()[part]:
         raise NerError(f"run '{run}' has no {part} sentences in {run_dir / SPLIT_FILE}; expected a non-empty part")
     inputs = ModelInputs(config, data, model_for(config, data), verbose)
+    evaluated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    weights_sha256 = weights_checksums(run_dir)
     load_weights(inputs.trainable_model, run_dir)
     prediction = FirstPiecePredictor(inputs.trainable_model).predict(inputs.dataset(part, shuffle=False),
                                                                       latent_batches=PCA_BATCHES)
@@ -70,14 +79,18 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
     pred_tags = [data.label_map.to_bio([data.label_map.id_to_label(i) for i in word_predictions[s.sentence_id]])
                  for s in sentences]
     report = build_report(true_tags, pred_tags, bio_tags(data.label_map.entity_types))  # any scheme: BIO scores
-    return Evaluation(config, data.split, report, latent, latent_true, latent_pred, data.label_map.labels)
+    return Evaluation(config, data.split, report, latent, latent_true, latent_pred, data.label_map.labels,
+                      run_dir, weights_sha256, evaluated_at)
 
 
 def write_results(evaluation: Evaluation, command: str) -> Path:
-    """Writes an evaluation to `results/<run name>/`: tables, plots and report.md (`ner.reporting`), and
-    the config and split it used. report.md names `command` (the command line that ran the evaluation)
-    as its provenance. The files are written to a staging directory that then replaces the earlier results
-    in one rename, so a failure leaves those whole. Returns the results directory."""
+    """Writes an evaluation to `results/<run name>/`: tables, plots and report.md (`ner.reporting`), the
+    config and split it used, and `manifest.json`. report.md names as its provenance `command` (the command
+    line that ran the evaluation), the run, the SHA-256 of each of its weights files and the evaluation
+    time, so results older than the run's weights show; `manifest.json` holds the same as data, plus the
+    SHA-256 of every other results file. The files are written to a staging directory that then replaces
+    the earlier results in one rename, so a failure or a kill leaves those whole. Returns the results
+    directory."""
     config = evaluation.config
     with atomic_path(config.results_dir()) as results_dir:
         results_dir.mkdir()
@@ -85,8 +98,15 @@ def write_results(evaluation: Evaluation, command: str) -> Path:
         evaluation.split.to_json(results_dir / SPLIT_FILE)
         write_latent_plots(results_dir, latent_pca(evaluation.latent), evaluation.latent_true,
                            evaluation.latent_pred, evaluation.labels, config.run_name)
-        notes = (f"## Provenance\n\nProduced by `{command}` from the run in `{config.run_dir()}`; "
-                 f"the config and split (sentence ids) it used are `{CONFIG_FILE}` and `{SPLIT_FILE}` here.\n")
+        weights = ", ".join(f"`{WEIGHTS_DIR}/{name}` `{digest}`" for name, digest in evaluation.weights_sha256.items())
+        notes = (f"## Provenance\n\nProduced by `{command}` at {evaluation.evaluated_at} from the run in "
+                 f"`{evaluation.run_dir}`, whose weights files had these SHA-256 sums: {weights}. The config and "
+                 f"split (sentence ids) it used are `{CONFIG_FILE}` and `{SPLIT_FILE}` here; `{MANIFEST_FILE}` "
+                 "lists every file of these results with its SHA-256.\n")
         write_report(results_dir, evaluation.report, config.run_name, extra_markdown=notes)
+        manifest = {"command": command, "evaluated_at": evaluation.evaluated_at, "run_dir": str(evaluation.run_dir),
+                    "weights_sha256": evaluation.weights_sha256,
+                    "files_sha256": {p.name: file_sha256(p) for p in sorted(results_dir.iterdir()) if p.is_file()}}
+        (results_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return config.results_dir()
 

@@ -20,7 +20,9 @@ not through a memory map: a process holds only the batches in use, however many 
 however large the cache (the operating system's page cache still serves re-reads).
 
 Writes are safe against crashes: row data are synced to disk before their `filled` flags, and
-`filled.npy` and `meta.json` are replaced atomically.
+`filled.npy` and `meta.json` are replaced atomically. A cache damaged all the same (a full disk, a file
+cut by hand) is found when it is opened, before any batch is read, and raises NerError naming the file
+and the directory to delete.
 """
 import hashlib
 import json
@@ -34,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from ner.casing import WORD_CASING
+from ner.errors import NerError
 from ner.lexical import LEXICAL_IDS
 from ner.models.bert_ner import WORD_FEATURES
 from ner.models.layer_mix import stack_encoder_layers
@@ -76,20 +79,45 @@ def make_encode_fn(encoder: tf.keras.layers.Layer, use_all_layers: bool) -> Enco
     return encode
 
 
+def damaged_cache(path: Path, problem: str) -> NerError:
+    """The error for a cache file that cannot be read as written: names it and the directory to delete."""
+    return NerError(f"{path}: {problem}; expected a complete feature-cache file: delete the cache directory "
+                    f"{Path(path).parent} to rebuild it")
+
+
+def _read_filled(path: Path, num_rows: int) -> np.ndarray:
+    """A store's `filled.npy`: [num_rows] bool; NerError (`damaged_cache`) if it is unreadable or another shape."""
+    try:
+        filled = np.load(path)
+    except (OSError, ValueError, EOFError) as error:
+        raise damaged_cache(path, f"not a readable .npy array ({error or type(error).__name__})") from None
+    if filled.dtype != bool or filled.shape != (num_rows,):
+        raise damaged_cache(path, f"expected [{num_rows}] bool, got {filled.shape} {filled.dtype}")
+    return filled
+
+
 class WordVectorFile:
     """A `.npy` file of word vectors [n_words, L, H] read and written by word ranges with pread/pwrite."""
 
     def __init__(self, path: Path):
-        with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran_order, dtype = read_header(handle)
-            self.data_offset = handle.tell()
+        """Opens the file; NerError (`damaged_cache`) if its header or its size is not that of a whole array."""
+        try:
+            with open(path, "rb") as handle:
+                version = np.lib.format.read_magic(handle)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran_order, dtype = read_header(handle)
+                self.data_offset = handle.tell()
+        except (OSError, ValueError) as error:
+            raise damaged_cache(path, f"not a readable .npy array ({error})") from None
         if fortran_order or len(shape) != 3:
-            raise ValueError(f"{path}: expected a C-ordered [n_words, L, H] array, got shape {shape}")
+            raise damaged_cache(path, f"expected a C-ordered [n_words, L, H] array, got shape {shape}")
         self.path, self.shape, self.dtype = Path(path), tuple(shape), np.dtype(dtype)
         self.word_bytes = int(np.prod(shape[1:])) * self.dtype.itemsize
+        expected, size = self.data_offset + shape[0] * self.word_bytes, os.path.getsize(path)
+        if size != expected:
+            raise damaged_cache(path, f"{size:,} bytes, expected {expected:,} (header and {shape[0]:,} words of "
+                                      f"{self.word_bytes} bytes); the file is truncated")
         self._fd = os.open(path, os.O_RDWR)
         weakref.finalize(self, os.close, self._fd)
 
@@ -97,9 +125,9 @@ class WordVectorFile:
         """Words `begin .. end - 1`: [end - begin, L, H]."""
         size = (end - begin) * self.word_bytes
         data = os.pread(self._fd, size, self.data_offset + begin * self.word_bytes)
-        if len(data) != size:
-            raise OSError(f"{self.path}: short read at word {begin} ({len(data)} of {size} bytes); the cache "
-                          f"file is truncated, delete {self.path.parent} to rebuild it")
+        if len(data) != size:  # cut after it was opened
+            raise damaged_cache(self.path, f"short read at word {begin} ({len(data)} of {size} bytes); the file "
+                                           "is truncated")
         return np.frombuffer(data, self.dtype).reshape((end - begin,) + self.shape[1:])
 
     def write(self, begin: int, words: np.ndarray) -> None:
@@ -152,7 +180,8 @@ class WordFeatureStore:
                 np.save(tmp / "row_splits.npy", row_splits)
                 np.save(tmp / "filled.npy", np.zeros(len(words_per_row), dtype=bool))
                 (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        return cls(directory, WordVectorFile(directory / "features.npy"), row_splits, np.load(directory / "filled.npy"),
+        return cls(directory, WordVectorFile(directory / "features.npy"), row_splits,
+                   _read_filled(directory / "filled.npy", len(words_per_row)),
                    encoded.label_ids[first_pieces].astype(np.int32), encoded.word_casing[first_pieces].astype(np.int32),
                    encoded.lexical_ids[first_pieces].astype(np.int32))
 

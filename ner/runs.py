@@ -3,7 +3,8 @@
 A run directory holds the resolved config (`config.yaml`), the split by sentence id (`split.json`), the
 labels in id order (`labels.json`), the semi-supervised prior (`prior.json`), the training history and
 the weights (`ner.trainers.trainer`). While a process trains a run, its directory also holds `train.lock`
-(`run_lock`).
+(`run_lock`), and the commands that read a run (`run_dir_for`: evaluate, predict, export, uncertainty, a
+semi-supervised stage's `init_run`) refuse it: its config, labels and weights change while it trains.
 """
 import contextlib
 import json
@@ -44,12 +45,20 @@ def read_label_map(run_dir: Path) -> LabelMap:
 
 
 def run_dir_for(run: str, saved_models_dir: str = "saved_models") -> Path:
-    """A run is named (`bert_ner`) or given as its directory."""
+    """The directory of a trained run, named (`bert_ner`) or given as its directory, to read.
+
+    Raises NerError if there is none, or if a live process holds its `train.lock` (`run_lock`).
+    """
     candidate = Path(run)
     run_dir = candidate if (candidate / CONFIG_FILE).is_file() else resolve_path(saved_models_dir) / run
     if not (run_dir / CONFIG_FILE).is_file():
         raise NerError(f"run '{run}' not found: expected {run_dir / CONFIG_FILE}; train it first "
                        f"(e.g. python -m examples.example_train_bert_ner)")
+    holder = _live_holder(run_dir / LOCK_FILE)
+    if holder is not None:
+        raise NerError(f"{_being_trained(run_dir, holder)}; expected a run no process is training (its config, "
+                       "labels and weights change meanwhile): wait for the training to finish, or delete the lock "
+                       "if that process is gone")
     return run_dir
 
 
@@ -78,12 +87,10 @@ def run_lock(run_dir: Path) -> Iterator[Path]:
             handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             break
         except FileExistsError:
-            holder = _lock_holder(path)
-            if holder is None or not _is_stale(holder):
-                pid, host = holder or ("?", "?")
-                raise NerError(f"run '{run_dir.name}' is being trained by process {pid} on {host} (lock {path}); "
-                               "expected one training per run at a time: wait for it to finish, or delete the "
-                               "lock if that process is gone") from None
+            holder = _live_holder(path)
+            if holder is not None:
+                raise NerError(f"{_being_trained(run_dir, holder)}; expected one training per run at a time: wait "
+                               "for it to finish, or delete the lock if that process is gone") from None
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
     os.write(handle, f"{os.getpid()} {socket.gethostname()}\n".encode())
@@ -94,6 +101,22 @@ def run_lock(run_dir: Path) -> Iterator[Path]:
         path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             run_dir.rmdir()  # only if empty: a training that failed before writing anything leaves no directory
+
+
+def _live_holder(path: Path) -> Optional[tuple]:
+    """(pid, host) of the process holding a lock file, ("?", "?") if it cannot be read; None if there is no
+    lock or its process is known to be gone (`_is_stale`)."""
+    if not path.exists():
+        return None
+    holder = _lock_holder(path)
+    if holder is None:
+        return ("?", "?")
+    return None if _is_stale(holder) else holder
+
+
+def _being_trained(run_dir: Path, holder: tuple) -> str:
+    pid, host = holder
+    return f"run '{run_dir.name}' is being trained by process {pid} on {host} (lock {run_dir / LOCK_FILE})"
 
 
 def _lock_holder(path: Path) -> Optional[tuple]:

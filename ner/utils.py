@@ -1,5 +1,6 @@
-"""Small helpers shared by the package: seeding and atomic writes."""
+"""Small helpers shared by the package: seeding, atomic writes and file checksums."""
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -50,3 +51,8 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def file_sha256(path: PathLike) -> str:
+    """The SHA-256 of a file's bytes, in hex (what `sha256sum` prints)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -4,6 +4,8 @@ import html
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -259,3 +261,32 @@ def test_errors_are_one_line_with_status_2(argv, expected, monkeypatch, tmp_path
     status, out, err = run_cli(argv)
     assert status == 2 and out == ""
     assert expected in err and err.strip().splitlines()[-1].count("error") == 1
+
+
+def test_bad_input_is_answered_before_tensorflow_is_imported(tmp_path):
+    """Config, override, run and input-file errors come from checks that need no TensorFlow (so they answer
+    at once): in a fresh process, each command fails with its error and TensorFlow is still not imported."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"base: {REPO / 'config' / 'config.yaml'}\ntraining:\n  epochs: -1\n")
+    cases = {"key 'training.epochs' must be a positive integer, got -1": ["train", "--config", str(bad)],
+             "unknown key 'training.epoch'": ["evaluate", "--run", "bert_ner", "--set", "training.epoch=2"],
+             "run 'no_such_run' not found": ["uncertainty", "--run", "no_such_run"],
+             "run 'no_such_run' not found:": ["export", "--run", "no_such_run", "--output", "x"],
+             "input file not found": ["predict", "--run", "no_such_run", "--input", str(tmp_path / "absent.txt")]}
+    script = """
+import contextlib, io, json, sys
+from ner.cli import main
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            main(argv)
+        except SystemExit as exited:
+            print(json.dumps([exited.code, err.getvalue(), "tensorflow" in sys.modules]))
+"""
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(list(cases.values()))], cwd=REPO,
+                          capture_output=True, text=True, check=True)
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(answers) == len(cases)
+    for expected, (status, err, tensorflow) in zip(cases, answers):
+        assert status == 2 and err.startswith("error: ") and expected in err and not tensorflow, (expected, err)

@@ -53,6 +53,16 @@ def test_saved_config_loads_back_identical(tmp_path):
     ("semi_supervised: {losses: [confidence], loss_weights: [1, 2]}", "key 'semi_supervised.loss_weights'"),
     ("semi_supervised: {prior: [0.5, 0.6]}", "key 'semi_supervised.prior' must be null or"),
     ("training: {epochs: [", "not valid YAML"),
+    # found by tests/test_config_fuzz.py
+    ("base: 5", "key 'base' must be the file name of the base config, e.g. config.yaml, got 5"),
+    ("1: x\nrun_name: a", "unknown key '1'; expected one of: run_name, data,"),
+    ("2020-01-01: x", "unknown key '2020-01-01'"),
+    ("training: {epochs: !!int 1.5}", "bad.yaml: not valid YAML (a value its tag cannot take: invalid literal for "
+                                      "int() with base 10: '1.5'); expected a YAML config file"),
+    ("semi_supervised: {prior: [.nan, .inf]}", "key 'semi_supervised.prior[0]' must be a finite number, got nan"),
+    ("training: {learning_rate: 1" + "0" * 400 + "}",
+     "key 'training.learning_rate' must be a number, got an integer of 401 digits"),
+    ("training: " + "[" * 5000, "bad.yaml: YAML nested too deeply to read; expected a YAML config file"),
 ])
 def test_bad_config_names_file_and_key(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
@@ -61,6 +71,21 @@ def test_bad_config_names_file_and_key(tmp_path, text, message):
         load_config(path, environ={})
     assert message in str(raised.value)
     assert "bad.yaml" in str(raised.value) or "missing.yaml" in str(raised.value)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("training.epochs=[", "override 'training.epochs=[' line 1 column 2: not valid YAML (expected the node content, "
+                          "but found '<stream end>'); expected key.path=value, e.g. training.epochs=2 with a YAML "
+                          "value"),
+    ("training.epochs=!!float x", "override 'training.epochs=!!float x': not valid YAML (a value its tag cannot "
+                                  "take: could not convert string to float: 'x')"),
+    ("training.seed=!!python/object:os.system x", "not valid YAML (could not determine a constructor for the tag "
+                                                  "'tag:yaml.org,2002:python/object:os.system')"),
+])
+def test_an_override_value_that_is_not_yaml_is_named(override, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config(CONFIG_DIR / "bert_ner.yaml", [override], environ={})
+    assert message in str(raised.value)
 
 
 def test_missing_config_file_and_bad_override():
@@ -98,7 +123,7 @@ def test_sequence_tagger_configs_and_training_options():
     ("split: {labelled_selection: biased}",
      "key 'split.labelled_selection' must be one of ('random', 'fewer_outside'), got 'biased'"),
     ("model: {head: {l2: -0.1}}", "key 'model.head.l2' must be a non-negative number, got -0.1"),
-    ("model: {head: {l2: .nan}}", "key 'model.head.l2' must be a non-negative number"),
+    ("model: {head: {l2: .nan}}", "key 'model.head.l2' must be a finite number, got nan"),
     ("data: {corpus: ontonotes}", "key 'data.corpus' must be one of ('gmb', 'conll')"),
     ("data: {conll_tags: iob2}", "key 'data.conll_tags' must be one of ('iob1', 'bio')"),
     ("split: {fractions: [0.5, 0.6]}", "key 'split.fractions' must be null or three numbers"),

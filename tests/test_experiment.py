@@ -51,7 +51,8 @@ def test_train_save_evaluate_report(tmp_path, tiny_encoder_handle, model_type, s
     for name, value in report.summary_row().items():
         assert float(metrics[name]) == value
     markdown = (results / "report.md").read_text()
-    assert f"Produced by `ner evaluate --run test-run` from the run in `{run_dir}`" in markdown
+    assert (f"Produced by `ner evaluate --run test-run` at {evaluation.evaluated_at} from the run in `{run_dir}`"
+            in markdown)
     assert f"| entity F1 (strict spans, micro) | {report.entity.f1:.4f} |" in markdown
     for figure in ("latent_pca_true.png", "latent_pca_predicted.png", "confusion_by_true.png"):
         assert f"![{figure}]({figure})" in markdown and (results / figure).read_bytes()[:8] == PNG_MAGIC

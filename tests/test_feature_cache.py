@@ -5,14 +5,17 @@ import numpy as np
 import pytest
 
 import ner  # noqa: F401
+from ner.config import save_config
 from ner.encoders.bert_export import export_bert_savedmodel
 from ner.encoders.hub_encoder import encoder_vocab, load_encoder
+from ner.errors import NerError
 from ner.evaluation import evaluate
 from ner.experiment import train
 from ner.feature_cache import WordFeatureStore, make_encode_fn
 from ner.preprocessor import Sentence, WordPieceFeaturizer
 from ner.tagging import IGNORE_LABEL, LabelMap
 from tests.helpers import give_run_random_scores, make_random_bert_checkpoint, tiny_config, tiny_test_vocab
+from tests.test_cli import run_cli
 
 SENTENCES = [Sentence(i, tuple(words), tuple(["O"] * len(words))) for i, words in enumerate([
     ["john", "said", "the", "president", "in", "london"],
@@ -88,11 +91,38 @@ def test_cached_and_live_runs_give_identical_metrics(tmp_path, tiny_encoder_hand
     np.testing.assert_allclose(cached.latent, live.latent, atol=5e-2)
 
 
-def test_a_truncated_cache_file_is_reported_with_its_path(tmp_path, tiny_encoder_handle):
+@pytest.mark.parametrize("name, size, problem", [
+    ("features.npy", -8, r"features\.npy: 1,336 bytes, expected 1,344 \(header and 19 words of 64 bytes\); the "
+                         r"file is truncated"),
+    ("features.npy", 20, r"features\.npy: not a readable \.npy array \(EOF: reading array header, expected 118 "
+                         r"bytes got 10\)"),
+    ("filled.npy", -1, r"filled\.npy: not a readable \.npy array \(Failed to read all data for array\. Expected "
+                       r"\(3,\) = 3 elements, could only read 2 elements\. \(file seems not fully written\?\)\)"),
+    ("filled.npy", 0, r"filled\.npy: not a readable \.npy array \(No data left in file\)"),
+])
+def test_a_damaged_cache_file_is_reported_when_opened(tmp_path, tiny_encoder_handle, name, size, problem):
     encoded = featurize(tiny_encoder_handle)
-    store = open_store(tmp_path, tiny_encoder_handle, encoded)
-    path = store.directory / "features.npy"
+    path = open_store(tmp_path, tiny_encoder_handle, encoded).directory / name
     with open(path, "r+b") as handle:
-        handle.truncate(path.stat().st_size - 8)
-    with pytest.raises(OSError, match="features.npy"):
-        open_store(tmp_path, tiny_encoder_handle, encoded).features.read(0, store.features.shape[0])
+        handle.truncate(path.stat().st_size + size if size < 0 else size)
+    with pytest.raises(NerError, match=rf"{problem}; expected a complete feature-cache file: delete the cache "
+                                       rf"directory {path.parent} to rebuild it$"):
+        open_store(tmp_path, tiny_encoder_handle, encoded)
+
+
+def test_train_on_a_truncated_cache_is_one_error_line_and_keeps_the_run(tmp_path, tiny_encoder_handle):
+    """What `ner train --overwrite` prints, and that the earlier weights survive: the cache is opened
+    before anything in the run directory is replaced."""
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=1)
+    config_file = tmp_path / "tiny.yaml"
+    save_config(config, config_file)
+    run_dir = train(config, verbose=False)
+    weights = {p.name: p.read_bytes() for p in (run_dir / "weights").iterdir()}
+    [features] = (tmp_path / "feature_cache").glob("*/features.npy")
+    with open(features, "r+b") as handle:
+        handle.truncate(features.stat().st_size - 1)
+    status, out, err = run_cli(["train", "--config", str(config_file), "--overwrite"])
+    assert status == 2 and "Traceback" not in out + err and err.count("\n") == 1
+    assert err.startswith(f"error: {features}: ") and err.endswith(f"delete the cache directory {features.parent} "
+                                                                   "to rebuild it\n")
+    assert {p.name: p.read_bytes() for p in (run_dir / "weights").iterdir()} == weights

@@ -1,10 +1,13 @@
 """What training does with its run directory: resume only what exists and matches, refuse to replace a
 trained run without `overwrite`, and one writer at a time (`ner.runs.run_lock`)."""
 import dataclasses
+import hashlib
+import json
 import os
 import socket
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import pytest
 
@@ -13,6 +16,7 @@ from ner.config import save_config
 from ner.errors import ConfigError, NerError
 from ner.experiment import train
 from ner.runs import CONFIG_FILE, LABELS_FILE, LOCK_FILE, run_lock
+from ner.trainers.trainer import weights_checksums
 from tests.helpers import tiny_config
 from tests.test_cli import run_cli
 
@@ -112,6 +116,18 @@ def test_a_resumed_history_keeps_whole_epoch_numbers(config):
     assert [line.split(",")[0] for line in lines] == ["epoch", "1", "2"]
 
 
+def test_a_history_record_without_its_checkpoint_is_redone_on_resume(config):
+    """history.csv is written before each epoch's checkpoint; a kill in between leaves a record of an epoch
+    the checkpoint lacks, which resume drops and trains again."""
+    run_dir = train(config, verbose=False)
+    lines = (run_dir / "history.csv").read_text().splitlines()
+    (run_dir / "history.csv").write_text("\n".join(lines + ["2" + ",9" * (lines[0].count(","))]) + "\n")
+    train(dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=2)), resume=True,
+          verbose=False)
+    resumed = (run_dir / "history.csv").read_text().splitlines()
+    assert resumed[:2] == lines and resumed[2].startswith("2,") and ",9," not in resumed[2] and len(resumed) == 3
+
+
 def test_results_are_replaced_as_a_set(config, monkeypatch):
     """A failed write_results leaves the earlier results whole; a finished one replaces all of them."""
     import ner.evaluation
@@ -136,3 +152,57 @@ def test_results_are_replaced_as_a_set(config, monkeypatch):
     assert write_results(evaluation, "ner evaluate") == results_dir
     assert not (results_dir / "old.txt").exists() and (results_dir / "metrics.csv").read_text() != "earlier"
     assert [p.name for p in results_dir.parent.iterdir()] == [results_dir.name]
+
+
+@pytest.mark.parametrize("argv", [["evaluate"], ["predict", "John said"], ["export", "--output", "served"],
+                                  ["uncertainty"]])
+def test_a_run_being_trained_is_not_read(config, tmp_path, argv):
+    """The verbs that read a run refuse it while a live process holds its lock, before loading anything;
+    a lock left by a dead process does not stop them."""
+    from ner.api import load
+
+    run_dir = train(config, verbose=False)
+    (run_dir / LOCK_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    command, *rest = argv
+    status, out, err = run_cli([command, "--run", str(run_dir), *rest])
+    assert status == 2 and out == "" and err == (
+        f"error: run 'ner_baseline_io' is being trained by process {os.getpid()} on {socket.gethostname()} (lock "
+        f"{run_dir / LOCK_FILE}); expected a run no process is training (its config, labels and weights change "
+        "meanwhile): wait for the training to finish, or delete the lock if that process is gone\n")
+    with pytest.raises(NerError, match="is being trained"):
+        load(str(run_dir))
+    (run_dir / LOCK_FILE).write_text(f"{dead_pid()} {socket.gethostname()}\n")
+    assert load(str(run_dir)).predict(["John said"])[0].text == "John said"
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_results_name_the_weights_and_the_time_they_came_from(config):
+    """report.md and manifest.json name each weights file's SHA-256 and the evaluation time, so results a
+    retraining made stale show; the manifest also sums every other results file."""
+    from ner.evaluation import evaluate, write_results
+
+    run_dir = train(config, verbose=False)
+    weights = {p.name: sha256(p) for p in sorted((run_dir / "weights").iterdir())}
+    assert list(weights) == ["checkpoint", "model.data-00000-of-00001", "model.index"]
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    results_dir = write_results(evaluate(str(run_dir), verbose=False), "ner evaluate --run x")
+    manifest = json.loads((results_dir / "manifest.json").read_text())
+    assert before <= datetime.fromisoformat(manifest["evaluated_at"]) <= datetime.now(timezone.utc)
+    assert manifest["command"] == "ner evaluate --run x" and manifest["run_dir"] == str(run_dir)
+    assert manifest["weights_sha256"] == weights
+    assert manifest["files_sha256"] == {p.name: sha256(p) for p in sorted(results_dir.iterdir())
+                                        if p.name != "manifest.json"}
+    assert {"metrics.csv", "report.md", "config.yaml", "split.json"} <= set(manifest["files_sha256"])
+    assert (f"Produced by `ner evaluate --run x` at {manifest['evaluated_at']} from the run in `{run_dir}`, whose "
+            f"weights files had these SHA-256 sums: `weights/checkpoint` `{weights['checkpoint']}`, "
+            f"`weights/model.data-00000-of-00001` `{weights['model.data-00000-of-00001']}`, "
+            f"`weights/model.index` `{weights['model.index']}`.") in (results_dir / "report.md").read_text()
+
+    reseeded = dataclasses.replace(config, training=dataclasses.replace(config.training, seed=2))
+    train(reseeded, verbose=False, overwrite=True)
+    retrained = weights_checksums(run_dir)
+    assert retrained.keys() == weights.keys() and retrained["model.data-00000-of-00001"] != weights[
+        "model.data-00000-of-00001"]

@@ -30,7 +30,7 @@ import tf_keras as keras
 from ner.errors import NerError
 from ner.losses import token_counts
 from ner.models.base import TokenClassifier
-from ner.utils import atomic_path, write_text_atomic
+from ner.utils import atomic_path, file_sha256, write_text_atomic
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 WEIGHTS_DIR = "weights"
@@ -158,9 +158,11 @@ class Trainer:
             schedule = WarmupLinearDecay(encoder_learning_rate, warmup_steps, total_steps)
             encoder_optimizer = keras.optimizers.Adam(schedule)
         manager = self._checkpoint_manager(optimizer, encoder_optimizer)
-        history = self._read_history() if resume and manager.latest_checkpoint else []
+        history = []
         if resume and manager.latest_checkpoint:
             manager.checkpoint.restore(manager.latest_checkpoint)
+            # history.csv is written before each checkpoint: a kill in between leaves a record to redo
+            history = [record for record in self._read_history() if record["epoch"] <= int(self.epoch)]
         new_step = functools.partial(self.make_step, None, optimizer, train_data.element_spec, clip_norm,
                                      encoder_optimizer)
         step = new_step() if self.seed is None else None
@@ -183,8 +185,8 @@ class Trainer:
                 record.update({f"val_{key}": value for key, value in self.evaluate(validation_data).items()})
             history.append(record)
             self.epoch.assign(epoch)
-            manager.save(checkpoint_number=epoch)
             self._write_history(history)
+            manager.save(checkpoint_number=epoch)
             self._log_scalars(record, step=epoch)
             if self.verbose:
                 print("  " + "  ".join(f"{key} {value:.4f}" for key, value in record.items() if key != "epoch"))
@@ -339,6 +341,14 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 def epoch_seed(seed: int, epoch: int) -> int:
     """The TensorFlow seed of epoch `epoch` of a run seeded with `seed`: a 31-bit mix of both."""
     return int(np.random.SeedSequence([seed % 2**32, epoch]).generate_state(1)[0] >> 1)
+
+
+def weights_checksums(run_dir: Path) -> Dict[str, str]:
+    """SHA-256 (hex) of each file of a run's final weights, `{name: digest}` in name order: what
+    `sha256sum <run dir>/weights/*` prints. Empty when the run has no final weights."""
+    weights_dir = Path(run_dir) / WEIGHTS_DIR
+    files = sorted(p for p in weights_dir.iterdir() if p.is_file()) if weights_dir.is_dir() else []
+    return {p.name: file_sha256(p) for p in files}
 
 
 def load_weights(model: keras.Model, run_dir: Path) -> None:
