@@ -1,6 +1,6 @@
 """What the example scripts share: argument parsing and one-line errors instead of tracebacks."""
 import argparse
-from typing import Sequence
+from typing import Optional, Sequence
 
 import ner  # noqa: F401  (selects tf_keras before TensorFlow loads)
 from ner.cli import exit_on_error, train_run
@@ -72,6 +72,22 @@ def git_commit() -> str:
 
 
 METRICS = ("accuracy", "accuracy_without_o", "mean_f1", "entity_f1")
+
+
+def add_comparison_arguments(parser: argparse.ArgumentParser, results: str) -> None:
+    """The options of a resumable comparison script: `--set` (every model run, not the feature CRF's),
+    `--output` (the directory of `<results>.*`) and `--fresh` (ignore the runs recorded in `<results>/`)."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a key in every model run (not the feature CRF's)")
+    parser.add_argument("--output", default="results", help=f"directory for {results}.* (default: %(default)s)")
+    parser.add_argument("--fresh", action="store_true", help=f"ignore the runs recorded in <output>/{results}/")
+
+
+def invocation(module: str, argv: Optional[Sequence[str]]) -> str:
+    """The command line that ran `python -m <module>` with `argv` (default: this process's arguments)."""
+    import sys
+
+    return " ".join([f"python -m {module}"] + (sys.argv[1:] if argv is None else list(argv)))
 
 
 def summarise_runs(name: str, runs: Sequence[dict]):

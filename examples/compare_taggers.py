@@ -12,14 +12,13 @@ seeds, seed 001's single-run numbers beside them), and `results/taggers/runs.csv
 and more seeds or models add rows (`--fresh` starts over).
 """
 import argparse
-import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 import numpy as np
 
-from examples.common import (METRICS, exit_on_error, feature_crf_report, git_commit, per_class_table, read_records,
-                             summarise_runs, train_and_evaluate)
+from examples.common import (METRICS, add_comparison_arguments, exit_on_error, feature_crf_report, git_commit,
+                             invocation, per_class_table, read_records, summarise_runs, train_and_evaluate)
 
 FEATURE_CRF = "feature_crf"
 # name → (config file or None for the feature CRF, overrides, shown as, seed 001's (accuracy %, accuracy
@@ -102,12 +101,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Taggers against the feature CRF on the seed-001 protocol.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key in every model run (not the feature CRF's)")
-    parser.add_argument("--output", default="results", help="directory for taggers.md/.csv (default: %(default)s)")
-    parser.add_argument("--fresh", action="store_true", help="ignore the runs recorded in <output>/taggers/")
+    add_comparison_arguments(parser, "taggers")
     args = parser.parse_args(argv)
-    command = " ".join(["python -m examples.compare_taggers"] + (sys.argv[1:] if argv is None else list(argv)))
+    command = invocation("examples.compare_taggers", argv)
 
     def run() -> None:
         commit = git_commit()

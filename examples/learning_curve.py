@@ -19,14 +19,13 @@ evaluated, not retrained.
 """
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 import numpy as np
 
-from examples.common import (METRICS, exit_on_error, feature_crf_report, git_commit, mean_std, read_records,
-                             train_and_evaluate)
+from examples.common import (METRICS, add_comparison_arguments, exit_on_error, feature_crf_report, git_commit,
+                             invocation, mean_std, read_records, train_and_evaluate)
 
 FEATURE_CRF = "feature_crf"
 SUPERVISED = "bert_crf"
@@ -149,12 +148,9 @@ def main(argv=None) -> None:
                         help="labelled sentences, run in this order (default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key in every model run (not the feature CRF's)")
-    parser.add_argument("--output", default="results", help="directory for learning_curve.* (default: %(default)s)")
-    parser.add_argument("--fresh", action="store_true", help="ignore the runs recorded in <output>/learning_curve/")
+    add_comparison_arguments(parser, "learning_curve")
     args = parser.parse_args(argv)
-    command = " ".join(["python -m examples.learning_curve"] + (sys.argv[1:] if argv is None else list(argv)))
+    command = invocation("examples.learning_curve", argv)
 
     def run() -> None:
         commit, output = git_commit(), Path(args.output)
