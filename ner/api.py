@@ -164,7 +164,8 @@ class Tagger:
         records = [Sentence(i, tuple(words), (OUTSIDE,) * len(words)) for i, words in enumerate(sentences)]
         encoded = self.featurizer.featurize(records)
         dataset = make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
-                               first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask)
+                               first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask,
+                               length_buckets=self.config.training.length_buckets)
         if mc_samples:
             uncertainty = self.config.uncertainty
             predictor = MCDropoutPredictor(self.model, mc_samples, uncertainty.mc_dropout_rate,

@@ -237,6 +237,11 @@ class TrainingConfig:
     it is padding (`ner.preprocessor.length_grouped_batches`); worth it for a fine-tuned encoder.
     `jit_compile` compiles the training steps with XLA (see `benchmarks/benchmark_jit.py` for whether it
     pays off).
+
+    `length_buckets` (e.g. [16, 32, 64, 128], increasing; the last at least `data.max_seq_length`) pads
+    every batch (training, evaluation and prediction, live or cached features) up to the smallest width
+    that holds its longest row, so that XLA and the kernels see a few shapes only; null: each batch is
+    trimmed to its own longest row.
     """
 
     batch_size: int = 128
@@ -249,9 +254,15 @@ class TrainingConfig:
     feature_cache: bool = True
     jit_compile: bool = False
     group_by_length: bool = False
+    length_buckets: Optional[Tuple[int, ...]] = None
 
     def problems(self) -> list:
         out = []
+        buckets = self.length_buckets
+        if buckets is not None and (not buckets or buckets[0] < 1
+                                    or any(a >= b for a, b in zip(buckets, buckets[1:]))):
+            out.append(("length_buckets", "null or increasing positive widths, e.g. [16, 32, 64, 128]",
+                        list(buckets)))
         if self.batch_size < 1:
             out.append(("batch_size", "a positive integer", self.batch_size))
         if self.epochs < 1:
@@ -359,6 +370,10 @@ class ExperimentConfig:
                 and not registry.model_type(self.model.type).has_encoder):
             out.append(("uncertainty.encoder_dropout",
                         f"false for model.type {self.model.type} (it has no encoder)", True))
+        buckets = self.training.length_buckets
+        if buckets and buckets[-1] < self.data.max_seq_length:
+            out.append(("training.length_buckets", f"widths up to at least data.max_seq_length "
+                                                   f"({self.data.max_seq_length})", list(buckets)))
         return out
 
     def run_dir(self) -> Path:

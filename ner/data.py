@@ -116,17 +116,20 @@ class ModelInputs:
         keyed by `epoch` when given: see `ner.preprocessor.row_order`), in batches of similar length with
         `training.group_by_length`.
 
+        Every batch is padded to one of `training.length_buckets` when it is set.
+
         `limit` keeps only the part's first rows (the split order is random, so they are a random
         sample): a semi-supervised stage of P pairs reads at most P batches of unlabelled data, and
         only those need encoding.
         """
-        batch_size, seed = self.config.training.batch_size, self.config.training.seed
+        batch_size, seed, buckets = (self.config.training.batch_size, self.config.training.seed,
+                                     self.config.training.length_buckets)
         group_by_length = shuffle and self.config.training.group_by_length
         rows = self.data.rows(part)[:limit]
         if self.store is None:
             return make_dataset(select_rows(self.data.encoded_all, rows), batch_size, shuffle=shuffle, seed=seed,
                                 first_piece_mask=self.model_type.reads_first_piece_mask, epoch=epoch,
-                                group_by_length=group_by_length)
+                                group_by_length=group_by_length, length_buckets=buckets)
         missing = self.store.missing_rows(rows)
         if missing.size:
             progress = keras.utils.Progbar(missing.size, verbose=1 if self.verbose else 0, unit_name="row")
@@ -134,7 +137,7 @@ class ModelInputs:
                 print(f"[cache] encoding {missing.size:,} {part} rows once into {self.store.directory}")
             self.store.fill(self.data.encoded_all, rows, self._encode, progress=progress.add)
         return self.store.dataset(rows, batch_size, shuffle=shuffle, seed=seed, epoch=epoch,
-                                  group_by_length=group_by_length)
+                                  group_by_length=group_by_length, length_buckets=buckets)
 
 
 def model_for(config: ExperimentConfig, data: PreparedData) -> keras.Model:
