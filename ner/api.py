@@ -9,7 +9,9 @@
 Texts are split into sentences and words by the rule-based `ner.text` (see there). A sentence longer
 than the run's `data.max_seq_length` word pieces is cut at word boundaries into several rows, which are
 joined again, whatever the run's `data.long_sentences` says, so every word gets a label; rows go through
-the model in batches of `training.batch_size`, so a text may be of any length. A text without words
+the model in batches of `training.batch_size` (sorted by length within a call, so that a batch pads
+little, and put back in input order; padded to `training.length_buckets` when set), so a text may be of
+any length. A text without words
 (empty, whitespace) gets no sentences and no entities.
 
 Labels and confidence. Each word gets the probability vector at its first word piece: the model's
@@ -33,8 +35,8 @@ from ner.config import ExperimentConfig, load_config
 from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
 from ner.models import build_model
-from ner.prediction import FirstPiecePredictor
-from ner.preprocessor import Sentence, WordPieceFeaturizer, make_dataset
+from ner.prediction import FirstPiecePredictor, restore_row_order
+from ner.preprocessor import Sentence, WordPieceFeaturizer, length_order, make_dataset, select_rows
 from ner.registry import model_type
 from ner.runs import CONFIG_FILE, read_label_map, run_dir_for
 from ner.tagging import OUTSIDE, LabelMap
@@ -152,29 +154,33 @@ class Tagger:
             results.append(TaggedText(text, tuple(tagged), tuple(entities)))
         return results
 
-    def predict_words(self, sentences: Sequence[Sequence[str]],
-                      mc_samples: int = 0) -> List[Tuple[np.ndarray, np.ndarray]]:
+    def predict_words(self, sentences: Sequence[Sequence[str]], mc_samples: int = 0,
+                      sort_by_length: bool = True) -> List[Tuple[np.ndarray, np.ndarray]]:
         """Per sentence of words, each word's label id (int32 [n_words]) and probabilities at its first
         piece (float32 [n_words, C]): the decoded labels and the probabilities with dropout off, or with
-        `mc_samples` > 0 the mean of that many MC-dropout samples and its argmax (module docstring)."""
+        `mc_samples` > 0 the mean of that many MC-dropout samples and its argmax (module docstring).
+        `sort_by_length` False batches the rows in input order instead (what `benchmarks/benchmark_predict.py`
+        compares)."""
         if mc_samples < 0:
             raise ValueError(f"mc_samples must be 0 (softmax) or positive, got {mc_samples}")
         if not sentences:
             return []
         records = [Sentence(i, tuple(words), (OUTSIDE,) * len(words)) for i, words in enumerate(sentences)]
         encoded = self.featurizer.featurize(records)
-        dataset = make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
-                               first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask,
+        order = length_order(encoded) if sort_by_length else np.arange(len(encoded.label_ids))  # [R]
+        dataset = make_dataset(select_rows(encoded, order), self.config.training.batch_size, shuffle=False,
+                               seed=None, first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask,
                                length_buckets=self.config.training.length_buckets)
         if mc_samples:
             uncertainty = self.config.uncertainty
             predictor = MCDropoutPredictor(self.model, mc_samples, uncertainty.mc_dropout_rate,
                                            uncertainty.encoder_dropout)
-            prediction = self._predictor.predict(dataset, decode=False, mc_predictor=predictor)
+            prediction = restore_row_order(self._predictor.predict(dataset, decode=False, mc_predictor=predictor),
+                                           order)
             probabilities = prediction.mc.mean
             label_ids = probabilities.argmax(axis=-1).astype(np.int32)
         else:
-            prediction = self._predictor.predict(dataset, probabilities=True)
+            prediction = restore_row_order(self._predictor.predict(dataset, probabilities=True), order)
             probabilities, label_ids = prediction.probabilities, prediction.label_ids
         # Rows are in sentence order and words in row order, so the words of a sentence are consecutive.
         lengths = [len(words_of_sentence) for words_of_sentence in sentences]

@@ -219,6 +219,12 @@ class EncodedSentences:
     stats: FeaturizeStats
 
 
+def length_order(encoded: EncodedSentences) -> np.ndarray:
+    """[N] int64: the rows sorted by length (word pieces), ties in row order; `select_rows(encoded,
+    length_order(encoded))` batches rows of similar length together, with little padding."""
+    return np.argsort(encoded.input_mask.sum(axis=1), kind="stable").astype(np.int64)
+
+
 def select_rows(encoded: EncodedSentences, rows: np.ndarray) -> EncodedSentences:
     """The rows `rows` [n] of `encoded`, in that order; `stats` still describe the whole featurization."""
     rows = np.asarray(rows, dtype=np.int64)
