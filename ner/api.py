@@ -118,7 +118,8 @@ class Tagger:
             raise NerError(f"run '{run}' has no final weights in {run_dir / WEIGHTS_DIR}; its training did not finish")
         vocab = encoder_vocab(config.encoder.handle)
         label_map = read_label_map(run_dir)
-        model = build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size, label_map=label_map)
+        model = build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size, label_map=label_map,
+                            precision=config.training.precision)
         load_weights(model, run_dir)
         return cls(config, model, vocab, label_map)
 

@@ -24,7 +24,7 @@ import yaml
 
 from ner import readers, registry, tagging
 from ner.errors import ConfigError
-from ner.registry import ENCODER_LAYER_CHOICES, LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES, RNN_CELLS
+from ner.registry import ENCODER_LAYER_CHOICES, LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES, PRECISIONS, RNN_CELLS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
@@ -242,6 +242,10 @@ class TrainingConfig:
     every batch (training, evaluation and prediction, live or cached features) up to the smallest width
     that holds its longest row, so that XLA and the kernels see a few shapes only; null: each batch is
     trimmed to its own longest row.
+
+    `precision` is the Keras dtype policy the model is built under (`ner.precision`): "float32", or
+    "mixed_bfloat16" / "mixed_float16" (16-bit compute, float32 variables, softmax, CRF and loss; float16
+    scales the loss, and so cannot be combined with `encoder_learning_rate`'s second optimiser).
     """
 
     batch_size: int = 128
@@ -255,9 +259,15 @@ class TrainingConfig:
     jit_compile: bool = False
     group_by_length: bool = False
     length_buckets: Optional[Tuple[int, ...]] = None
+    precision: str = "float32"
 
     def problems(self) -> list:
         out = []
+        if self.precision not in PRECISIONS:
+            out.append(("precision", f"one of {PRECISIONS}", self.precision))
+        elif self.precision == "mixed_float16" and self.encoder_learning_rate is not None:
+            out.append(("precision", "float32 or mixed_bfloat16 with an encoder_learning_rate (one loss scale "
+                                     "cannot serve two optimisers)", self.precision))
         buckets = self.length_buckets
         if buckets is not None and (not buckets or buckets[0] < 1
                                     or any(a >= b for a, b in zip(buckets, buckets[1:]))):

@@ -16,6 +16,7 @@ from ner.errors import DataError
 from ner.feature_cache import WordFeatureStore, make_encode_fn
 from ner.models import build_model
 from ner.models.bert_ner import word_feature_twin
+from ner.precision import precision_policy
 from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset, make_split,
                               outside_fractions, select_rows)
 from ner.registry import model_type
@@ -107,7 +108,8 @@ class ModelInputs:
             self.store = WordFeatureStore.open(
                 resolve_path(config.paths.feature_cache_dir), data.encoded_all, resolve_handle(config.encoder.handle),
                 use_all_layers=model.layer_mix is not None, num_layers=info.num_layers, hidden_size=info.hidden_size)
-            self.trainable_model = word_feature_twin(model)
+            with precision_policy(config.training.precision):
+                self.trainable_model = word_feature_twin(model)
             self._encode = make_encode_fn(model.encoder, use_all_layers=model.layer_mix is not None)
 
     def dataset(self, part: str, shuffle: bool, limit: Optional[int] = None,
@@ -141,6 +143,6 @@ class ModelInputs:
 
 
 def model_for(config: ExperimentConfig, data: PreparedData) -> keras.Model:
-    """Builds the config's model for the data's label set and vocabulary."""
+    """Builds the config's model for the data's label set and vocabulary, under `training.precision`."""
     return build_model(config.model, config.encoder, data.label_map.num_labels, data.featurizer.vocab_size,
-                       label_map=data.label_map)
+                       label_map=data.label_map, precision=config.training.precision)

@@ -58,7 +58,8 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
         inputs = ModelInputs(config, data, model_for(config, data), verbose)
         training = config.training
         trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
-                          verbose=verbose, seed=training.seed, jit_compile=training.jit_compile)
+                          verbose=verbose, seed=training.seed, jit_compile=training.jit_compile,
+                          precision=training.precision)
         # Epoch k's order depends only on (seed, k), so a resumed run reads the same batches as an uninterrupted one.
         train_data = inputs.dataset("labelled", shuffle=True, epoch=trainer.epoch)
         validation_data = inputs.dataset("validation", shuffle=False)
@@ -144,7 +145,8 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
     unlabelled = unlabelled_loss(stage.losses, stage.loss_weights, prior)
     batch_size = config.training.batch_size
     trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
-                      verbose=verbose, jit_compile=config.training.jit_compile)
+                      verbose=verbose, jit_compile=config.training.jit_compile,
+                      precision=config.training.precision)
     trainer.fit_alternating(
         inputs.dataset("labelled", shuffle=True),
         inputs.dataset("unlabelled", shuffle=True, limit=stage.pairs * batch_size),

@@ -30,6 +30,7 @@ import tf_keras as keras
 from ner.errors import NerError
 from ner.losses import token_counts
 from ner.models.base import TokenClassifier
+from ner.precision import loss_scaled
 from ner.utils import atomic_path, write_text_atomic
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -59,13 +60,16 @@ class Trainer:
         too (`ner.preprocessor.row_order`). None: one trace for all epochs.
       jit_compile: compile the training steps with XLA (`tf.function(jit_compile=True)`). Batches vary in
         length, so XLA compiles once per batch shape (`benchmarks/benchmark_jit.py` measures whether that
-        pays off).
+        pays off; `training.length_buckets` bounds the shapes).
+      precision: the policy the model was built under (`ner.precision`); "mixed_float16" wraps the
+        optimisers in a dynamic `LossScaleOptimizer` and scales the loss in every step.
     """
 
     def __init__(self, model: TokenClassifier, run_dir: Path, outside_id: int, verbose: bool = True,
-                 seed: Optional[int] = None, jit_compile: bool = False):
+                 seed: Optional[int] = None, jit_compile: bool = False, precision: str = "float32"):
         self.model = model
         self.jit_compile = jit_compile
+        self.precision = precision
         self.run_dir = Path(run_dir)
         self.outside_id = outside_id
         self.verbose = verbose
@@ -91,9 +95,11 @@ class Trainer:
         `clip_norm` the gradients' global norm is clipped to it. With `encoder_optimizer`, that optimiser
         updates the encoder's variables (`model.encoder`) and `optimizer` the others. The model's
         regularisation losses (`regularisation_loss`), if any, are added to the loss that is differentiated;
-        the returned `loss` is the data loss alone.
+        the returned `loss` is the data loss alone. A `LossScaleOptimizer` `optimizer` (float16) has the
+        objective scaled before differentiation and the gradients unscaled before clipping.
         """
         encoder_refs = {variable.ref() for variable in self._encoder_variables()} if encoder_optimizer else set()
+        scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
 
         def step(features, labels):
             with tf.GradientTape() as tape:
@@ -104,8 +110,12 @@ class Trainer:
                     loss = loss_fn(labels, probabilities)
                 regularisation = self.regularisation_loss()
                 objective = loss if regularisation is None else loss + regularisation
+                if scaled:
+                    objective = optimizer.get_scaled_loss(objective)
             variables = self.model.trainable_variables
             gradients = tape.gradient(objective, variables)
+            if scaled:
+                gradients = optimizer.get_unscaled_gradients(gradients)
             if clip_norm is not None:
                 gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
             pairs = list(zip(gradients, variables))
@@ -140,9 +150,12 @@ class Trainer:
           of the epoch's training steps, validation excluded) and the metrics with `val_`.
         """
         steps_per_epoch = int(train_data.cardinality()) if train_data.cardinality() > 0 else None
-        optimizer = keras.optimizers.Adam(learning_rate)
+        optimizer = loss_scaled(keras.optimizers.Adam(learning_rate), self.precision)
         encoder_optimizer = None
         if encoder_learning_rate is not None and self._encoder_variables():
+            if self.precision == "mixed_float16":
+                raise ValueError("an encoder learning rate needs float32 or mixed_bfloat16: one loss scale cannot "
+                                 "serve two optimisers")
             if steps_per_epoch is None:
                 raise ValueError("an encoder learning-rate schedule needs train_data of known length")
             total_steps = epochs * steps_per_epoch
@@ -204,9 +217,11 @@ class Trainer:
         Returns:
           One dict per record: `pair`, `unlabelled_loss`, `loss`, `accuracy`, `accuracy_without_o`, `val_*`.
         """
-        unlabelled_step = self.make_step(unlabelled_loss, keras.optimizers.Adam(unlabelled_learning_rate),
-                                         unlabelled_data.element_spec)
-        labelled_step = self.make_step(None, keras.optimizers.Adam(learning_rate), labelled_data.element_spec)
+        unlabelled_step = self.make_step(
+            unlabelled_loss, loss_scaled(keras.optimizers.Adam(unlabelled_learning_rate), self.precision),
+            unlabelled_data.element_spec)
+        labelled_step = self.make_step(None, loss_scaled(keras.optimizers.Adam(learning_rate), self.precision),
+                                       labelled_data.element_spec)
         labelled_batches, unlabelled_batches = iter(labelled_data.repeat()), iter(unlabelled_data.repeat())
         progress = keras.utils.Progbar(pairs, verbose=1 if self.verbose else 0, unit_name="pair",
                                        stateful_metrics=["unlabelled_loss", "loss"])
