@@ -24,7 +24,8 @@ import yaml
 
 from ner import readers, registry, tagging
 from ner.errors import ConfigError
-from ner.registry import ENCODER_LAYER_CHOICES, LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES, PRECISIONS, RNN_CELLS
+from ner.registry import (DISTRIBUTE_STRATEGIES, ENCODER_LAYER_CHOICES, LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES,
+                          PRECISIONS, RNN_CELLS)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
@@ -246,6 +247,10 @@ class TrainingConfig:
     `precision` is the Keras dtype policy the model is built under (`ner.precision`): "float32", or
     "mixed_bfloat16" / "mixed_float16" (16-bit compute, float32 variables, softmax, CRF and loss; float16
     scales the loss, and so cannot be combined with `encoder_learning_rate`'s second optimiser).
+
+    `distribute` trains (supervised; the semi-supervised stage runs on one device) under a
+    `tf.distribute` strategy (`ner.distribute`): "none", "mirrored" (this host's GPUs) or "multi_worker"
+    (hosts from `TF_CONFIG`). `batch_size` is then the global batch, split between the replicas.
     """
 
     batch_size: int = 128
@@ -260,9 +265,12 @@ class TrainingConfig:
     group_by_length: bool = False
     length_buckets: Optional[Tuple[int, ...]] = None
     precision: str = "float32"
+    distribute: str = "none"
 
     def problems(self) -> list:
         out = []
+        if self.distribute not in DISTRIBUTE_STRATEGIES:
+            out.append(("distribute", f"one of {DISTRIBUTE_STRATEGIES}", self.distribute))
         if self.precision not in PRECISIONS:
             out.append(("precision", f"one of {PRECISIONS}", self.precision))
         elif self.precision == "mixed_float16" and self.encoder_learning_rate is not None:

@@ -9,6 +9,7 @@ from typing import Optional
 from ner.casing import WORD_CASING
 from ner.config import EncoderConfig, ModelConfig
 from ner.lexical import LEXICAL_IDS, NUM_LEXICAL_IDS
+from ner.distribute import call_on_replicas
 from ner.models.base import TokenClassifier
 from ner.models.baseline_ner import BaselineNER
 from ner.models.bert_rnn_ner import BertRnnCrfNER, BertRnnNER
@@ -44,7 +45,7 @@ def build_model(model: ModelConfig, encoder: EncoderConfig, num_labels: int, voc
         head = MLPHead(model.head.hidden_units, model.head.latent_dim, num_labels, model.head.dropout_rate,
                        softmax=not spec.owns_loss, kernel_l2=model.head.l2)
         built = resolve(spec.builder)(model, encoder, head, num_labels, vocab_size, label_map)
-        built(_dummy_features(spec.reads_first_piece_mask, model.lexical_features), training=False)
+        call_on_replicas(built, _dummy_features(spec.reads_first_piece_mask, model.lexical_features), training=False)
     return built
 
 
