@@ -73,10 +73,12 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPU cores; python -m benchmarks.benchmark_predict " + " ".join(sys.argv[1:]))
     print(f"{len(sentences):,} sentences, {len(lengths):,} rows, {real:,} real word pieces, batch size {batch_size}, "
           f"length_buckets {tagger.config.training.length_buckets}; pieces computed per real piece: input order "
-          f"{padded_pieces(lengths, batch_size) / real:.2f}, sorted {padded_pieces(np.sort(lengths), batch_size) / real:.2f}")
+          f"{padded_pieces(lengths, batch_size) / real:.2f}, "
+          f"sorted {padded_pieces(np.sort(lengths), batch_size) / real:.2f}")
     for name, rate in rates.items():
         print(f"{name:32}: {rate:8.1f} sentences/s")
-    print(f"predict sorted / encoder only: {rates['predict, sorted by length'] / rates['encoder only, sorted by length']:.2f}")
+    ratio = rates["predict, sorted by length"] / rates["encoder only, sorted by length"]
+    print(f"predict sorted / encoder only: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -220,9 +220,10 @@ class Trainer:
         Under a strategy of several replicas each replica's loss is weighed by its share of the labelled
         positions, which gives the batch's loss for per-position means but only a weighted mean of
         per-replica values for a loss of the batch's label distribution (the KL losses); `ner train` runs
-        this stage on one device. Both datasets repeat as needed. Every `evaluate_every` pairs (and after the last) a record holds
-        the mean losses since the previous record and, when given, the validation metrics. The stage is
-        short (tens of pairs), so only its final weights are saved, not per-pair checkpoints.
+        this stage on one device. Both datasets repeat as needed. Every `evaluate_every` pairs (and after
+        the last) a record holds the mean losses since the previous record and, when given, the validation
+        metrics. The stage is short (tens of pairs), so only its final weights are saved, not per-pair
+        checkpoints.
 
         Args:
           labelled_data, unlabelled_data: batches of `(features, labels [B, T])`; the unlabelled labels
