@@ -9,7 +9,9 @@
 Texts are split into sentences and words by the rule-based `ner.text` (see there). A sentence longer
 than the run's `data.max_seq_length` word pieces is cut at word boundaries into several rows, which are
 joined again, whatever the run's `data.long_sentences` says, so every word gets a label; rows go through
-the model in batches of `training.batch_size`, so a text may be of any length. A text without words
+the model in batches of `training.batch_size` (sorted by length within a call, so that a batch pads
+little, and put back in input order; padded to `training.length_buckets` when set), so a text may be of
+any length. A text without words
 (empty, whitespace) gets no sentences and no entities.
 
 Labels and confidence. Each word gets the probability vector at its first word piece: the model's
@@ -43,8 +45,8 @@ from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
 from ner.models import build_model
 from ner.models.crf_output import CrfOutput
-from ner.prediction import FirstPiecePredictions, FirstPiecePredictor
-from ner.preprocessor import EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset
+from ner.prediction import FirstPiecePredictions, FirstPiecePredictor, restore_row_order
+from ner.preprocessor import EncodedSentences, Sentence, WordPieceFeaturizer, length_order, make_dataset, select_rows
 from ner.registry import ACQUISITIONS, lookup, model_type
 from ner.runs import CONFIG_FILE, read_label_map, run_dir_for
 from ner.selection import PoolOutputs, Selection, acquisition_scores, check_budget_and_diversity, select
@@ -147,7 +149,8 @@ class Tagger:
             raise NerError(f"run '{run}' has no final weights in {run_dir / WEIGHTS_DIR}; its training did not finish")
         vocab = encoder_vocab(config.encoder.handle)
         label_map = read_label_map(run_dir)
-        model = build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size, label_map=label_map)
+        model = build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size, label_map=label_map,
+                            precision=config.training.precision)
         load_weights(model, run_dir)
         return cls(config, model, vocab, label_map)
 
@@ -184,12 +187,14 @@ class Tagger:
             results.append(TaggedText(text, tuple(tagged), tuple(entities)))
         return results
 
-    def predict_words(self, sentences: Sequence[Sequence[str]],
-                      mc_samples: int = 0) -> List[Tuple[np.ndarray, np.ndarray]]:
+    def predict_words(self, sentences: Sequence[Sequence[str]], mc_samples: int = 0,
+                      sort_by_length: bool = True) -> List[Tuple[np.ndarray, np.ndarray]]:
         """Per sentence of words, each word's label id (int32 [n_words]) and probabilities at its first
         piece (float32 [n_words, C]): the decoded labels and the probabilities with dropout off, or with
-        `mc_samples` > 0 the mean of that many MC-dropout samples and its argmax (module docstring)."""
-        return [(p.label_ids, p.probabilities) for p in self._predict_sentences(sentences, mc_samples)]
+        `mc_samples` > 0 the mean of that many MC-dropout samples and its argmax (module docstring).
+        `sort_by_length` False batches the rows in input order instead (what `benchmarks/benchmark_predict.py`
+        compares)."""
+        return [(p.label_ids, p.probabilities) for p in self._predict_sentences(sentences, mc_samples, sort_by_length)]
 
     def _span_confidence(self, prediction: SentencePrediction, start: int, end: int, kind: str,
                          mean_word_confidence: float) -> float:
@@ -207,20 +212,22 @@ class Tagger:
                                             self.label_map.scheme)
         return float(marginal)
 
-    def _predict_sentences(self, sentences: Sequence[Sequence[str]], mc_samples: int) -> List[SentencePrediction]:
+    def _predict_sentences(self, sentences: Sequence[Sequence[str]], mc_samples: int,
+                           sort_by_length: bool = True) -> List[SentencePrediction]:
         """`predict_words`, plus a CRF model's emission scores and row starts when `mc_samples` is 0."""
         if mc_samples < 0:
             raise ValueError(f"mc_samples must be 0 (softmax) or positive, got {mc_samples}")
         if not sentences:
             return []
-        encoded, dataset = self._dataset(sentences)
+        encoded, order, dataset = self._dataset(sentences, sort_by_length)
         if mc_samples:
-            prediction = self._predictor.predict(dataset, decode=False, mc_predictor=self._mc_predictor(mc_samples))
+            prediction = restore_row_order(
+                self._predictor.predict(dataset, decode=False, mc_predictor=self._mc_predictor(mc_samples)), order)
             probabilities = prediction.mc.mean
             label_ids = probabilities.argmax(axis=-1).astype(np.int32)
         else:
-            prediction = self._predictor.predict(dataset, probabilities=True,
-                                                 emission_scores=isinstance(self.model, CrfOutput))
+            prediction = restore_row_order(self._predictor.predict(
+                dataset, probabilities=True, emission_scores=isinstance(self.model, CrfOutput)), order)
             probabilities, label_ids = prediction.probabilities, prediction.label_ids
         # Rows are in sentence order and words in row order, so the words of a sentence are consecutive.
         lengths = [len(words_of_sentence) for words_of_sentence in sentences]
@@ -259,7 +266,7 @@ class Tagger:
             raise ValueError(f"pool sentences {empty[:10]} (0-based) have no words")
         if not sentences:
             return select(np.zeros(0), budget)
-        encoded, dataset = self._dataset(sentences)
+        encoded, _, dataset = self._dataset(sentences)  # input order: latent points stay with their rows
         mc_predictor = None
         if reads == "mc":
             mc_predictor = self._mc_predictor(self.config.uncertainty.mc_samples if mc_samples is None else mc_samples)
@@ -279,12 +286,18 @@ class Tagger:
         outputs = PoolOutputs(word_counts, log_probability, prediction.probabilities, prediction.mc, embeddings)
         return select(acquisition_scores(strategy, outputs, seed), budget, embeddings, diversity)
 
-    def _dataset(self, sentences: Sequence[Sequence[str]]) -> Tuple[EncodedSentences, tf.data.Dataset]:
-        """The sentences (sentence id = index) featurized and batched in order, labels all `O`."""
+    def _dataset(self, sentences: Sequence[Sequence[str]],
+                 sort_by_length: bool = False) -> Tuple[EncodedSentences, np.ndarray, tf.data.Dataset]:
+        """The sentences (sentence id = index) featurized in order with labels all `O`, the order [R] in
+        which the dataset reads their rows (sorted by length, so that batches pad little, or input order;
+        `restore_row_order` undoes it), and the dataset."""
         records = [Sentence(i, tuple(words), (OUTSIDE,) * len(words)) for i, words in enumerate(sentences)]
         encoded = self.featurizer.featurize(records)
-        return encoded, make_dataset(encoded, self.config.training.batch_size, shuffle=False, seed=None,
-                                     first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask)
+        order = length_order(encoded) if sort_by_length else np.arange(len(encoded.label_ids))  # [R]
+        return encoded, order, make_dataset(
+            select_rows(encoded, order), self.config.training.batch_size, shuffle=False, seed=None,
+            first_piece_mask=model_type(self.config.model.type).reads_first_piece_mask,
+            length_buckets=self.config.training.length_buckets)
 
     def _mc_predictor(self, mc_samples: int) -> MCDropoutPredictor:
         """T = `mc_samples` MC-dropout samples at the run's `uncertainty` rate and sampling path."""

@@ -26,7 +26,8 @@ import yaml
 
 from ner import readers, registry, tagging
 from ner.errors import ConfigError
-from ner.registry import ENCODER_LAYER_CHOICES, LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES, RNN_CELLS
+from ner.registry import (DISTRIBUTE_STRATEGIES, ENCODER_LAYER_CHOICES, LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES,
+                          PRECISIONS, RNN_CELLS)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
@@ -239,6 +240,19 @@ class TrainingConfig:
     it is padding (`ner.preprocessor.length_grouped_batches`); worth it for a fine-tuned encoder.
     `jit_compile` compiles the training steps with XLA (see `benchmarks/benchmark_jit.py` for whether it
     pays off).
+
+    `length_buckets` (e.g. [16, 32, 64, 128], increasing; the last at least `data.max_seq_length`) pads
+    every batch (training, evaluation and prediction, live or cached features) up to the smallest width
+    that holds its longest row, so that XLA and the kernels see a few shapes only; null: each batch is
+    trimmed to its own longest row.
+
+    `precision` is the Keras dtype policy the model is built under (`ner.precision`): "float32", or
+    "mixed_bfloat16" / "mixed_float16" (16-bit compute, float32 variables, softmax, CRF and loss; float16
+    scales the loss, and so cannot be combined with `encoder_learning_rate`'s second optimiser).
+
+    `distribute` trains (supervised; the semi-supervised stage runs on one device) under a
+    `tf.distribute` strategy (`ner.distribute`): "none", "mirrored" (this host's GPUs) or "multi_worker"
+    (hosts from `TF_CONFIG`). `batch_size` is then the global batch, split between the replicas.
     """
 
     batch_size: int = 128
@@ -251,9 +265,24 @@ class TrainingConfig:
     feature_cache: bool = True
     jit_compile: bool = False
     group_by_length: bool = False
+    length_buckets: Optional[Tuple[int, ...]] = None
+    precision: str = "float32"
+    distribute: str = "none"
 
     def problems(self) -> list:
         out = []
+        if self.distribute not in DISTRIBUTE_STRATEGIES:
+            out.append(("distribute", f"one of {DISTRIBUTE_STRATEGIES}", self.distribute))
+        if self.precision not in PRECISIONS:
+            out.append(("precision", f"one of {PRECISIONS}", self.precision))
+        elif self.precision == "mixed_float16" and self.encoder_learning_rate is not None:
+            out.append(("precision", "float32 or mixed_bfloat16 with an encoder_learning_rate (one loss scale "
+                                     "cannot serve two optimisers)", self.precision))
+        buckets = self.length_buckets
+        if buckets is not None and (not buckets or buckets[0] < 1
+                                    or any(a >= b for a, b in zip(buckets, buckets[1:]))):
+            out.append(("length_buckets", "null or increasing positive widths, e.g. [16, 32, 64, 128]",
+                        list(buckets)))
         if self.batch_size < 1:
             out.append(("batch_size", "a positive integer", self.batch_size))
         if self.epochs < 1:
@@ -411,6 +440,10 @@ class ExperimentConfig:
                 and not registry.model_type(self.model.type).has_encoder):
             out.append(("uncertainty.encoder_dropout",
                         f"false for model.type {self.model.type} (it has no encoder)", True))
+        buckets = self.training.length_buckets
+        if buckets and buckets[-1] < self.data.max_seq_length:
+            out.append(("training.length_buckets", f"widths up to at least data.max_seq_length "
+                                                   f"({self.data.max_seq_length})", list(buckets)))
         return out
 
     def run_dir(self) -> Path:

@@ -17,6 +17,7 @@ from ner.errors import DataError
 from ner.feature_cache import WordFeatureStore, make_encode_fn
 from ner.models import build_model
 from ner.models.bert_ner import word_feature_twin
+from ner.precision import precision_policy
 from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset, make_split,
                               outside_fractions, select_rows)
 from ner.registry import model_type
@@ -112,7 +113,8 @@ class ModelInputs:
             self.store = WordFeatureStore.open(
                 resolve_path(config.paths.feature_cache_dir), data.encoded_all, resolve_handle(config.encoder.handle),
                 use_all_layers=model.layer_mix is not None, num_layers=info.num_layers, hidden_size=info.hidden_size)
-            self.trainable_model = word_feature_twin(model)
+            with precision_policy(config.training.precision):
+                self.trainable_model = word_feature_twin(model)
             self._encode = make_encode_fn(model.encoder, use_all_layers=model.layer_mix is not None)
 
     def dataset(self, part: str, shuffle: bool, limit: Optional[int] = None,
@@ -130,13 +132,14 @@ class ModelInputs:
                      part: str = "") -> tf.data.Dataset:
         """Batches of `(features, labels)` for rows of `data.encoded_all`; `shuffle` reshuffles each epoch
         (seeded by `seed`, default `training.seed`, and keyed by `epoch` when given: see
-        `ner.preprocessor.row_order`), in batches of similar length with `training.group_by_length`.
+        `ner.preprocessor.row_order`), in batches of similar length with `training.group_by_length`, each
+        padded to one of `training.length_buckets` when it is set.
 
         `word_labels` [n] int32 replaces the labels of the rows' n words (in row order), e.g. a teacher's
         pseudo-labels (`ner.self_training`). Rows not in the feature cache yet are encoded first (`part`
         names them in the progress line).
         """
-        batch_size = self.config.training.batch_size
+        batch_size, buckets = self.config.training.batch_size, self.config.training.length_buckets
         seed = self.config.training.seed if seed is None else seed
         group_by_length = shuffle and self.config.training.group_by_length
         if self.store is None:
@@ -145,7 +148,7 @@ class ModelInputs:
                 encoded = with_word_labels(encoded, word_labels)
             return make_dataset(encoded, batch_size, shuffle=shuffle, seed=seed,
                                 first_piece_mask=self.model_type.reads_first_piece_mask, epoch=epoch,
-                                group_by_length=group_by_length)
+                                group_by_length=group_by_length, length_buckets=buckets)
         missing = self.store.missing_rows(rows)
         if missing.size:
             progress = keras.utils.Progbar(missing.size, verbose=1 if self.verbose else 0, unit_name="row")
@@ -153,7 +156,8 @@ class ModelInputs:
                 print(f"[cache] encoding {missing.size:,} {part} rows once into {self.store.directory}")
             self.store.fill(self.data.encoded_all, rows, self._encode, progress=progress.add)
         return self.store.dataset(rows, batch_size, shuffle=shuffle, seed=seed, epoch=epoch,
-                                  group_by_length=group_by_length, word_labels=word_labels)
+                                  group_by_length=group_by_length, word_labels=word_labels,
+                                  length_buckets=buckets)
 
 
 def with_word_labels(encoded: EncodedSentences, word_labels: np.ndarray) -> EncodedSentences:
@@ -167,6 +171,6 @@ def with_word_labels(encoded: EncodedSentences, word_labels: np.ndarray) -> Enco
 
 
 def model_for(config: ExperimentConfig, data: PreparedData) -> keras.Model:
-    """Builds the config's model for the data's label set and vocabulary."""
+    """Builds the config's model for the data's label set and vocabulary, under `training.precision`."""
     return build_model(config.model, config.encoder, data.label_map.num_labels, data.featurizer.vocab_size,
-                       label_map=data.label_map)
+                       label_map=data.label_map, precision=config.training.precision)

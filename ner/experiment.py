@@ -13,6 +13,7 @@ import numpy as np
 
 from ner.config import ExperimentConfig, load_config, save_config
 from ner.data import ModelInputs, model_for, prepare_data
+from ner.distribute import make_strategy
 from ner.errors import ConfigError, NerError
 from ner.evaluation import evaluate, write_results
 from ner.losses import label_prior, unlabelled_loss
@@ -36,9 +37,10 @@ RESUMED_SECTIONS = ("data", "split", "encoder", "model")
 def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, overwrite: bool = False) -> Path:
     """Trains the config's model; returns the run directory.
 
-    Without a `semi_supervised` section this is supervised training on the labelled split; with one, it
-    is the semi-supervised stage started from the trained run `semi_supervised.init_run`, on that run's
-    split. The run directory (`saved_models/<run name>/`) receives the resolved config, the split
+    Without a `semi_supervised` section this is supervised training on the labelled split, under the
+    `tf.distribute` strategy of `training.distribute` (`ner.distribute`); with one, it is the
+    semi-supervised stage started from the trained run `semi_supervised.init_run`, on that run's split
+    (on one device). The run directory (`saved_models/<run name>/`) receives the resolved config, the split
     (sentence ids), `history.csv`, the final weights and, when supervised, a checkpoint per epoch.
 
     The run directory is locked while training (`ner.runs.run_lock`). `resume` continues a run saved with
@@ -63,8 +65,12 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
         data.split.to_json(run_dir / SPLIT_FILE)
         write_label_map(run_dir, data.label_map)
         training = config.training
+        strategy = make_strategy(training.distribute)
+        with strategy.scope():  # the model's variables, mirrored on every replica
+            inputs = ModelInputs(config, data, model_for(config, data), verbose)
         trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
-                          verbose=verbose, seed=training.seed, jit_compile=training.jit_compile)
+                          verbose=verbose, seed=training.seed, jit_compile=training.jit_compile,
+                          precision=training.precision, strategy=strategy)
         # Epoch k's order depends only on (seed, k), so a resumed run reads the same batches as an uninterrupted one.
         train_data = inputs.dataset("labelled", shuffle=True, epoch=trainer.epoch)
         validation_data = inputs.dataset("validation", shuffle=False)
@@ -150,7 +156,8 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
     write_text_atomic(run_dir / PRIOR_FILE, json.dumps(dict(zip(data.label_map.labels, prior.tolist())), indent=1))
     unlabelled = unlabelled_loss(stage.losses, stage.loss_weights, prior) if stage.losses else None
     trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
-                      verbose=verbose, jit_compile=config.training.jit_compile)
+                      verbose=verbose, jit_compile=config.training.jit_compile,
+                      precision=config.training.precision)
     if stage.self_training is not None:
         _self_train(config, inputs, trainer, unlabelled, initial_weights)
         return run_dir

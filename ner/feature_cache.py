@@ -30,7 +30,7 @@ import os
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -40,7 +40,8 @@ from ner.errors import NerError
 from ner.lexical import LEXICAL_IDS
 from ner.models.bert_ner import WORD_FEATURES
 from ner.models.layer_mix import stack_encoder_layers
-from ner.preprocessor import EncodedSentences, length_grouped_batches, row_order
+from ner.preprocessor import (EncodedSentences, bucket_width, check_length_buckets, length_grouped_batches,
+                              pad_to_width, row_order)
 from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL
 from ner.utils import atomic_path
 
@@ -224,7 +225,8 @@ class WordFeatureStore:
 
     def dataset(self, rows: np.ndarray, batch_size: int, shuffle: bool, seed: Optional[int],
                 epoch: Optional[tf.Variable] = None, group_by_length: bool = False,
-                word_labels: Optional[np.ndarray] = None) -> tf.data.Dataset:
+                word_labels: Optional[np.ndarray] = None,
+                length_buckets: Optional[Sequence[int]] = None) -> tf.data.Dataset:
         """Batches of `(features, labels [B, W] int32)` for `rows`, features being "word_features" [B, W, L, H]
         float16, "word_casing" [B, W] int32 and "first_piece_mask" [B, W] int32 (1 on every word: at word
         level each position is a word's first piece, which is what a CRF reads), and "lexical_ids" [B, W, K]
@@ -233,7 +235,8 @@ class WordFeatureStore:
         W is the batch's longest row in words; shorter rows are padded with zeros and label
         `IGNORE_LABEL`. With `shuffle`, rows are read in a new order each epoch, fixed by `seed` (and by
         `epoch` when given; see `ner.preprocessor.row_order`); with `group_by_length` too, each batch holds
-        rows of similar word counts (`ner.preprocessor.length_grouped_batches`).
+        rows of similar word counts (`ner.preprocessor.length_grouped_batches`). With `length_buckets`, W
+        is the smallest of those widths that holds the batch's longest row (`ner.preprocessor.bucket_width`).
 
         `word_labels` [n] int32 replaces the corpus's labels of the n words of `rows` (in row order), e.g.
         a teacher's pseudo-labels (`ner.self_training`).
@@ -250,6 +253,8 @@ class WordFeatureStore:
         missing = self.missing_rows(rows)
         if missing.size:
             raise RuntimeError(f"{missing.size} rows are not cached yet; call fill() first")
+        row_words = np.diff(self.row_splits)[rows]  # [n]
+        check_length_buckets(int(row_words.max(initial=0)), length_buckets, "words")
         _, stored_layers, hidden = self.features.shape
 
         num_lexical = self.word_lexical.shape[1]
@@ -275,6 +280,10 @@ class WordFeatureStore:
             labels.set_shape([None, None])
             casing.set_shape([None, None])
             lexical.set_shape([None, None, num_lexical])
+            if length_buckets is not None:
+                width = bucket_width(tf.shape(labels)[1], length_buckets)
+                features, casing, lexical = (pad_to_width(value, width, 0) for value in (features, casing, lexical))
+                labels = pad_to_width(labels, width, IGNORE_LABEL)
             words = tf.cast(labels != IGNORE_LABEL, tf.int32)
             inputs = {WORD_FEATURES: features, WORD_CASING: casing, FIRST_PIECE_MASK: words}
             if num_lexical:
@@ -283,7 +292,7 @@ class WordFeatureStore:
 
         store_rows = tf.constant(rows)  # [n] int64
         if shuffle and group_by_length:
-            batches = length_grouped_batches(np.diff(self.row_splits)[rows], batch_size, seed, epoch)
+            batches = length_grouped_batches(row_words, batch_size, seed, epoch)
         else:
             batches = row_order(len(rows), shuffle, seed, epoch).batch(batch_size)
         return batches.map(lambda batch: load(tf.gather(store_rows, batch))).prefetch(tf.data.AUTOTUNE)

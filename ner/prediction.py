@@ -6,6 +6,10 @@ Evaluation (`ner.evaluation`), raw-text tagging (`ner.api`) and the MC-dropout s
 row order. Label ids come from `model.decode`: the argmax of the probabilities, or the Viterbi path of a
 CRF model; `model.decoded_log_probability` gives each row's log-probability of those labels (selection
 for annotation, `ner.selection`).
+
+A caller that can choose the row order (raw-text tagging) reads its rows sorted by length
+(`ner.preprocessor.length_order`), so that each batch pads little, and puts the outputs back in input
+order with `restore_row_order`.
 """
 import dataclasses
 import sys
@@ -133,3 +137,36 @@ class FirstPiecePredictor:
             mc = MCStatistics(mean=arrays.pop("mc_mean"), variance=arrays.pop("mc_variance"),
                               expected_entropy=arrays.pop("mc_expected_entropy"), num_samples=mc_predictor.mc_samples)
         return FirstPiecePredictions(mc=mc, **arrays)
+
+
+def restore_row_order(predictions: FirstPiecePredictions, order: np.ndarray) -> FirstPiecePredictions:
+    """The predictions of a dataset that read rows `order` [R] (its k-th row being row `order[k]` of the
+    input), in input row order: each row's positions move together, words keep their order in the row.
+
+    Raises:
+      ValueError: `order` is not a permutation of the R rows, or the predictions keep latent points (they
+        cover only the first batches, which cannot be put back in input order).
+    """
+    order = np.asarray(order, dtype=np.int64)
+    if predictions.latent is not None:
+        raise ValueError("latent points of the first batches cannot be restored to input order")
+    if not np.array_equal(np.sort(order), np.arange(len(predictions.row_lengths))):
+        raise ValueError(f"order must be a permutation of the {len(predictions.row_lengths)} rows")
+    inverse = np.argsort(order)  # [R]: where input row r was read
+    read_starts = np.cumsum(predictions.row_lengths) - predictions.row_lengths  # [R]
+    lengths = predictions.row_lengths[inverse]  # [R], in input order
+    starts = np.cumsum(lengths) - lengths
+    positions = np.repeat(read_starts[inverse] - starts, lengths) + np.arange(lengths.sum())  # [n]
+
+    def take(values: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        return None if values is None else values[positions]
+
+    mc = predictions.mc
+    if mc is not None:
+        mc = dataclasses.replace(mc, mean=take(mc.mean), variance=take(mc.variance),
+                                 expected_entropy=take(mc.expected_entropy))
+    log_probability = None if predictions.log_probability is None else predictions.log_probability[inverse]
+    return FirstPiecePredictions(labels=take(predictions.labels), row_lengths=lengths,
+                                 label_ids=take(predictions.label_ids), probabilities=take(predictions.probabilities),
+                                 mc=mc, log_probability=log_probability,
+                                 emission_scores=take(predictions.emission_scores))

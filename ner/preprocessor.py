@@ -5,7 +5,8 @@
 * `make_split` draws the test / labelled / unlabelled sentence ids; `DataSplit` saves and loads them.
 * `WordPieceFeaturizer` turns sentences into fixed-width id arrays (`EncodedSentences`) with the
   encoder's vocabulary, and maps per-piece predictions back to one label per word (`words_labels`).
-* `make_dataset` batches `EncodedSentences` into a `tf.data.Dataset`, trimming each batch's padding;
+* `make_dataset` batches `EncodedSentences` into a `tf.data.Dataset`, trimming each batch's padding (or
+  padding it up to one of a few `length_buckets` widths);
   `row_order` is the order in which it (and the feature cache's dataset) reads the rows on each pass;
   `length_grouped_batches` groups that order into batches of similar length.
 
@@ -216,6 +217,12 @@ class EncodedSentences:
     num_words: np.ndarray
     sentence_lengths: np.ndarray
     stats: FeaturizeStats
+
+
+def length_order(encoded: EncodedSentences) -> np.ndarray:
+    """[N] int64: the rows sorted by length (word pieces), ties in row order; `select_rows(encoded,
+    length_order(encoded))` batches rows of similar length together, with little padding."""
+    return np.argsort(encoded.input_mask.sum(axis=1), kind="stable").astype(np.int64)
 
 
 def select_rows(encoded: EncodedSentences, rows: np.ndarray) -> EncodedSentences:
@@ -579,8 +586,9 @@ def length_grouped_batches(
 def make_dataset(
     encoded: EncodedSentences, batch_size: int, shuffle: bool, seed: int | None, drop_remainder: bool = False,
     first_piece_mask: bool = False, epoch: tf.Variable | None = None, group_by_length: bool = False,
+    length_buckets: Sequence[int] | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (features, label_ids), each trimmed to its longest row.
+    """Batches of (features, label_ids), each trimmed to its longest row (or padded to a length bucket).
 
     features: dict of "input_word_ids", "input_mask", "input_type_ids", each [B, t] int32, where
     t = max(input_mask.sum(1)) over the batch, and "word_casing" [B, t] int32 (`ner.casing`, read by models
@@ -591,10 +599,14 @@ def make_dataset(
     [B, t] int32, 1 on each word's first piece (where `label_ids` holds a label): models that work on
     words (the CRF) read it, so that they know the words without the labels. With `shuffle` and
     `group_by_length`, each batch holds rows of similar length, so less of it is padding (see
-    `length_grouped_batches`); it changes nothing without `shuffle`.
+    `length_grouped_batches`); it changes nothing without `shuffle`. With `length_buckets` (increasing
+    widths), t is instead the smallest of them that holds the batch's longest row: rows are cut or padded
+    (0, `IGNORE_LABEL` for labels) to it, so that batches come in a few shapes only.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    row_lengths = encoded.input_mask.sum(axis=1)  # [N]
+    check_length_buckets(int(row_lengths.max(initial=0)), length_buckets, "word pieces")
     arrays = {
         "input_word_ids": encoded.input_word_ids,
         "input_mask": encoded.input_mask,
@@ -610,17 +622,44 @@ def make_dataset(
 
     def gather(rows: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:  # rows: [B] int64
         return _trim_batch({name: tf.gather(value, rows) for name, value in features.items()},
-                           tf.gather(label_ids, rows))
+                           tf.gather(label_ids, rows), length_buckets)
 
     if shuffle and group_by_length:
-        batches = length_grouped_batches(encoded.input_mask.sum(axis=1), batch_size, seed, epoch, drop_remainder)
+        batches = length_grouped_batches(row_lengths, batch_size, seed, epoch, drop_remainder)
     else:
         order = row_order(len(encoded.label_ids), shuffle, seed, epoch)
         batches = order.batch(batch_size, drop_remainder=drop_remainder)
     return batches.map(gather).prefetch(tf.data.AUTOTUNE)
 
 
-def _trim_batch(features: dict[str, tf.Tensor], label_ids: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-    """Cuts [B, T] tensors to [B, t], t = the batch's longest row (sum of input_mask)."""
+def _trim_batch(features: dict[str, tf.Tensor], label_ids: tf.Tensor, length_buckets: Sequence[int] | None = None
+                ) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+    """Cuts [B, T] tensors to [B, t], t = the batch's longest row (sum of input_mask); with `length_buckets`,
+    cuts or pads them to the smallest bucket width that holds it (`bucket_width`)."""
     length = tf.reduce_max(tf.reduce_sum(features["input_mask"], axis=1))
-    return {name: value[:, :length] for name, value in features.items()}, label_ids[:, :length]
+    if length_buckets is None:
+        return {name: value[:, :length] for name, value in features.items()}, label_ids[:, :length]
+    width = bucket_width(length, length_buckets)
+    return ({name: pad_to_width(value, width, 0) for name, value in features.items()},
+            pad_to_width(label_ids, width, IGNORE_LABEL))
+
+
+def check_length_buckets(longest: int, length_buckets: Sequence[int] | None, unit: str) -> None:
+    """ConfigError unless the largest of `length_buckets` (when given) holds a row of `longest` `unit`."""
+    if length_buckets is not None and longest > length_buckets[-1]:
+        raise ConfigError(f"training.length_buckets {list(length_buckets)} must reach the longest row "
+                          f"({longest} {unit}); expected a last width of at least {longest}")
+
+
+def bucket_width(length: tf.Tensor, length_buckets: Sequence[int]) -> tf.Tensor:
+    """The smallest of `length_buckets` (increasing widths) >= `length` (a scalar integer tensor); the
+    caller makes sure one is (`check_length_buckets`)."""
+    widths = tf.constant(length_buckets, length.dtype)  # [K]
+    return tf.gather(widths, tf.searchsorted(widths, tf.reshape(length, [1]), side="left")[0])
+
+
+def pad_to_width(value: tf.Tensor, width: tf.Tensor, fill) -> tf.Tensor:
+    """[B, T, ...] → [B, width, ...]: axis 1 cut to `width`, or padded with `fill` up to it."""
+    value = value[:, :width]
+    padding = [[0, 0], [0, width - tf.shape(value)[1]]] + [[0, 0]] * (value.shape.rank - 2)
+    return tf.pad(value, padding, constant_values=tf.cast(fill, value.dtype))

@@ -20,6 +20,8 @@ LONG_SENTENCE_POLICIES = ("split", "truncate")  # `ner.preprocessor.WordPieceFea
 ENCODER_LAYER_CHOICES = ("last", "mix")  # the head reads the last layer, or a learned mix of all layers
 RNN_CELLS = ("lstm", "gru")  # `ner.layers.recurrent.recurrent_layer`
 LABELLED_SELECTIONS = ("random", "fewer_outside")  # how `ner.preprocessor.make_split` draws the labelled part
+DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multi_worker")  # `ner.distribute.make_strategy`
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies for a model (`ner.precision`)
 
 
 @dataclass(frozen=True)

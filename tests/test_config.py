@@ -129,6 +129,16 @@ def test_sequence_tagger_configs_and_training_options():
     ("split: {fractions: [0.5, 0.6]}", "key 'split.fractions' must be null or three numbers"),
     ("split: {fractions: [0.1, 0.8, 0.2]}", "key 'split.fractions' must be null or three numbers"),
     ("split: {fractions: [0.0, 0.8, 0.1]}", "key 'split.fractions' must be null or three numbers"),
+    ("training: {length_buckets: [32, 16, 128]}",
+     "key 'training.length_buckets' must be null or increasing positive widths, e.g. [16, 32, 64, 128], "
+     "got [32, 16, 128]"),
+    ("training: {length_buckets: []}", "key 'training.length_buckets' must be null or increasing positive widths"),
+    ("training: {precision: float16}",
+     "key 'training.precision' must be one of ('float32', 'mixed_float16', 'mixed_bfloat16'), got 'float16'"),
+    ("training: {precision: mixed_float16, encoder_learning_rate: 5.0e-5}",
+     "key 'training.precision' must be float32 or mixed_bfloat16 with an encoder_learning_rate"),
+    ("training: {length_buckets: [16, 64]}",
+     "key 'training.length_buckets' must be widths up to at least data.max_seq_length (128), got [16, 64]"),
 ])
 def test_bad_keys_name_the_key(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

@@ -7,6 +7,7 @@ import pytest
 import ner  # noqa: F401
 from ner.config import save_config
 from ner.encoders.bert_export import export_bert_savedmodel
+from ner.errors import ConfigError
 from ner.encoders.hub_encoder import encoder_vocab, load_encoder
 from ner.errors import NerError
 from ner.evaluation import evaluate
@@ -126,3 +127,23 @@ def test_train_on_a_truncated_cache_is_one_error_line_and_keeps_the_run(tmp_path
     assert err.startswith(f"error: {features}: ") and err.endswith(f"delete the cache directory {features.parent} "
                                                                    "to rebuild it\n")
     assert {p.name: p.read_bytes() for p in (run_dir / "weights").iterdir()} == weights
+
+
+def test_cached_batches_are_padded_to_length_buckets(tmp_path, tiny_encoder_handle):
+    encoded = featurize(tiny_encoder_handle)  # 6, 4 and 9 words
+    store = open_store(tmp_path, tiny_encoder_handle, encoded)
+    store.fill(encoded, np.arange(3), make_encode_fn(load_encoder(tiny_encoder_handle, trainable=False), False))
+    plain = [batch for batch in store.dataset(np.arange(3), batch_size=2, shuffle=False, seed=None)]
+    bucketed = [batch for batch in store.dataset(np.arange(3), batch_size=2, shuffle=False, seed=None,
+                                                 length_buckets=(5, 8, 16))]
+    assert [labels.shape[1] for _, labels in plain] == [6, 9]
+    assert [labels.shape[1] for _, labels in bucketed] == [8, 16]
+    for (features, labels), (padded, padded_labels) in zip(plain, bucketed):
+        width = labels.shape[1]
+        np.testing.assert_array_equal(padded_labels[:, :width], labels)
+        np.testing.assert_array_equal(padded_labels[:, width:], IGNORE_LABEL)
+        for name, value in features.items():
+            np.testing.assert_array_equal(padded[name][:, :width], value)
+            assert not padded[name][:, width:].numpy().any()
+    with pytest.raises(ConfigError, match=r"must reach the longest row \(9 words\)"):
+        store.dataset(np.arange(3), batch_size=2, shuffle=False, seed=None, length_buckets=(4, 8))

@@ -399,6 +399,33 @@ def test_make_dataset_trims_each_batch(vocab_path):
         assert not encoded.input_mask[rows, width:].any()  # only padding was cut
 
 
+@pytest.mark.parametrize("shuffle, group_by_length", [(False, False), (True, False), (True, True)])
+def test_make_dataset_pads_batches_to_length_buckets(vocab_path, shuffle, group_by_length):
+    encoded = encoded_rows(vocab_path)  # rows of 3..13 pieces in width 16; 20 pads beyond it
+    buckets = (4, 8, 12, 20)
+    dataset = make_dataset(encoded, batch_size=4, shuffle=shuffle, seed=3, first_piece_mask=True,
+                           group_by_length=group_by_length, length_buckets=buckets)
+    seen = []
+    for features, labels in dataset.as_numpy_iterator():
+        longest = features["input_mask"].sum(1).max()
+        width = labels.shape[1]
+        assert width == min(w for w in buckets if w >= longest)
+        assert {value.shape[1] for value in features.values()} == {width}
+        for row_features, row_labels in zip(features["input_mask"], labels):
+            row = int(row_features.sum()) - 3  # the row with n words has n + 2 pieces, n >= 1
+            seen.append(row)
+            np.testing.assert_array_equal(row_labels, np.pad(encoded.label_ids[row], (0, 20 - 16),
+                                                             constant_values=-1)[:width])
+        np.testing.assert_array_equal(features["first_piece_mask"], labels != -1)
+        assert not features["input_word_ids"][features["input_mask"] == 0].any()  # padding is 0
+    assert sorted(seen) == list(range(11))  # every row exactly once
+
+
+def test_make_dataset_refuses_buckets_shorter_than_a_row(vocab_path):
+    with pytest.raises(ConfigError, match=r"length_buckets \[4, 8\] must reach the longest row \(13 word pieces\)"):
+        make_dataset(encoded_rows(vocab_path), batch_size=4, shuffle=False, seed=None, length_buckets=(4, 8))
+
+
 def test_make_dataset_can_mark_first_pieces(vocab_path):
     sentences = [sentence(1, ["the", "playing", "u.s."]), sentence(2, ["cat"])]  # play ##ing, u . s .
     encoded = featurizer(vocab_path, max_seq_length=16).featurize(sentences)

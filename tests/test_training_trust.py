@@ -97,3 +97,20 @@ def test_training_writes_tensorboard_scalars_per_epoch(tmp_path, tiny_encoder_ha
         for key, value in row.items():
             if key != "epoch":
                 assert scalars[key][int(row["epoch"])] == pytest.approx(value, rel=1e-6)
+
+
+@pytest.mark.parametrize("model_type", ["bert_ner", "ner_baseline", "bert_crf"])  # cached, live, live CRF
+def test_length_buckets_pad_batches_without_changing_what_is_learned(tmp_path, tiny_encoder_handle, model_type):
+    """Padding every batch to a bucket width adds masked positions only: the same history and test metrics
+    as batches trimmed to their longest row (up to float32 summation order)."""
+    base = tiny_config(tmp_path, tiny_encoder_handle, model_type, epochs=3)
+    runs = []
+    for name, buckets in (("trimmed", None), ("bucketed", (8, 12, 16))):
+        training = dataclasses.replace(base.training, length_buckets=buckets, group_by_length=True)
+        runs.append(train(dataclasses.replace(base, run_name=name, training=training), verbose=False))
+    trimmed, bucketed = (history(run) for run in runs)
+    for trimmed_row, bucketed_row in zip(trimmed, bucketed):
+        for key in trimmed_row:
+            assert bucketed_row[key] == pytest.approx(trimmed_row[key], abs=1e-5), (trimmed_row["epoch"], key)
+    summaries = [evaluate(str(run), verbose=False).report.summary_row() for run in runs]
+    assert summaries[0] == pytest.approx(summaries[1], abs=1e-6)

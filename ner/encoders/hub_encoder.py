@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 
 from ner.config import DEFAULT_ENCODER_HANDLE, REPO_ROOT
+from ner.distribute import call_on_replicas
 from ner.errors import EncoderError
 
 INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
@@ -124,7 +125,7 @@ def _probe(obj: object, handle: str) -> EncoderInfo:
     inputs = {name: tf.constant([[0, 0]], dtype=tf.int32) for name in INPUT_NAMES}
     inputs["input_mask"] = tf.ones([1, 2], dtype=tf.int32)
     try:
-        outputs = obj(inputs, training=False)
+        outputs = call_on_replicas(obj, inputs, training=False)  # under a strategy's scope too (`ner.distribute`)
     except (TypeError, ValueError, tf.errors.OpError) as e:
         raise EncoderError(
             f"encoder {handle!r} cannot be called with the TF-Hub BERT inputs {list(INPUT_NAMES)}: {e}"

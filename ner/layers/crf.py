@@ -222,7 +222,7 @@ class CRF(keras.layers.Layer):
     """
 
     def __init__(self, num_labels: int, allowed: Optional[AllowedTransitions] = None, name: str = "crf"):
-        super().__init__(name=name)
+        super().__init__(name=name, dtype="float32")  # float32 under any mixed policy (`ner.precision`)
         self.num_labels = num_labels
         if allowed is not None and np.shape(allowed.transitions) != (num_labels, num_labels):
             raise ValueError(f"allowed transitions have shape {np.shape(allowed.transitions)}, "

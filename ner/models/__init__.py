@@ -9,6 +9,7 @@ from typing import Optional
 from ner.casing import WORD_CASING
 from ner.config import EncoderConfig, ModelConfig
 from ner.lexical import LEXICAL_IDS, NUM_LEXICAL_IDS
+from ner.distribute import call_on_replicas
 from ner.models.base import TokenClassifier
 from ner.models.baseline_ner import BaselineNER
 from ner.models.bert_rnn_ner import BertRnnCrfNER, BertRnnNER
@@ -16,6 +17,7 @@ from ner.models.bert_ner import BertCrfNER, BertNER, WordFeatureNER
 from ner.models.layer_mix import ScalarMix
 from ner.models.heads import MLPHead
 from ner.models.rnn_ner import RnnNER
+from ner.precision import precision_policy
 from ner.registry import model_type, resolve
 from ner.tagging import FIRST_PIECE_MASK, LabelMap
 
@@ -24,7 +26,7 @@ __all__ = ["BaselineNER", "BertCrfNER", "BertNER", "BertRnnCrfNER", "BertRnnNER"
 
 
 def build_model(model: ModelConfig, encoder: EncoderConfig, num_labels: int, vocab_size: int,
-                label_map: Optional[LabelMap] = None) -> TokenClassifier:
+                label_map: Optional[LabelMap] = None, precision: str = "float32") -> TokenClassifier:
     """Builds the model that `model.type` names in `ner.registry.MODELS`, with its weights created.
 
     Args:
@@ -34,14 +36,16 @@ def build_model(model: ModelConfig, encoder: EncoderConfig, num_labels: int, voc
       vocab_size: size of the word-piece vocabulary (the embedding rows of the models without encoder).
       label_map: the labels, for the CRF's transition constraints; needed by bert_bilstm_crf with
         `model.crf_constraints`, unused otherwise.
+      precision: the Keras dtype policy its layers are built under (`ner.precision.precision_policy`).
     Raises:
       ConfigError: `model.type` is not a registered model type.
     """
     spec = model_type(model.type)
-    head = MLPHead(model.head.hidden_units, model.head.latent_dim, num_labels, model.head.dropout_rate,
-                   softmax=not spec.owns_loss, kernel_l2=model.head.l2)
-    built = resolve(spec.builder)(model, encoder, head, num_labels, vocab_size, label_map)
-    built(_dummy_features(spec.reads_first_piece_mask, model.lexical_features), training=False)
+    with precision_policy(precision):
+        head = MLPHead(model.head.hidden_units, model.head.latent_dim, num_labels, model.head.dropout_rate,
+                       softmax=not spec.owns_loss, kernel_l2=model.head.l2)
+        built = resolve(spec.builder)(model, encoder, head, num_labels, vocab_size, label_map)
+        call_on_replicas(built, _dummy_features(spec.reads_first_piece_mask, model.lexical_features), training=False)
     return built
 
 

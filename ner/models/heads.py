@@ -32,9 +32,10 @@ class MLPHead(keras.layers.Layer):
                               for i, units in enumerate(self.hidden_units)]
         self.dropout_layers = [keras.layers.Dropout(dropout_rate, name=f"dropout_{i}")
                                for i in range(len(self.hidden_units))]
-        self.latent_layer = dense(latent_dim, activation="relu", name="latent")
-        self.output_layer = (dense(num_labels, activation="softmax", name="probabilities") if softmax
-                             else dense(num_labels, name="scores"))
+        # float32 whatever the policy (`ner.precision`): the latent points, the softmax and a CRF's scores.
+        self.latent_layer = dense(latent_dim, activation="relu", name="latent", dtype="float32")
+        self.output_layer = (dense(num_labels, activation="softmax", name="probabilities", dtype="float32")
+                             if softmax else dense(num_labels, name="scores", dtype="float32"))
 
     def call(self, features: tf.Tensor, training=None) -> Tuple[tf.Tensor, tf.Tensor]:
         return self._from_first_hidden(self.hidden_layers[0](features), training)

@@ -30,6 +30,8 @@ import tf_keras as keras
 from ner.errors import NerError
 from ner.losses import token_counts
 from ner.models.base import TokenClassifier
+from ner.precision import loss_scaled
+from ner.tagging import IGNORE_LABEL
 from ner.utils import atomic_path, file_sha256, write_text_atomic
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -59,13 +61,20 @@ class Trainer:
         too (`ner.preprocessor.row_order`). None: one trace for all epochs.
       jit_compile: compile the training steps with XLA (`tf.function(jit_compile=True)`). Batches vary in
         length, so XLA compiles once per batch shape (`benchmarks/benchmark_jit.py` measures whether that
-        pays off).
+        pays off; `training.length_buckets` bounds the shapes).
+      precision: the policy the model was built under (`ner.precision`); "mixed_float16" wraps the
+        optimisers in a dynamic `LossScaleOptimizer` and scales the loss in every step.
+      strategy: the `tf.distribute.Strategy` the model was built under (`ner.distribute`); `fit` and
+        `evaluate` split each batch between its replicas. None: the default strategy (one device).
     """
 
     def __init__(self, model: TokenClassifier, run_dir: Path, outside_id: int, verbose: bool = True,
-                 seed: Optional[int] = None, jit_compile: bool = False):
+                 seed: Optional[int] = None, jit_compile: bool = False, precision: str = "float32",
+                 strategy: Optional[tf.distribute.Strategy] = None):
         self.model = model
         self.jit_compile = jit_compile
+        self.precision = precision
+        self.strategy = strategy or tf.distribute.get_strategy()
         self.run_dir = Path(run_dir)
         self.outside_id = outside_id
         self.verbose = verbose
@@ -89,19 +98,25 @@ class Trainer:
 
         `own_loss` defaults to `loss_fn is None`: `make_step(None, ...)` is the supervised step; a KL step
         is `loss_fn` alone; a self-training step on pseudo-labels is `own_loss` with or without a `loss_fn`.
-        `element_spec` is the dataset's `(features, labels)`
-        spec; batches vary in length, so one trace with unknown dimensions serves every batch. With
+        `element_spec` is the `(features, labels)` spec of
+        the dataset as the strategy distributes it (`Strategy.experimental_distribute_dataset`; the dataset's
+        own spec for the default strategy); batches vary in length, so one trace with unknown dimensions
+        serves every batch. With several replicas each computes the loss on its part of the batch and the
+        parts are weighed by their labelled positions (`_distributed`). With
         `clip_norm` the gradients' global norm is clipped to it. With `encoder_optimizer`, that optimiser
         updates the encoder's variables (`model.encoder`) and `optimizer` the others. The model's
         regularisation losses (`regularisation_loss`), if any, are added to the loss that is differentiated;
-        the returned `loss` is the data loss alone.
+        the returned `loss` is the data loss alone. A `LossScaleOptimizer` `optimizer` (float16) has the
+        objective scaled before differentiation and the gradients unscaled before clipping.
         """
         own_loss = loss_fn is None if own_loss is None else own_loss
         if not own_loss and loss_fn is None:
             raise ValueError("a step needs the model's own loss, a loss_fn, or both")
         encoder_refs = {variable.ref() for variable in self._encoder_variables()} if encoder_optimizer else set()
+        scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+        replicas = self.strategy.num_replicas_in_sync
 
-        def step(features, labels):
+        def replica_step(features, labels, share):  # share: this replica's part of the batch's labelled positions
             with tf.GradientTape() as tape:
                 if own_loss:
                     loss, probabilities = self.model.forward_loss(features, labels, training=True)
@@ -111,9 +126,15 @@ class Trainer:
                     extra = loss_fn(labels, probabilities)
                     loss = loss + extra if own_loss else extra
                 regularisation = self.regularisation_loss()
-                objective = loss if regularisation is None else loss + regularisation
+                objective = loss * share if regularisation is None else loss * share + regularisation / replicas
+                if scaled:
+                    objective = optimizer.get_scaled_loss(objective)
             variables = self.model.trainable_variables
             gradients = tape.gradient(objective, variables)
+            if scaled:
+                gradients = optimizer.get_unscaled_gradients(gradients)
+            if replicas > 1:  # the replicas' sparse (embedding) gradients differ in shape: sum them dense
+                gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
             if clip_norm is not None:
                 gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
             pairs = list(zip(gradients, variables))
@@ -121,9 +142,9 @@ class Trainer:
                 encoder_optimizer.apply_gradients([(g, v) for g, v in pairs if v.ref() in encoder_refs])
                 pairs = [(g, v) for g, v in pairs if v.ref() not in encoder_refs]
             optimizer.apply_gradients(pairs)
-            return {"loss": loss, **token_counts(labels, probabilities, self.outside_id)}
+            return {"loss": loss * share, **token_counts(labels, probabilities, self.outside_id)}
 
-        return tf.function(step, input_signature=list(element_spec), jit_compile=self.jit_compile)
+        return self._distributed(replica_step, element_spec)
 
     def fit(self, train_data: tf.data.Dataset, epochs: int, learning_rate: float,
             validation_data: Optional[tf.data.Dataset] = None, resume: bool = False,
@@ -148,22 +169,28 @@ class Trainer:
           of the epoch's training steps, validation excluded) and the metrics with `val_`.
         """
         steps_per_epoch = int(train_data.cardinality()) if train_data.cardinality() > 0 else None
-        optimizer = keras.optimizers.Adam(learning_rate)
+        train_batches = self.strategy.experimental_distribute_dataset(train_data)
+        with self.strategy.scope():
+            optimizer = loss_scaled(keras.optimizers.Adam(learning_rate), self.precision)
         encoder_optimizer = None
         if encoder_learning_rate is not None and self._encoder_variables():
+            if self.precision == "mixed_float16":
+                raise ValueError("an encoder learning rate needs float32 or mixed_bfloat16: one loss scale cannot "
+                                 "serve two optimisers")
             if steps_per_epoch is None:
                 raise ValueError("an encoder learning-rate schedule needs train_data of known length")
             total_steps = epochs * steps_per_epoch
             warmup_steps = min(round(encoder_warmup_fraction * total_steps), total_steps - 1)
             schedule = WarmupLinearDecay(encoder_learning_rate, warmup_steps, total_steps)
-            encoder_optimizer = keras.optimizers.Adam(schedule)
+            with self.strategy.scope():
+                encoder_optimizer = keras.optimizers.Adam(schedule)
         manager = self._checkpoint_manager(optimizer, encoder_optimizer)
         history = []
         if resume and manager.latest_checkpoint:
             manager.checkpoint.restore(manager.latest_checkpoint)
             # history.csv is written before each checkpoint: a kill in between leaves a record to redo
             history = [record for record in self._read_history() if record["epoch"] <= int(self.epoch)]
-        new_step = functools.partial(self.make_step, None, optimizer, train_data.element_spec, clip_norm,
+        new_step = functools.partial(self.make_step, None, optimizer, train_batches.element_spec, clip_norm,
                                      encoder_optimizer)
         step = new_step() if self.seed is None else None
         while int(self.epoch) < epochs:
@@ -177,7 +204,7 @@ class Trainer:
                                            stateful_metrics=["loss", "accuracy"])
             totals = _Totals()
             start = time.perf_counter()
-            for features, labels in train_data:
+            for features, labels in train_batches:
                 totals.add(step(features, labels))
                 progress.add(1, [("loss", totals.loss), ("accuracy", totals.accuracy)])
             record = {"epoch": epoch, **totals.as_dict(), "train_seconds": time.perf_counter() - start}
@@ -202,10 +229,13 @@ class Trainer:
         step on a labelled batch, each with its own Adam optimiser.
 
         The unlabelled step differentiates `unlabelled_loss` and, with `own_loss_on_unlabelled`, the
-        model's own loss on the batch's labels (a teacher's pseudo-labels: `ner.self_training`). Both
-        datasets repeat as needed. Every `evaluate_every` pairs (and after the last) a record holds the
-        mean losses since the previous record and, when given, the validation metrics. The stage is
-        short, so only its final weights are saved, not per-pair checkpoints.
+        model's own loss on the batch's labels (a teacher's pseudo-labels: `ner.self_training`).
+        Under a strategy of several replicas each replica's loss is weighed by its share of the labelled
+        positions, which gives the batch's loss for per-position means but only a weighted mean of
+        per-replica values for a loss of the batch's label distribution (the KL losses); `ner train` runs
+        this stage on one device. Both datasets repeat as needed. Every `evaluate_every` pairs (and after
+        the last) a record holds the mean losses since the previous record and, when given, the validation
+        metrics. The stage is short, so only its final weights are saved, not per-pair checkpoints.
 
         Args:
           labelled_data, unlabelled_data: batches of `(features, labels [B, T])`; without
@@ -222,10 +252,15 @@ class Trainer:
           `history` and one dict per new record: `pair`, `unlabelled_loss`, `loss`, `accuracy`,
           `accuracy_without_o`, `val_*`.
         """
-        unlabelled_step = self.make_step(unlabelled_loss, keras.optimizers.Adam(unlabelled_learning_rate),
-                                         unlabelled_data.element_spec, own_loss=own_loss_on_unlabelled)
-        labelled_step = self.make_step(None, keras.optimizers.Adam(learning_rate), labelled_data.element_spec)
-        labelled_batches, unlabelled_batches = iter(labelled_data.repeat()), iter(unlabelled_data.repeat())
+        labelled_data, unlabelled_data = (self.strategy.experimental_distribute_dataset(data.repeat())
+                                          for data in (labelled_data, unlabelled_data))
+        with self.strategy.scope():
+            optimizers = [loss_scaled(keras.optimizers.Adam(rate), self.precision)
+                          for rate in (unlabelled_learning_rate, learning_rate)]
+        unlabelled_step = self.make_step(unlabelled_loss, optimizers[0], unlabelled_data.element_spec,
+                                         own_loss=own_loss_on_unlabelled)
+        labelled_step = self.make_step(None, optimizers[1], labelled_data.element_spec)
+        labelled_batches, unlabelled_batches = iter(labelled_data), iter(unlabelled_data)
         progress = keras.utils.Progbar(pairs, verbose=1 if self.verbose else 0, unit_name="pair",
                                        stateful_metrics=["unlabelled_loss", "loss"])
         history, unlabelled_totals, labelled_totals = list(history), _Totals(), _Totals()
@@ -248,12 +283,14 @@ class Trainer:
         return history
 
     def evaluate(self, data: tf.data.Dataset) -> Dict[str, float]:
-        """Loss, accuracy and accuracy without `O` over a dataset, with dropout off."""
-        key = str(data.element_spec)
+        """Loss, accuracy and accuracy without `O` over a dataset, with dropout off (batches split between
+        the strategy's replicas)."""
+        batches = self.strategy.experimental_distribute_dataset(data)
+        key = str(batches.element_spec)
         if key not in self._evaluate_steps:
-            self._evaluate_steps[key] = tf.function(self._evaluate_batch, input_signature=list(data.element_spec))
+            self._evaluate_steps[key] = self._distributed(self._evaluate_batch, batches.element_spec, jit_compile=False)
         totals = _Totals()
-        for features, labels in data:
+        for features, labels in batches:
             totals.add(self._evaluate_steps[key](features, labels))
         return totals.as_dict()
 
@@ -264,9 +301,31 @@ class Trainer:
             self.model.save_weights(str(tmp / WEIGHTS_PREFIX))
         return target
 
-    def _evaluate_batch(self, features, labels):
+    def _evaluate_batch(self, features, labels, share):
         loss, probabilities = self.model.forward_loss(features, labels, training=False)
-        return {"loss": loss, **token_counts(labels, probabilities, self.outside_id)}
+        return {"loss": loss * share, **token_counts(labels, probabilities, self.outside_id)}
+
+    def _distributed(self, replica_fn, element_spec, jit_compile: Optional[bool] = None):
+        """A compiled function of a (distributed) batch `(features, labels)` that runs
+        `replica_fn(features, labels, share) -> {name: scalar}` on each replica and sums the results.
+
+        `share` is the replica's fraction of the batch's labelled positions, so that the replicas' shares of
+        a mean loss add up to the batch's mean (and their gradients, summed by the optimiser, to its
+        gradient). One replica: `share` is 1 and the function is the replica's step. `jit_compile` (default
+        the trainer's) compiles the replica's function with XLA.
+        """
+        strategy = self.strategy
+        replica_fn = tf.function(replica_fn, jit_compile=self.jit_compile if jit_compile is None else jit_compile)
+
+        def step(features, labels):
+            counts = strategy.run(_labelled_count, args=(labels,))  # per replica: [] float32
+            total = strategy.reduce(tf.distribute.ReduceOp.SUM, counts, axis=None)
+            share = strategy.run(lambda count: tf.math.divide_no_nan(count, total), args=(counts,))
+            results = strategy.run(replica_fn, args=(features, labels, share))
+            return {name: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                    for name, value in results.items()}
+
+        return tf.function(step, input_signature=list(element_spec))
 
     def _encoder_variables(self) -> List[tf.Variable]:
         """The trainable variables of the model's pre-trained encoder (`model.encoder`), if it has one."""
@@ -336,6 +395,11 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self) -> dict:
         return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def _labelled_count(labels: tf.Tensor) -> tf.Tensor:
+    """Labelled positions of a batch of labels [B, T]: a float32 scalar."""
+    return tf.reduce_sum(tf.cast(labels != IGNORE_LABEL, tf.float32))
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

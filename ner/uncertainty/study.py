@@ -159,7 +159,8 @@ def run_study(run: str, overrides: Sequence[str] = (), mc_samples: Optional[int]
               f"{ood_encoded.stats.summary()}")
     # Out-of-domain rows go through the live encoder (they are not in the feature cache) of the full model.
     ood_data = make_dataset(ood_encoded, config.training.batch_size, shuffle=False, seed=None,
-                            first_piece_mask=inputs.model_type.reads_first_piece_mask)
+                            first_piece_mask=inputs.model_type.reads_first_piece_mask,
+                            length_buckets=config.training.length_buckets)
     ood = predict(inputs.model, ood_data)
 
     label_map = data.label_map
