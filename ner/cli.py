@@ -163,8 +163,6 @@ def _uncertainty(args: argparse.Namespace, command: str) -> None:
 
 
 def _select(args: argparse.Namespace, command: str) -> None:
-    check_run(args.run)
-    from ner.api import load
     from ner.readers import read_conll
     from ner.utils import set_seed, write_text_atomic
 
@@ -175,6 +173,9 @@ def _select(args: argparse.Namespace, command: str) -> None:
     if args.exclude:
         print(f"[select] {len(pool) - len(sentences)} pool sentences are in the --exclude files: left out",
               file=sys.stderr)
+    check_run(args.run)
+    from ner.api import load
+
     tagger = load(args.run)
     seed = tagger.config.training.seed if args.seed is None else args.seed
     set_seed(seed)  # repeatable MC-dropout samples
