@@ -58,16 +58,15 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
             return _train_semi_supervised(config, verbose)
         split = DataSplit.from_json(run_dir / SPLIT_FILE) if resume and (run_dir / SPLIT_FILE).is_file() else None
         data = prepare_data(config, split=split, verbose=verbose)
-        inputs = ModelInputs(config, data, model_for(config, data), verbose)  # opens the feature cache: a check
+        training = config.training
+        strategy = make_strategy(training.distribute)
+        with strategy.scope():  # the model's variables, mirrored on every replica
+            inputs = ModelInputs(config, data, model_for(config, data), verbose)  # opens the feature cache: a check
         if not resume:
             _remove_training_outputs(run_dir)
         save_config(config, run_dir / CONFIG_FILE)
         data.split.to_json(run_dir / SPLIT_FILE)
         write_label_map(run_dir, data.label_map)
-        training = config.training
-        strategy = make_strategy(training.distribute)
-        with strategy.scope():  # the model's variables, mirrored on every replica
-            inputs = ModelInputs(config, data, model_for(config, data), verbose)
         trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
                           verbose=verbose, seed=training.seed, jit_compile=training.jit_compile,
                           precision=training.precision, strategy=strategy)
