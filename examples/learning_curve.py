@@ -108,11 +108,25 @@ def write_tables(output: Path, rows: List[Dict], command: str) -> str:
         "|---|---|---|---|---|---|---|",
         *lines,
         "",
+        "Entity F1 by size (mean ± std over seeds):",
+        "",
+        *entity_f1_table(summary, methods),
+        "",
         "![entity F1 against labelled sentences](learning_curve.png)",
         "",
     ])
     write_text_atomic(output / "learning_curve.md", markdown)
     return markdown
+
+
+def entity_f1_table(summary: List[Dict], methods: Sequence[str]) -> List[str]:
+    """Markdown lines: a row per labelled size, a column per method, entity F1 as "mean ± std"."""
+    cells = {(row["labelled"], row["method"]): f"{row['entity_f1_mean']:.4f} ± {row['entity_f1_std']:.4f}"
+             for row in summary}
+    sizes = sorted({row["labelled"] for row in summary})
+    return ["| labelled | " + " | ".join(METHODS[m][1] for m in methods) + " |",
+            "|---|" + "---|" * len(methods),
+            *(f"| {size:,} | " + " | ".join(cells.get((size, m), "—") for m in methods) + " |" for size in sizes)]
 
 
 def plot(path: Path, summary: List[Dict], methods: Sequence[str]) -> None:

@@ -47,5 +47,6 @@ def test_learning_curve_tables_average_over_seeds(tmp_path):
     # 0.60 and 0.64: mean 0.62, sample std 0.0283; one seed: std 0.
     assert "| 256 | bert_crf (supervised) | 2 | 90.0000 ± 0.0000 | 50.0000 ± 0.0000 | 0.6000 ± 0.0000 | 0.6200 ± 0.0283 |" in markdown
     assert "| 256 | reference: feature CRF (CRFsuite) | 1 |" in markdown and "| 2,560 | bert_crf (supervised) | 1 |" in markdown
+    assert "| 256 | 0.5000 ± 0.0000 | 0.6200 ± 0.0283 |" in markdown and "| 2,560 | — | 0.8000 ± 0.0000 |" in markdown
     assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert read_records(tmp_path / "learning_curve" / "runs.csv") == rows
