@@ -129,7 +129,7 @@ def crf_tagger(tmp_path_factory, tiny_encoder_handle):
 def test_a_crf_taggers_mnlp_is_minus_its_viterbi_path_log_probability_per_word(crf_tagger):
     words = ["the", "army", "said", "today"]
     chosen = crf_tagger.select([words], budget=1, strategy="mnlp")
-    features, labels = next(iter(crf_tagger._dataset([words])[1]))
+    features, labels = next(iter(crf_tagger._dataset([words])[2]))
     _, scores = crf_tagger.model.latent_and_scores(features, training=False)
     word_scores = scores.numpy()[0][labels.numpy()[0] >= 0].astype(np.float64)  # [4, C]
     crf = crf_tagger.model.crf
