@@ -144,6 +144,7 @@ def plot(path: Path, summary: List[Dict], methods: Sequence[str]) -> None:
         axes.errorbar([row["labelled"] for row in points], [row["entity_f1_mean"] for row in points],
                       yerr=[row["entity_f1_std"] for row in points], marker="o", capsize=3, label=METHODS[method][1])
     axes.set_xscale("log")
+    axes.minorticks_off()
     axes.set_xticks(sorted({row["labelled"] for row in summary}))
     axes.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
     axes.set_xlabel("labelled sentences")
