@@ -8,7 +8,7 @@ from pathlib import Path
 from ner.config import CONFIG_DIR, ExperimentConfig, load_config, save_config
 from ner.errors import ConfigError
 
-TRIALS = 1000
+TRIALS = 500
 
 VALUES = ["", "~", "null", "true", "no", "-1", "0", "2", "0.5", "1e400", "1.0e400", ".nan", "-.inf", "[]", "{}",
           "[1, [2]]", "{a: 1}", '"x"', "'", '"', "&a x", "*a", "!!binary aGk=", "!!python/object:os.system x",

@@ -45,7 +45,6 @@ print(json.dumps({"replicas": make_strategy("mirrored").num_replicas_in_sync,
 
 @pytest.mark.parametrize("model_type, overrides", [
     ("bert_ner", {}),                            # the head on cached encoder features
-    ("ner_baseline", {"group_by_length": True}),  # word pieces, batches grouped by length
     ("bert_crf", {"feature_cache": False, "length_buckets": [8, 16]}),  # the live encoder, a CRF, bucketed batches
 ])
 def test_two_replicas_train_like_one_device_and_resume_exactly(tmp_path, tiny_encoder_handle, model_type, overrides):

@@ -32,7 +32,7 @@ def test_restore_row_order_moves_each_rows_positions_together():
         restore_row_order(dataclasses.replace(read, latent=np.zeros((1, 4))), np.array([2, 0, 1]))
 
 
-@pytest.mark.parametrize("length_buckets", [None, (8, 12, 16)])
+@pytest.mark.parametrize("length_buckets", [(8, 12, 16)])
 def test_predict_sorted_by_length_equals_input_order_with_one_trace(tmp_path, tiny_encoder_handle, length_buckets):
     config = tiny_config(tmp_path, tiny_encoder_handle, "bert_crf", "bio", epochs=1)
     tagger = give_run_random_scores(train(config, verbose=False))  # a BERT encoder, and a CRF's decoding

@@ -99,7 +99,7 @@ def test_training_writes_tensorboard_scalars_per_epoch(tmp_path, tiny_encoder_ha
                 assert scalars[key][int(row["epoch"])] == pytest.approx(value, rel=1e-6)
 
 
-@pytest.mark.parametrize("model_type", ["bert_ner", "ner_baseline", "bert_crf"])  # cached, live, live CRF
+@pytest.mark.parametrize("model_type", ["bert_ner", "bert_crf"])  # cached, live CRF
 def test_length_buckets_pad_batches_without_changing_what_is_learned(tmp_path, tiny_encoder_handle, model_type):
     """Padding every batch to a bucket width adds masked positions only: the same history and test metrics
     as batches trimmed to their longest row (up to float32 summation order)."""
