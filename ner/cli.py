@@ -282,32 +282,22 @@ def _write_pretty(results) -> None:
                   f"{entity.confidence:.2f}{flag}")
 
 
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
-    return value
+def _checked(convert: Callable[[str], float], accepts: Callable[[float], bool], expected: str):
+    """An argparse `type`: `convert(text)`, refused with "expected <expected>, got <text>" unless `accepts`."""
+    def parse(text: str):
+        value = convert(text)
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    parse.__name__ = convert.__name__  # argparse names the type in its "invalid <type> value" message
+    return parse
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0.0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive number, got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+_probability = _checked(float, lambda value: 0.0 <= value <= 1.0, "a number in [0, 1]")
+_non_negative = _checked(int, lambda value: value >= 0, "0 or a positive integer")
+_non_negative_float = _checked(float, lambda value: value >= 0.0, "0 or a positive number")
+_positive = _checked(int, lambda value: value >= 1, "a positive integer")
 
 
 def _parser() -> argparse.ArgumentParser:
