@@ -12,6 +12,12 @@ labelled batches instead (`config/bert_crf_self_training_control.yaml`). A self-
 re-initialised, so the stage gets as many pairs as the teacher had supervised steps
 (`training.epochs` · ceil(labelled / batch size)).
 
+    python -m examples.learning_curve --min-steps 1600 --output results/learning_curve_min_steps \
+        --stage-set semi_supervised.self_training.student=continue --stage-set semi_supervised.pairs=800
+
+trains every supervised run for at least 1,600 steps (200 epochs at 256 labelled sentences) under run
+names ending in `_min1600`, and overrides keys of the semi-supervised runs only (after the pairs above).
+
 Writes `results/learning_curve.md`, `.csv` and `.png`, and every run's numbers in
 `results/learning_curve/runs.csv`; a (method, size, seed) already there is not run again, so an
 interrupted curve resumes (`--fresh` starts over). A supervised run already trained under its name is
@@ -41,28 +47,39 @@ METHODS = {
 SELF_TRAINING = ("bert_crf_self_training", "bert_crf_self_training_control")
 
 
-def run_name(method: str, labelled: int, seed: int) -> str:
-    return f"lc_{method}_n{labelled}_seed{seed}"
+def run_name(method: str, labelled: int, seed: int, min_steps: int = 0) -> str:
+    return f"lc_{method}_n{labelled}_seed{seed}" + (f"_min{min_steps}" if min_steps else "")
 
 
-def run_method(method: str, labelled: int, seed: int, extra: Sequence[str]):
-    """`(EvaluationReport, seconds)` of one method at one size and seed."""
+def run_method(method: str, labelled: int, seed: int, extra: Sequence[str], min_steps: int = 0,
+               stage_extra: Sequence[str] = ()):
+    """`(EvaluationReport, seconds)` of one method at one size and seed. The supervised run trains for
+    `training.epochs` epochs, raised to reach at least `min_steps` steps; the stages also get `stage_extra`."""
     sized = [f"split.labelled_size={labelled}", f"split.seed={seed}"]
     if method == FEATURE_CRF:
         return feature_crf_report(seed, sized[:1])
     from ner.config import load_config
 
     config_file = METHODS[method][0]
-    overrides = [f"run_name={run_name(method, labelled, seed)}", *sized, f"training.seed={seed}", *extra]
+    overrides = [f"run_name={run_name(method, labelled, seed, min_steps)}", *sized, f"training.seed={seed}", *extra]
+    if min_steps:
+        training = load_config(config_file, overrides).training
+        overrides.append(f"training.epochs={max(training.epochs, math.ceil(min_steps / steps_per_epoch(labelled, training)))}")
     if method != SUPERVISED:
-        overrides.append(f"semi_supervised.init_run={run_name(SUPERVISED, labelled, seed)}")
+        overrides.append(f"semi_supervised.init_run={run_name(SUPERVISED, labelled, seed, min_steps)}")
     if method in SELF_TRAINING:
         training = load_config(config_file, overrides).training
-        overrides.append(f"semi_supervised.pairs={training.epochs * math.ceil(labelled / training.batch_size)}")
+        overrides.append(f"semi_supervised.pairs={training.epochs * steps_per_epoch(labelled, training)}")
+    if method != SUPERVISED:
+        overrides += stage_extra  # last, so that they win
     if method == SUPERVISED and (load_config(config_file, overrides).run_dir() / "weights").is_dir():
         return evaluate_existing(config_file, overrides)
     evaluation, seconds = train_and_evaluate(config_file, overrides)
     return evaluation.report, seconds
+
+
+def steps_per_epoch(labelled: int, training) -> int:
+    return math.ceil(labelled / training.batch_size)
 
 
 def evaluate_existing(config_file: str, overrides: Sequence[str]):
@@ -163,6 +180,11 @@ def main(argv=None) -> None:
                         help="labelled sentences, run in this order (default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--min-steps", type=int, default=0,
+                        help="train the supervised runs for at least this many steps (more epochs at small sizes); "
+                             "self-training gets as many pairs (default: training.epochs at every size)")
+    parser.add_argument("--stage-set", dest="stage_overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a key in the semi-supervised runs only, e.g. semi_supervised.self_training.student=continue")
     add_comparison_arguments(parser, "learning_curve")
     args = parser.parse_args(argv)
     command = invocation("examples.learning_curve", argv)
@@ -177,7 +199,8 @@ def main(argv=None) -> None:
                 for method in METHODS:
                     if method not in args.methods or (method, labelled, seed) in done:
                         continue
-                    report, seconds = run_method(method, labelled, seed, args.overrides)
+                    report, seconds = run_method(method, labelled, seed, args.overrides, args.min_steps,
+                                                 args.stage_overrides)
                     rows.append({"method": method, "labelled": labelled, "seed": seed, **report.summary_row(),
                                  "seconds": round(seconds, 1), "commit": commit})
                     print(f"[curve] {labelled} labelled, seed {seed}, {method}: "

@@ -50,3 +50,23 @@ def test_learning_curve_tables_average_over_seeds(tmp_path):
     assert "| 256 | 0.5000 ± 0.0000 | 0.6200 ± 0.0283 |" in markdown and "| 2,560 | — | 0.8000 ± 0.0000 |" in markdown
     assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert read_records(tmp_path / "learning_curve" / "runs.csv") == rows
+
+
+def test_learning_curve_min_steps_raises_epochs_and_stage_overrides_come_last(monkeypatch):
+    """256 labelled sentences in batches of 32 are 8 steps an epoch: 1,600 steps are 200 epochs (above
+    bert_crf.yaml's 20), self-training gets 200 · 8 pairs, and a `--stage-set` pairs value wins over them."""
+    from types import SimpleNamespace
+
+    import examples.learning_curve as curve
+
+    calls = []
+    monkeypatch.setattr(curve, "train_and_evaluate",
+                        lambda config, overrides: (calls.append(overrides), (SimpleNamespace(report="r"), 1.0))[1])
+    assert curve.run_method("bert_crf_self_training", 256, 2, [], min_steps=1600,
+                            stage_extra=["semi_supervised.pairs=800"]) == ("r", 1.0)
+    overrides = calls[0]
+    assert overrides[0] == "run_name=lc_bert_crf_self_training_n256_seed2_min1600"
+    assert "training.epochs=200" in overrides
+    assert "semi_supervised.init_run=lc_bert_crf_n256_seed2_min1600" in overrides
+    assert overrides[-2:] == ["semi_supervised.pairs=1600", "semi_supervised.pairs=800"]
+    assert curve.run_name("bert_crf", 512, 1) == "lc_bert_crf_n512_seed1"
