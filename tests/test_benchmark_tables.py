@@ -70,3 +70,21 @@ def test_learning_curve_min_steps_raises_epochs_and_stage_overrides_come_last(mo
     assert "semi_supervised.init_run=lc_bert_crf_n256_seed2_min1600" in overrides
     assert overrides[-2:] == ["semi_supervised.pairs=1600", "semi_supervised.pairs=800"]
     assert curve.run_name("bert_crf", 512, 1) == "lc_bert_crf_n512_seed1"
+
+
+def test_uncertainty_summary_averages_in_domain_metrics_once_and_names_ood_auroc_by_set():
+    from examples.uncertainty_seeds import parse_pairs, summary_rows
+
+    def study(ece, auroc, n_ood):
+        return {"ECE (15 bins), softmax": ece, f"OOD AUROC, smp_mean (GMB test vs {n_ood} OOD sentences)": auroc}
+
+    studies = {"s1": {"wnut": study(0.02, 0.70, 1287), "conll": study(0.02, 0.60, 3453)},
+               "s2": {"wnut": study(0.04, 0.80, 1287), "conll": study(0.04, 0.64, 3453)}}
+    rows = {row["metric"]: row for row in summary_rows(studies, ["wnut", "conll"])}
+    assert set(rows) == {"ECE (15 bins), softmax", "OOD AUROC vs wnut, smp_mean", "OOD AUROC vs conll, smp_mean"}
+    ece = rows["ECE (15 bins), softmax"]  # from the first set only: 0.02 and 0.04
+    assert (ece["n"], round(ece["mean"], 6), round(ece["std"], 6)) == (2, 0.03, 0.014142)
+    assert round(rows["OOD AUROC vs conll, smp_mean"]["mean"], 6) == 0.62
+    assert parse_pairs(["a=b=c"], "--ood") == {"a": "b=c"}
+    with pytest.raises(SystemExit, match="--ood 'wnut': expected NAME=VALUE"):
+        parse_pairs(["wnut"], "--ood")
