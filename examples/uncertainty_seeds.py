@@ -36,9 +36,10 @@ def parse_pairs(values: Sequence[str], option: str) -> Dict[str, str]:
 
 def read_study(path: Path) -> Dict[str, float]:
     """`uncertainty.csv` of one study as {metric: value}."""
-    from examples.common import read_records
+    import csv
 
-    return {row["metric"]: row["value"] for row in read_records(path)}
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["metric"]: float(row["value"]) for row in csv.DictReader(handle)}
 
 
 def summary_rows(studies: Dict[str, Dict[str, Dict[str, float]]], ood_sets: Sequence[str]) -> List[dict]:

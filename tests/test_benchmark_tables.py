@@ -72,8 +72,12 @@ def test_learning_curve_min_steps_raises_epochs_and_stage_overrides_come_last(mo
     assert curve.run_name("bert_crf", 512, 1) == "lc_bert_crf_n512_seed1"
 
 
-def test_uncertainty_summary_averages_in_domain_metrics_once_and_names_ood_auroc_by_set():
-    from examples.uncertainty_seeds import parse_pairs, summary_rows
+def test_uncertainty_summary_averages_in_domain_metrics_once_and_names_ood_auroc_by_set(tmp_path):
+    from examples.uncertainty_seeds import parse_pairs, read_study, summary_rows
+    from ner.reporting import write_csv
+
+    write_csv(tmp_path / "uncertainty.csv", [{"metric": "ECE (15 bins), softmax", "value": 0.0125}])
+    assert read_study(tmp_path / "uncertainty.csv") == {"ECE (15 bins), softmax": 0.0125}
 
     def study(ece, auroc, n_ood):
         return {"ECE (15 bins), softmax": ece, f"OOD AUROC, smp_mean (GMB test vs {n_ood} OOD sentences)": auroc}
