@@ -26,16 +26,16 @@ from ner.trainers.trainer import read_history
 from tests.helpers import tiny_config
 
 tmp, handle, model_type, overrides = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-base = tiny_config(__import__("pathlib").Path(tmp), handle, model_type, epochs=3)
+base = tiny_config(__import__("pathlib").Path(tmp), handle, model_type, epochs=2)
 base = dataclasses.replace(base, training=dataclasses.replace(base.training, **overrides))
 
 def run(name, distribute, epochs, resume=False):
     training = dataclasses.replace(base.training, distribute=distribute, epochs=epochs)
     return train(dataclasses.replace(base, run_name=name, training=training), resume=resume, verbose=False)
 
-runs = {"one_device": run("one_device", "none", 3), "mirrored": run("mirrored", "mirrored", 3)}
+runs = {"one_device": run("one_device", "none", 2), "mirrored": run("mirrored", "mirrored", 2)}
 run("resumed", "mirrored", 1)
-runs["resumed"] = run("resumed", "mirrored", 3, resume=True)
+runs["resumed"] = run("resumed", "mirrored", 2, resume=True)
 print(json.dumps({"replicas": make_strategy("mirrored").num_replicas_in_sync,
                   "history": {name: [{k: v for k, v in row.items() if k != "train_seconds"} for row in read_history(d)]
                               for name, d in runs.items()},
@@ -54,13 +54,13 @@ def test_two_replicas_train_like_one_device_and_resume_exactly(tmp_path, tiny_en
     result = json.loads(process.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
     one, mirrored, resumed = (result["history"][name] for name in ("one_device", "mirrored", "resumed"))
-    assert [row["epoch"] for row in one] == [row["epoch"] for row in resumed] == [1, 2, 3]
+    assert [row["epoch"] for row in one] == [row["epoch"] for row in resumed] == [1, 2]
     for one_row, mirrored_row, resumed_row in zip(one, mirrored, resumed):
         for key in one_row:
             # Two replicas sum the same per-position terms in another order (float32): 1e-4 of the loss.
             assert mirrored_row[key] == pytest.approx(one_row[key], rel=1e-4, abs=1e-5), (one_row["epoch"], key)
             assert resumed_row[key] == pytest.approx(mirrored_row[key], abs=5e-5), (one_row["epoch"], key)
-    assert one[0]["loss"] != one[2]["loss"]  # the epochs did differ
+    assert one[0]["loss"] != one[1]["loss"]  # the epochs did differ
     tests = result["test"]
     assert tests["mirrored"] == pytest.approx(tests["one_device"], abs=1e-4)
     assert tests["resumed"] == pytest.approx(tests["mirrored"], abs=1e-6)
