@@ -23,6 +23,6 @@ setup(
     ],
     # sklearn-crfsuite: the feature-CRF reference row of the results tables (ner.baselines.feature_crf).
     extras_require={"baselines": ["sklearn-crfsuite>=0.5"],
-                    "test": ["pytest>=8", "hypothesis>=6", "sklearn-crfsuite>=0.5"]},
+                    "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6", "sklearn-crfsuite>=0.5"]},
     entry_points={"console_scripts": ["ner=ner.cli:main"]},
 )
