@@ -2,6 +2,16 @@
 
     python -m examples.reproduce_seed001                      # 5 seeds, the full GMB protocol
     python -m examples.reproduce_seed001 --seeds 1 2 --set model.head.dropout_rate=0.2
+    python -m examples.reproduce_seed001 --protocol seed001   # the same table under seed 001's leaky protocol
+
+`--protocol seed001` runs every model under seed 001's original, leaky data protocol (`split.protocol:
+seed001`, `ner.seed001_protocol`: sentences of 48 or more words skipped, test / labelled / unlabelled
+re-drawn from one reshuffled pipeline on every pass, evaluation on a fresh "test" draw) and sets the KL
+stages' switches the seed's way (`SEED001_KL`: [CLS] and [SEP] in the KL masks, so live encoder features;
+the confidence KL differentiated through its target and summed; the hard-coded prior). Its runs are
+named `<model>_seed001protocol_seed<seed>` and its tables go to `results/reproduction_seed001_protocol.*`
+and `results/reproduction_seed001_protocol/`; the feature CRF is trained and scored on each seed's
+evaluation draw (its labelled and test parts, which are disjoint).
 
 For every seed the split and the initialisation change (`split.seed` = `training.seed` = seed). Each
 seed scores the feature-CRF reference on its split, trains the baseline and BERT NER, then starts the semi-supervised stages from that seed's BERT NER
@@ -21,6 +31,7 @@ from typing import Dict, List, Sequence
 
 
 from examples.common import METRICS, exit_on_error, feature_crf_report, per_class_table, summarise_runs, train_and_evaluate
+from ner.registry import SPLIT_PROTOCOLS
 
 # name, config file (None: the feature-CRF reference), shown as, seed 001's (accuracy %, accuracy without O %,
 # mean F1) or None
@@ -36,15 +47,34 @@ MODELS = [
 ]
 SEMI_SUPERVISED = {"bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl", "bert_ce_control"}
 PCA_MODELS = {"bert_ner", "bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl"}
+# Seed 001's KL details, set in its stages under `--protocol seed001`; [CLS]/[SEP] in the KL masks need
+# live encoder features, which only the stage itself needs (its init run trains on cached ones).
+SEED001_KL = ["semi_supervised.kl_special_tokens=true", "semi_supervised.confidence_stop_gradient=false",
+              "semi_supervised.confidence_reduction=sum", "semi_supervised.prior_source=seed001",
+              "training.feature_cache=false"]
 
 
-def run_overrides(name: str, seed: int, extra: Sequence[str]) -> List[str]:
-    overrides = [f"run_name={name}_seed{seed}", f"split.seed={seed}", f"training.seed={seed}", *extra]
+def results_name(protocol: str) -> str:
+    """The stem of the results files and directory: reproduction, or reproduction_<protocol>_protocol."""
+    return "reproduction" if protocol == "leak_free" else f"reproduction_{protocol}_protocol"
+
+
+def run_name(name: str, seed: int, protocol: str) -> str:
+    return f"{name}_seed{seed}" if protocol == "leak_free" else f"{name}_{protocol}protocol_seed{seed}"
+
+
+def run_overrides(name: str, seed: int, extra: Sequence[str], protocol: str = "leak_free") -> List[str]:
+    """The config overrides of model `name`'s run for `seed` under `protocol` (then `extra`)."""
+    overrides = [f"run_name={run_name(name, seed, protocol)}", f"split.seed={seed}", f"training.seed={seed}"]
+    if protocol != "leak_free":
+        overrides.append(f"split.protocol={protocol}")
     if name in SEMI_SUPERVISED:
-        overrides.append(f"semi_supervised.init_run=bert_ner_seed{seed}")
+        overrides.append(f"semi_supervised.init_run={run_name('bert_ner', seed, protocol)}")
+        if protocol == "seed001":
+            overrides += SEED001_KL
     if name == "bert_ce_control":
         overrides.append("semi_supervised.loss_weights=[0.0, 0.0]")
-    return overrides
+    return overrides + list(extra)
 
 
 def main(argv=None) -> None:
@@ -53,7 +83,12 @@ def main(argv=None) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key in every run (model, encoder or training options)")
     parser.add_argument("--output", default="results", help="directory for reproduction.md/.csv (default: %(default)s)")
+    parser.add_argument("--protocol", choices=SPLIT_PROTOCOLS, default="leak_free",
+                        help="split.protocol of every run: leak_free (the package's), or seed001, seed 001's original, "
+                             "leaky one with its KL details, written to reproduction_seed001_protocol.md/.csv "
+                             "(default: %(default)s)")
     args = parser.parse_args(argv)
+    stem = results_name(args.protocol)
     command = " ".join(["python -m examples.reproduce_seed001"] + (sys.argv[1:] if argv is None else list(argv)))
 
     def run() -> None:
@@ -68,9 +103,10 @@ def main(argv=None) -> None:
         for seed in args.seeds:
             for name, config_file, _, _ in MODELS:
                 if config_file is None:
-                    report, seconds = feature_crf_report(seed)
+                    report, seconds = feature_crf_report(seed, [f"split.protocol={args.protocol}"])
                 else:
-                    evaluation, seconds = train_and_evaluate(config_file, run_overrides(name, seed, args.overrides))
+                    evaluation, seconds = train_and_evaluate(config_file,
+                                                             run_overrides(name, seed, args.overrides, args.protocol))
                     report = evaluation.report
                 rows.append({"model": name, "seed": seed, **report.summary_row(), "seconds": round(seconds, 1)})
                 token = report.token
@@ -79,15 +115,15 @@ def main(argv=None) -> None:
                     distributions.append({"model": name, "seed": seed, "label": label,
                                           "true_fraction": float(true), "predicted_fraction": float(pred)})
                 if seed == args.seeds[0] and name in PCA_MODELS:
-                    write_latent_plots(output / "reproduction" / name, latent_pca(evaluation.latent),
+                    write_latent_plots(output / stem / name, latent_pca(evaluation.latent),
                                        evaluation.latent_true, evaluation.latent_pred, evaluation.labels,
                                        f"{name} (seed {seed})")
                 print(f"[reproduce] seed {seed} {name}: " + ", ".join(f"{m} {rows[-1][m]:.4f}" for m in METRICS)
                       + f" ({seconds:.0f} s)", flush=True)
 
-        write_csv(output / "reproduction" / "runs.csv", rows)
-        write_csv(output / "reproduction" / "per_class_f1.csv", per_class)
-        write_csv(output / "reproduction" / "label_distributions.csv", distributions)
+        write_csv(output / stem / "runs.csv", rows)
+        write_csv(output / stem / "per_class_f1.csv", per_class)
+        write_csv(output / stem / "label_distributions.csv", distributions)
         summary, lines = [], []
         for name, _, shown, seed001 in MODELS:
             runs = [row for row in rows if row["model"] == name]
@@ -95,12 +131,20 @@ def main(argv=None) -> None:
             summary.append(row)
             theirs = " / ".join(f"{value}" for value in seed001) if seed001 else "—"
             lines.append(f"| {shown} | {ours} | {theirs} |")
-        write_csv(output / "reproduction.csv", summary)
+        write_csv(output / f"{stem}.csv", summary)
+        if args.protocol == "leak_free":
+            title, parts = "# Seed-001 protocol over several seeds", ("9,600 test / 2,560 labelled / 960 validation / "
+                                                                      "the rest unlabelled, a new split")
+        else:
+            title = "# Seed 001's table under its own, leaky protocol (split.protocol seed001)"
+            parts = ("sentences of >= 48 words skipped; 75 test / 20 labelled batches of 128 / the rest unlabelled, "
+                     "re-drawn from one reshuffled pipeline on every pass, so the parts overlap across passes; "
+                     "KL stages with [CLS]/[SEP] in the masks, the confidence KL summed and differentiated through "
+                     "its target, and seed 001's hard-coded prior; evaluation on a fresh 'test' draw; new draws")
         markdown = "\n".join([
-            "# Seed-001 protocol over several seeds",
+            title,
             "",
-            f"Produced by `{command}` (seeds {', '.join(map(str, args.seeds))}; 9,600 test / 2,560 labelled / "
-            "960 validation / the rest unlabelled, a new split and initialisation per seed).",
+            f"Produced by `{command}` (seeds {', '.join(map(str, args.seeds))}; {parts} and initialisation per seed).",
             "Accuracy and accuracy without O in %, mean token F1 over the 9 classes and strict entity F1: "
             "mean ± sample std over seeds. Seed 001's single run (accuracy / without O / mean F1) beside it.",
             "",
@@ -112,11 +156,11 @@ def main(argv=None) -> None:
             "",
             *per_class_table(per_class, [(name, name) for name, _, _, _ in MODELS]),
             "",
-            "Every run's numbers: `reproduction/runs.csv`; predicted vs true label distributions: "
-            "`reproduction/label_distributions.csv`; latent PCA plots (first seed): `reproduction/<model>/`.",
+            f"Every run's numbers: `{stem}/runs.csv`; predicted vs true label distributions: "
+            f"`{stem}/label_distributions.csv`; latent PCA plots (first seed): `{stem}/<model>/`.",
             "",
         ])
-        write_text_atomic(output / "reproduction.md", markdown)
+        write_text_atomic(output / f"{stem}.md", markdown)
         print(markdown)
 
     exit_on_error(run)

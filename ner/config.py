@@ -26,8 +26,8 @@ import yaml
 
 from ner import readers, registry, tagging
 from ner.errors import ConfigError
-from ner.registry import (DISTRIBUTE_STRATEGIES, ENCODER_LAYER_CHOICES, LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES,
-                          PRECISIONS, RNN_CELLS)
+from ner.registry import (DISTRIBUTE_STRATEGIES, ENCODER_LAYER_CHOICES, KL_REDUCTIONS, LABELLED_SELECTIONS,
+                          LONG_SENTENCE_POLICIES, PRECISIONS, PRIOR_SOURCES, RNN_CELLS, SPLIT_PROTOCOLS)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
@@ -95,6 +95,16 @@ class SplitConfig:
     `labelled_selection` is how the labelled part is drawn from the sentences left after the test part:
     "random" (seeded, like the rest), or "fewer_outside", a biased sample preferring sentences with a
     smaller fraction of `O` tags (seed 001's future work); validation and unlabelled come from the rest.
+
+    `protocol` "leak_free" (the default) is the above: disjoint parts, fixed once. "seed001" is seed 001's
+    original, **leaky** protocol (`ner.seed001_protocol`), kept only to reproduce its table on its own
+    terms: sentences of 48 or more words are skipped (and counted), and every pass over a part re-draws
+    the parts from one pipeline reshuffled with a 2,048-sentence buffer, in batches of
+    `training.batch_size`: the first `test_size` sentences are "test", the next `labelled_size`
+    "labelled", the rest "unlabelled". Parts therefore overlap across passes: the model trains on test
+    sentences, each semi-supervised step sees a fresh labelled batch, and each evaluation (the per-epoch
+    one included) reads a fresh "test" draw. `test_size` and `labelled_size` must be multiples of the
+    batch size; `validation_size`, `fractions` and `labelled_selection` do not apply.
     """
 
     seed: int = 1
@@ -103,11 +113,21 @@ class SplitConfig:
     validation_size: int = 960
     fractions: Optional[Tuple[float, ...]] = None
     labelled_selection: str = "random"
+    protocol: str = "leak_free"
 
     def problems(self) -> list:
         out = [(name, "a positive integer", value)
                for name, value in (("test_size", self.test_size), ("labelled_size", self.labelled_size),
                                    ("validation_size", self.validation_size)) if value < 1]
+        if self.protocol not in SPLIT_PROTOCOLS:
+            out.append(("protocol", f"one of {SPLIT_PROTOCOLS}", self.protocol))
+        elif self.protocol == "seed001":
+            if self.fractions is not None:
+                out.append(("fractions", "null under protocol seed001 (its parts are counted in batches)",
+                            list(self.fractions)))
+            if self.labelled_selection != "random":
+                out.append(("labelled_selection", "random under protocol seed001 (its draws are random)",
+                            self.labelled_selection))
         if self.fractions is not None and (len(self.fractions) != 3 or any(not 0.0 < f < 1.0 for f in self.fractions)
                                            or sum(self.fractions) > 1.0 + 1e-9):
             out.append(("fractions", "null or three numbers in (0, 1) (test, labelled, validation) summing to "
@@ -375,9 +395,17 @@ class SemiSupervisedConfig:
 
     The unlabelled steps minimise `losses` (`ner.losses`: KL terms, summed with `loss_weights`) and, with
     `self_training`, the model's own loss on the teacher's pseudo-labels (`SelfTrainingConfig`); at least
-    one of the two. `prior` is the target of the data-distribution KL; null means the label distribution
-    of the labelled split, computed (and saved with the run). Seed 001's schedule: 40 pairs for
-    data-distribution KL, 80 for confidence KL, evaluated every 10, both learning rates 1e-3.
+    one of the two. `prior` is the target of the data-distribution KL; null takes it from `prior_source`:
+    "labelled", the label distribution of the labelled split, computed, or "seed001", seed 001's
+    hard-coded whole-corpus distribution (io tags of GMB only); either is saved with the run. Seed 001's
+    schedule: 40 pairs for data-distribution KL, 80 for confidence KL, evaluated every 10, both learning
+    rates 1e-3.
+
+    Seed 001's KL details, each a switch (`ner.losses.KLOptions`; the defaults are this package's, seed
+    001's value in brackets): `kl_special_tokens` false [true], whether [CLS] and [SEP] enter the KL masks
+    beside the words (needs live encoder features: `training.feature_cache: false`);
+    `confidence_stop_gradient` true [false], whether the confidence KL's target is held fixed;
+    `confidence_reduction` "mean" ["sum"] over the masked positions.
     """
 
     init_run: str = "bert_ner"
@@ -388,6 +416,10 @@ class SemiSupervisedConfig:
     learning_rate: float = 1e-3
     unlabelled_learning_rate: float = 1e-3
     prior: Optional[Tuple[float, ...]] = None
+    prior_source: str = "labelled"
+    kl_special_tokens: bool = False
+    confidence_stop_gradient: bool = True
+    confidence_reduction: str = "mean"
     self_training: Optional[SelfTrainingConfig] = None
 
     def problems(self) -> list:
@@ -405,6 +437,12 @@ class SemiSupervisedConfig:
                 out.append((name, "a number in (0, 1)", value))
         if self.prior is not None and (any(p < 0 for p in self.prior) or abs(sum(self.prior) - 1.0) > 1e-6):
             out.append(("prior", "null or non-negative numbers summing to 1", list(self.prior)))
+        if self.prior_source not in PRIOR_SOURCES:
+            out.append(("prior_source", f"one of {PRIOR_SOURCES}", self.prior_source))
+        elif self.prior is not None and self.prior_source != "labelled":
+            out.append(("prior_source", "labelled (the default) when a prior is given", self.prior_source))
+        if self.confidence_reduction not in KL_REDUCTIONS:
+            out.append(("confidence_reduction", f"one of {KL_REDUCTIONS}", self.confidence_reduction))
         if self.self_training is not None and self.pairs < self.self_training.rounds:
             out.append(("pairs", f"at least self_training.rounds ({self.self_training.rounds})", self.pairs))
         return out
@@ -444,6 +482,31 @@ class ExperimentConfig:
         if buckets and buckets[-1] < self.data.max_seq_length:
             out.append(("training.length_buckets", f"widths up to at least data.max_seq_length "
                                                    f"({self.data.max_seq_length})", list(buckets)))
+        return out + self._seed001_problems()
+
+    def _seed001_problems(self) -> list:
+        """What seed 001's protocol and KL switches need of the other sections."""
+        out, stage, batch = [], self.semi_supervised, self.training.batch_size
+        if self.split.protocol == "seed001":
+            for name, size in (("test_size", self.split.test_size), ("labelled_size", self.split.labelled_size)):
+                if size % batch:
+                    out.append((f"split.{name}", f"a multiple of training.batch_size ({batch}) under protocol "
+                                                 "seed001 (its parts are whole batches)", size))
+            if self.training.group_by_length:
+                out.append(("training.group_by_length", "false under split.protocol seed001 (its batches are "
+                                                        "the draw's order)", True))
+            if stage is not None and stage.self_training is not None:
+                out.append(("semi_supervised.self_training", "null under split.protocol seed001 (the protocol "
+                                                             "has no fixed unlabelled pool)", "a section"))
+        if stage is not None and stage.prior_source == "seed001" and self.data.tag_scheme != "io":
+            out.append(("semi_supervised.prior_source", "labelled unless data.tag_scheme is io (seed 001's "
+                                                        "prior is per entity type)", stage.prior_source))
+        cached = (self.training.feature_cache and not self.encoder.trainable and self.model.type in registry.MODELS
+                  and registry.model_type(self.model.type).can_train_on_cached_features)
+        if stage is not None and stage.kl_special_tokens and cached:
+            out.append(("semi_supervised.kl_special_tokens", "false with cached features (they hold words only, no "
+                                                             "[CLS] or [SEP]); set training.feature_cache: false",
+                        True))
         return out
 
     def run_dir(self) -> Path:

@@ -1,8 +1,12 @@
 """The data of a run and what its model reads: the corpus featurized once with its split
 (`prepare_data`), and the batches the trainer and evaluator feed the model (`ModelInputs`), through the
 live encoder or the feature cache.
+
+Under `split.protocol: seed001` (seed 001's original, leaky protocol, `ner.seed001_protocol`) the split
+is one draw, the one the run is evaluated on, and every shuffled pass over a part reads a fresh draw.
 """
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -13,7 +17,7 @@ import tf_keras as keras
 from ner.config import ExperimentConfig, resolve_path
 from ner.corpora import Corpus, read_corpus
 from ner.encoders.hub_encoder import encoder_info, encoder_vocab, resolve_handle
-from ner.errors import DataError
+from ner.errors import ConfigError, DataError
 from ner.feature_cache import WordFeatureStore, make_encode_fn
 from ner.models import build_model
 from ner.models.bert_ner import word_feature_twin
@@ -21,18 +25,21 @@ from ner.precision import precision_policy
 from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset, make_split,
                               outside_fractions, select_rows)
 from ner.registry import model_type
+from ner.seed001_protocol import Seed001Draws
 from ner.tagging import IGNORE_LABEL, LabelMap
 
 
 @dataclass
 class PreparedData:
-    """The corpus featurized once (rows in sentence-id order), its split, and the label set."""
+    """The corpus featurized once (rows in sentence-id order), its split, and the label set; `draws` are
+    seed 001's per-pass draws under `split.protocol: seed001`, else None."""
 
     sentences: Dict[int, Sentence]
     split: DataSplit
     label_map: LabelMap
     featurizer: WordPieceFeaturizer
     encoded_all: EncodedSentences
+    draws: Optional[Seed001Draws] = None
 
     def part_sentences(self, part: str) -> List[Sentence]:
         """The sentences of `part`: 'test', 'labelled', 'validation' or 'unlabelled'."""
@@ -54,8 +61,23 @@ class PreparedData:
         return select_rows(self.encoded_all, self.rows(part))
 
 
+def corpus_draws(config: ExperimentConfig, corpus: Corpus) -> Optional[Seed001Draws]:
+    """Seed 001's draws over the corpus under `split.protocol: seed001`; None under "leak_free"."""
+    if config.split.protocol != "seed001":
+        return None
+    if corpus.fixed_parts is not None:
+        raise ConfigError(f"split.protocol seed001 draws its parts from one corpus; {corpus.source} fixes its parts "
+                          f"(data.corpus {config.data.corpus!r}); expected data.corpus gmb or split.protocol leak_free")
+    return Seed001Draws.from_sentences(corpus.sentences, seed=config.split.seed, batch_size=config.training.batch_size,
+                                       test_size=config.split.test_size, labelled_size=config.split.labelled_size)
+
+
 def make_corpus_split(config: ExperimentConfig, corpus: Corpus) -> DataSplit:
-    """The parts the corpus's files fix, or the config's seeded split of its sentence ids."""
+    """The parts the corpus's files fix, the config's seeded split of its sentence ids, or under
+    `split.protocol: seed001` the draw a run is evaluated on (`Seed001Draws.split`)."""
+    draws = corpus_draws(config, corpus)
+    if draws is not None:
+        return draws.split()
     if corpus.fixed_parts is not None:
         return DataSplit(test_ids=corpus.fixed_parts["test"], labelled_ids=corpus.fixed_parts["labelled"],
                          validation_ids=corpus.fixed_parts["validation"], unlabelled_ids=(), seed=config.split.seed)
@@ -71,6 +93,7 @@ def prepare_data(config: ExperimentConfig, split: Optional[DataSplit] = None, ve
     saved run's)."""
     corpus = read_corpus(config.data)
     by_id = corpus.sentences
+    draws = corpus_draws(config, corpus)
     if split is None:
         split = make_corpus_split(config, corpus)
     else:
@@ -90,7 +113,9 @@ def prepare_data(config: ExperimentConfig, split: Optional[DataSplit] = None, ve
               f"{len(split.labelled_ids):,} labelled, {len(split.validation_ids):,} validation, "
               f"{len(split.unlabelled_ids):,} unlabelled (seed {split.seed})")
         print(f"[data] {encoded_all.stats.summary()}")
-    return PreparedData(by_id, split, label_map, featurizer, encoded_all)
+        if draws is not None:
+            print(f"[data] {draws.summary()}")
+    return PreparedData(by_id, split, label_map, featurizer, encoded_all, draws)
 
 
 class ModelInputs:
@@ -124,12 +149,55 @@ class ModelInputs:
         `limit` keeps only the part's first rows (the split order is random, so they are a random
         sample): a semi-supervised stage of P pairs reads at most P batches of unlabelled data, and
         only those need encoding.
+
+        Under `split.protocol: seed001` a shuffled pass reads a fresh draw of the part instead
+        (`draw_dataset`).
         """
+        if shuffle and self.data.draws is not None:
+            return self.draw_dataset(part, limit, epoch)
         return self.rows_dataset(self.data.rows(part)[:limit], shuffle, epoch=epoch, part=part)
+
+    def monitor_dataset(self, epoch: Optional[tf.Variable] = None) -> tf.data.Dataset:
+        """What training evaluates after each epoch (or every `evaluate_every` pairs): the validation part;
+        under `split.protocol: seed001`, a fresh draw of the "test" part each time, as seed 001 evaluated
+        (keyed by `epoch` when given, else by the pass)."""
+        if self.data.draws is None:
+            return self.dataset("validation", shuffle=False)
+        return self.draw_dataset("test", epoch=epoch)
+
+    def step_dataset(self, part: str, pairs: int) -> tf.data.Dataset:
+        """The batches a semi-supervised stage of `pairs` pairs steps through on `part` ("labelled" or
+        "unlabelled"; the trainer repeats it): the part reshuffled each pass (unlabelled: its first `pairs`
+        batches, all the stage can read); under `split.protocol: seed001`, one batch per pass, the first
+        of the part of a fresh draw (seed 001's `.take(1)` in its KL loops)."""
+        batch_size = self.config.training.batch_size
+        if self.data.draws is not None:
+            return self.draw_dataset(part, limit=batch_size)
+        return self.dataset(part, shuffle=True, limit=pairs * batch_size if part == "unlabelled" else None)
+
+    def draw_dataset(self, part: str, limit: Optional[int] = None, epoch: Optional[tf.Variable] = None
+                     ) -> tf.data.Dataset:
+        """Seed 001's batches of `part` (its first `limit` sentences): each pass reads the draw keyed by
+        `epoch`'s value when the pass starts, else by this dataset's pass count (0, 1, ...), in the draw's
+        order (`ner.seed001_protocol.Seed001Draws.draw`). The rows any draw can reach are encoded first."""
+        draws = self.data.draws
+        reachable = self.data.rows_of(draws.reachable(part, limit))  # [m], ascending
+        passes = itertools.count()
+
+        def draw(key: np.ndarray) -> np.ndarray:  # key: int64 scalar, the epoch (-1 without one)
+            rows = self.data.rows_of(draws.draw(part, int(key) if epoch is not None else next(passes), limit))
+            return np.searchsorted(reachable, rows).astype(np.int64)  # [n] indices into `reachable`
+
+        def positions(_) -> tf.Tensor:
+            key = epoch.read_value() if epoch is not None else tf.constant(-1, tf.int64)
+            return tf.ensure_shape(tf.numpy_function(draw, [key], tf.int64), [None])
+
+        order = tf.data.Dataset.from_tensors(0).map(positions).unbatch()
+        return self.rows_dataset(reachable, shuffle=False, part=part, order=order)
 
     def rows_dataset(self, rows: np.ndarray, shuffle: bool, epoch: Optional[tf.Variable] = None,
                      word_labels: Optional[np.ndarray] = None, seed: Optional[int] = None,
-                     part: str = "") -> tf.data.Dataset:
+                     part: str = "", order: Optional[tf.data.Dataset] = None) -> tf.data.Dataset:
         """Batches of `(features, labels)` for rows of `data.encoded_all`; `shuffle` reshuffles each epoch
         (seeded by `seed`, default `training.seed`, and keyed by `epoch` when given: see
         `ner.preprocessor.row_order`), in batches of similar length with `training.group_by_length`, each
@@ -137,7 +205,8 @@ class ModelInputs:
 
         `word_labels` [n] int32 replaces the labels of the rows' n words (in row order), e.g. a teacher's
         pseudo-labels (`ner.self_training`). Rows not in the feature cache yet are encoded first (`part`
-        names them in the progress line).
+        names them in the progress line). `order` (indices into `rows`, a new sequence each pass) replaces
+        the order `shuffle` gives (`draw_dataset`).
         """
         batch_size, buckets = self.config.training.batch_size, self.config.training.length_buckets
         seed = self.config.training.seed if seed is None else seed
@@ -148,7 +217,7 @@ class ModelInputs:
                 encoded = with_word_labels(encoded, word_labels)
             return make_dataset(encoded, batch_size, shuffle=shuffle, seed=seed,
                                 first_piece_mask=self.model_type.reads_first_piece_mask, epoch=epoch,
-                                group_by_length=group_by_length, length_buckets=buckets)
+                                group_by_length=group_by_length, length_buckets=buckets, order=order)
         missing = self.store.missing_rows(rows)
         if missing.size:
             progress = keras.utils.Progbar(missing.size, verbose=1 if self.verbose else 0, unit_name="row")
@@ -157,7 +226,7 @@ class ModelInputs:
             self.store.fill(self.data.encoded_all, rows, self._encode, progress=progress.add)
         return self.store.dataset(rows, batch_size, shuffle=shuffle, seed=seed, epoch=epoch,
                                   group_by_length=group_by_length, word_labels=word_labels,
-                                  length_buckets=buckets)
+                                  length_buckets=buckets, order=order)
 
 
 def with_word_labels(encoded: EncodedSentences, word_labels: np.ndarray) -> EncodedSentences:

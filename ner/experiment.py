@@ -16,12 +16,13 @@ from ner.data import ModelInputs, model_for, prepare_data
 from ner.distribute import make_strategy
 from ner.errors import ConfigError, NerError
 from ner.evaluation import evaluate, write_results
-from ner.losses import label_prior, unlabelled_loss
+from ner.losses import KLOptions, label_prior, unlabelled_loss
 from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import DataSplit
 from ner.reporting import write_csv
 from ner.self_training import bald_confidence, check_pool, marginal_confidence, select_pseudo_labels
 from ner.runs import CONFIG_FILE, PRIOR_FILE, SPLIT_FILE, run_dir_for, run_lock, write_label_map
+from ner.seed001_protocol import seed001_prior
 from ner.tagging import OUTSIDE
 from ner.trainers.trainer import CHECKPOINTS_DIR, HISTORY_FILE, LOGS_DIR, WEIGHTS_DIR, Trainer, load_weights
 from ner.uncertainty.mc_dropout import MCDropoutPredictor
@@ -72,7 +73,7 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
                           precision=training.precision, strategy=strategy)
         # Epoch k's order depends only on (seed, k), so a resumed run reads the same batches as an uninterrupted one.
         train_data = inputs.dataset("labelled", shuffle=True, epoch=trainer.epoch)
-        validation_data = inputs.dataset("validation", shuffle=False)
+        validation_data = inputs.monitor_dataset(epoch=trainer.epoch)
         trainer.fit(train_data, training.epochs, training.learning_rate, validation_data=validation_data,
                     resume=resume, clip_norm=training.clip_norm, encoder_learning_rate=training.encoder_learning_rate,
                     encoder_warmup_fraction=training.encoder_warmup_fraction)
@@ -147,13 +148,19 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
     initial_weights = inputs.trainable_model.get_weights()  # a re-initialised student starts from these
     load_weights(inputs.trainable_model, init_dir)
     num_labels = data.label_map.num_labels
-    prior = np.asarray(stage.prior) if stage.prior is not None else label_prior(data.encoded("labelled").label_ids,
-                                                                                num_labels)
+    if stage.prior is not None:
+        prior = np.asarray(stage.prior)
+    elif stage.prior_source == "seed001":
+        prior = seed001_prior(data.label_map.labels)
+    else:
+        prior = label_prior(data.encoded("labelled").label_ids, num_labels)
     if prior.shape != (num_labels,):
         raise ConfigError(f"semi_supervised.prior has {prior.size} values; expected one per label "
                           f"({num_labels}: {', '.join(data.label_map.labels)})")
     write_text_atomic(run_dir / PRIOR_FILE, json.dumps(dict(zip(data.label_map.labels, prior.tolist())), indent=1))
-    unlabelled = unlabelled_loss(stage.losses, stage.loss_weights, prior) if stage.losses else None
+    options = KLOptions(special_tokens=stage.kl_special_tokens, confidence_stop_gradient=stage.confidence_stop_gradient,
+                        confidence_reduction=stage.confidence_reduction)
+    unlabelled = unlabelled_loss(stage.losses, stage.loss_weights, prior, options) if stage.losses else None
     trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
                       verbose=verbose, jit_compile=config.training.jit_compile,
                       precision=config.training.precision)
@@ -161,10 +168,9 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
         _self_train(config, inputs, trainer, unlabelled, initial_weights)
         return run_dir
     trainer.fit_alternating(
-        inputs.dataset("labelled", shuffle=True),
-        inputs.dataset("unlabelled", shuffle=True, limit=stage.pairs * config.training.batch_size),
+        inputs.step_dataset("labelled", stage.pairs), inputs.step_dataset("unlabelled", stage.pairs),
         unlabelled, stage.pairs, stage.learning_rate, stage.unlabelled_learning_rate, stage.evaluate_every,
-        validation_data=inputs.dataset("validation", shuffle=False))
+        validation_data=inputs.monitor_dataset())
     return run_dir
 
 

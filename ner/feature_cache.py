@@ -226,7 +226,8 @@ class WordFeatureStore:
     def dataset(self, rows: np.ndarray, batch_size: int, shuffle: bool, seed: Optional[int],
                 epoch: Optional[tf.Variable] = None, group_by_length: bool = False,
                 word_labels: Optional[np.ndarray] = None,
-                length_buckets: Optional[Sequence[int]] = None) -> tf.data.Dataset:
+                length_buckets: Optional[Sequence[int]] = None, order: Optional[tf.data.Dataset] = None
+                ) -> tf.data.Dataset:
         """Batches of `(features, labels [B, W] int32)` for `rows`, features being "word_features" [B, W, L, H]
         float16, "word_casing" [B, W] int32 and "first_piece_mask" [B, W] int32 (1 on every word: at word
         level each position is a word's first piece, which is what a CRF reads), and "lexical_ids" [B, W, K]
@@ -239,7 +240,8 @@ class WordFeatureStore:
         is the smallest of those widths that holds the batch's longest row (`ner.preprocessor.bucket_width`).
 
         `word_labels` [n] int32 replaces the corpus's labels of the n words of `rows` (in row order), e.g.
-        a teacher's pseudo-labels (`ner.self_training`).
+        a teacher's pseudo-labels (`ner.self_training`). `order` (indices into `rows`, each pass) replaces
+        `shuffle`'s order, as in `ner.preprocessor.make_dataset`.
         """
         rows = np.asarray(rows, dtype=np.int64)
         labels_of_words = self.word_labels
@@ -291,7 +293,9 @@ class WordFeatureStore:
             return inputs, labels
 
         store_rows = tf.constant(rows)  # [n] int64
-        if shuffle and group_by_length:
+        if order is not None:
+            batches = order.batch(batch_size)
+        elif shuffle and group_by_length:
             batches = length_grouped_batches(row_words, batch_size, seed, epoch)
         else:
             batches = row_order(len(rows), shuffle, seed, epoch).batch(batch_size)

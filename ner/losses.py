@@ -16,7 +16,13 @@ alternate them.
     p_ij = (q_ij² / f_j) / Σ_j' (q_ij'² / f_j'), held constant (stop-gradient); loss = the mean over word
     positions i of Σ_j p_ij log(p_ij / q_ij). (The mean, not the sum over i, keeps the scale independent
     of how many words a batch holds; Adam is insensitive to a constant factor anyway.)
+
+`KLOptions` switches each of seed 001's KL details on (`semi_supervised.*`): [CLS] and [SEP] in the
+masks beside the words, a confidence target that is differentiated rather than held fixed, and a sum
+rather than a mean over positions. The losses take the batch's `input_mask` [B, T] as a third argument,
+read only to find [CLS] (each row's first token) and [SEP] (its last).
 """
+from dataclasses import dataclass
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -32,6 +38,44 @@ EPSILON = 1e-8  # the KL losses add it inside logarithms and denominators
 def word_mask(labels: tf.Tensor, dtype=tf.float32) -> tf.Tensor:
     """[B, T] 1.0 at word positions (labels != IGNORE_LABEL), else 0.0."""
     return tf.cast(labels != IGNORE_LABEL, dtype)
+
+
+@dataclass(frozen=True)
+class KLOptions:
+    """Seed 001's KL details as switches; the defaults are this package's (seed 001's value in brackets).
+
+    special_tokens: [CLS] and [SEP] enter the KL masks beside the words [True].
+    confidence_stop_gradient: the confidence KL's target p is a constant (`tf.stop_gradient`) [False: the
+      gradient also flows through p].
+    confidence_reduction: "mean" or "sum" of the confidence KL over the masked positions ["sum"].
+    """
+
+    special_tokens: bool = False
+    confidence_stop_gradient: bool = True
+    confidence_reduction: str = "mean"
+
+    def __post_init__(self):
+        if self.confidence_reduction not in registry.KL_REDUCTIONS:
+            raise ValueError(f"confidence_reduction must be one of {registry.KL_REDUCTIONS}, "
+                             f"got {self.confidence_reduction!r}")
+
+
+def kl_mask(labels: tf.Tensor, input_mask: Optional[tf.Tensor], special_tokens: bool, dtype=tf.float32) -> tf.Tensor:
+    """[B, T] 1.0 at the positions a KL loss reads: the words (`word_mask`), and with `special_tokens` each
+    row's [CLS] (its first token) and [SEP] (its last token, `input_mask` [B, T] summed over T, minus one).
+
+    Raises ValueError if `special_tokens` is set without an `input_mask` (cached word features have none).
+    """
+    words = word_mask(labels, dtype)
+    if not special_tokens:
+        return words
+    if input_mask is None:
+        raise ValueError("[CLS] and [SEP] in the KL mask need the batch's input_mask (live encoder features)")
+    tokens = tf.cast(input_mask, dtype)  # [B, T]
+    positions = tf.range(tf.shape(tokens)[1])[None, :]  # [1, T]
+    last = tf.cast(tf.reduce_sum(tokens, axis=1), tf.int32)[:, None] - 1  # [B, 1]
+    special = tf.cast((positions == 0) | (positions == last), dtype) * tokens
+    return tf.maximum(words, special)
 
 
 def masked_cross_entropy(labels: tf.Tensor, probabilities: tf.Tensor) -> tf.Tensor:
@@ -86,19 +130,23 @@ class DataDistributionKL:
 
     Args:
       prior: [C] target label distribution (non-negative, sums to 1).
+      options: reads `special_tokens` (the mean then covers [CLS] and [SEP] too).
 
-    Like every loss in `ner.registry.UNLABELLED_LOSSES`, it is constructed as `cls(prior=...)`.
+    Like every loss in `ner.registry.UNLABELLED_LOSSES`, it is constructed as `cls(prior=..., options=...)`.
     """
 
-    def __init__(self, prior: Sequence[float]):
+    def __init__(self, prior: Sequence[float], options: KLOptions = KLOptions()):
         prior = np.asarray(prior, dtype=np.float64)
         if prior.ndim != 1 or np.any(prior < 0) or not np.isclose(prior.sum(), 1.0, atol=1e-6):
             raise ValueError(f"prior must be a non-negative distribution summing to 1, got {prior.tolist()}")
         self.prior = prior
+        self.options = options
 
-    def __call__(self, labels: tf.Tensor, probabilities: tf.Tensor) -> tf.Tensor:
-        """Scalar loss from labels [B, T] (only as a word mask) and probabilities [B, T, C]."""
-        mask = word_mask(labels, probabilities.dtype)[..., None]
+    def __call__(self, labels: tf.Tensor, probabilities: tf.Tensor, input_mask: Optional[tf.Tensor] = None
+                 ) -> tf.Tensor:
+        """Scalar loss from labels [B, T] (only as a word mask), probabilities [B, T, C] and, with
+        `options.special_tokens`, input_mask [B, T] (`kl_mask`)."""
+        mask = kl_mask(labels, input_mask, self.options.special_tokens, probabilities.dtype)[..., None]
         count = tf.reduce_sum(mask)
         mean_q = tf.reduce_sum(probabilities * mask, axis=[0, 1]) / tf.maximum(count, 1.0)
         prior = tf.constant(self.prior, probabilities.dtype)
@@ -120,22 +168,31 @@ def confidence_target(probabilities: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 
 
 class ConfidenceKL:
-    """KL(target ‖ q) with DEC's target, averaged over an unlabelled batch's word positions.
+    """KL(target ‖ q) with DEC's target over an unlabelled batch's word positions: by default held fixed and
+    averaged; `options` may add [CLS]/[SEP], differentiate the target and sum (seed 001's choices).
 
     `prior` is accepted for the common constructor of `ner.registry.UNLABELLED_LOSSES` and not read: DEC's
     target comes from the batch's own predictions.
     """
 
-    def __init__(self, prior: Optional[Sequence[float]] = None):
+    def __init__(self, prior: Optional[Sequence[float]] = None, options: KLOptions = KLOptions()):
         del prior
+        self.options = options
 
-    def __call__(self, labels: tf.Tensor, probabilities: tf.Tensor) -> tf.Tensor:
-        """Scalar loss from labels [B, T] (only as a word mask) and probabilities [B, T, C]."""
-        mask = word_mask(labels, probabilities.dtype)
-        target = tf.stop_gradient(confidence_target(probabilities, mask))
-        per_word = tf.reduce_sum(target * (tf.math.log(target + EPSILON) - tf.math.log(probabilities + EPSILON)),
-                                 axis=-1)
-        return tf.math.divide_no_nan(tf.reduce_sum(per_word * mask), tf.reduce_sum(mask))
+    def __call__(self, labels: tf.Tensor, probabilities: tf.Tensor, input_mask: Optional[tf.Tensor] = None
+                 ) -> tf.Tensor:
+        """Scalar loss from labels [B, T] (only as a word mask), probabilities [B, T, C] and, with
+        `options.special_tokens`, input_mask [B, T] (`kl_mask`)."""
+        mask = kl_mask(labels, input_mask, self.options.special_tokens, probabilities.dtype)
+        target = confidence_target(probabilities, mask)
+        if self.options.confidence_stop_gradient:
+            target = tf.stop_gradient(target)
+        per_position = tf.reduce_sum(target * (tf.math.log(target + EPSILON) - tf.math.log(probabilities + EPSILON)),
+                                     axis=-1)  # [B, T]
+        total = tf.reduce_sum(per_position * mask)
+        if self.options.confidence_reduction == "sum":
+            return total
+        return tf.math.divide_no_nan(total, tf.reduce_sum(mask))
 
 
 class WeightedSum:
@@ -146,12 +203,14 @@ class WeightedSum:
             raise ValueError("WeightedSum needs one weight per loss and at least one loss")
         self.losses, self.weights = tuple(losses), tuple(float(w) for w in weights)
 
-    def __call__(self, labels: tf.Tensor, probabilities: tf.Tensor) -> tf.Tensor:
-        return tf.add_n([w * loss(labels, probabilities) for loss, w in zip(self.losses, self.weights)])
+    def __call__(self, labels: tf.Tensor, probabilities: tf.Tensor, input_mask: Optional[tf.Tensor] = None
+                 ) -> tf.Tensor:
+        return tf.add_n([w * loss(labels, probabilities, input_mask) for loss, w in zip(self.losses, self.weights)])
 
 
-def unlabelled_loss(names: Sequence[str], weights: Sequence[float], prior: Sequence[float]) -> WeightedSum:
+def unlabelled_loss(names: Sequence[str], weights: Sequence[float], prior: Sequence[float],
+                    options: KLOptions = KLOptions()) -> WeightedSum:
     """The weighted sum of the unlabelled losses `names` (`semi_supervised.losses`), each built with the
-    label distribution `prior` [C]; ConfigError for an unknown name."""
+    label distribution `prior` [C] and `options`; ConfigError for an unknown name."""
     classes = [registry.resolve(registry.lookup(registry.UNLABELLED_LOSSES, name, "unlabelled loss")) for name in names]
-    return WeightedSum([cls(prior=prior) for cls in classes], weights)
+    return WeightedSum([cls(prior=prior, options=options) for cls in classes], weights)

@@ -586,7 +586,7 @@ def length_grouped_batches(
 def make_dataset(
     encoded: EncodedSentences, batch_size: int, shuffle: bool, seed: int | None, drop_remainder: bool = False,
     first_piece_mask: bool = False, epoch: tf.Variable | None = None, group_by_length: bool = False,
-    length_buckets: Sequence[int] | None = None,
+    length_buckets: Sequence[int] | None = None, order: tf.data.Dataset | None = None,
 ) -> tf.data.Dataset:
     """Batches of (features, label_ids), each trimmed to its longest row (or padded to a length bucket).
 
@@ -601,7 +601,9 @@ def make_dataset(
     `group_by_length`, each batch holds rows of similar length, so less of it is padding (see
     `length_grouped_batches`); it changes nothing without `shuffle`. With `length_buckets` (increasing
     widths), t is instead the smallest of them that holds the batch's longest row: rows are cut or padded
-    (0, `IGNORE_LABEL` for labels) to it, so that batches come in a few shapes only.
+    (0, `IGNORE_LABEL` for labels) to it, so that batches come in a few shapes only. `order`, when given,
+    is the row indices (int64 scalars) each pass reads, in place of `shuffle`'s order (seed 001's draws,
+    `ner.data.ModelInputs.draw_dataset`).
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -624,7 +626,9 @@ def make_dataset(
         return _trim_batch({name: tf.gather(value, rows) for name, value in features.items()},
                            tf.gather(label_ids, rows), length_buckets)
 
-    if shuffle and group_by_length:
+    if order is not None:
+        batches = order.batch(batch_size, drop_remainder=drop_remainder)
+    elif shuffle and group_by_length:
         batches = length_grouped_batches(row_lengths, batch_size, seed, epoch, drop_remainder)
     else:
         order = row_order(len(encoded.label_ids), shuffle, seed, epoch)

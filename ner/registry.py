@@ -22,6 +22,13 @@ RNN_CELLS = ("lstm", "gru")  # `ner.layers.recurrent.recurrent_layer`
 LABELLED_SELECTIONS = ("random", "fewer_outside")  # how `ner.preprocessor.make_split` draws the labelled part
 DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multi_worker")  # `ner.distribute.make_strategy`
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies for a model (`ner.precision`)
+# How a GMB run's sentences become parts (`split.protocol`): "leak_free", disjoint parts fixed once
+# (`ner.preprocessor.make_split`); "seed001", seed 001's original, leaky protocol (`ner.seed001_protocol`).
+SPLIT_PROTOCOLS = ("leak_free", "seed001")
+KL_REDUCTIONS = ("mean", "sum")  # how the confidence KL reduces over positions (`ner.losses.KLOptions`)
+# Where a null `semi_supervised.prior` comes from: the labelled part's label distribution, or seed 001's
+# hard-coded whole-corpus distribution (`ner.seed001_protocol.SEED001_PRIOR`).
+PRIOR_SOURCES = ("labelled", "seed001")
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ def test_training_step_differentiates_data_loss_plus_l2_and_reports_the_data_los
     else:
         model = _baseline_l2(l2)
     trainer = Trainer(model, tmp_path, outside_id=0, verbose=False)
-    loss_fn = (lambda y, p: 3.0 * masked_cross_entropy(y, p)) if path == "alternating" else None
+    loss_fn = (lambda y, p, input_mask: 3.0 * masked_cross_entropy(y, p)) if path == "alternating" else None
     data_loss = {"supervised": lambda p: masked_cross_entropy(labels, p),
                  "alternating": lambda p: 3.0 * masked_cross_entropy(labels, p),
                  "forward_loss": lambda p: 2.0 * masked_cross_entropy(labels, p)}[path]

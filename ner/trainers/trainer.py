@@ -34,7 +34,8 @@ from ner.precision import loss_scaled
 from ner.tagging import IGNORE_LABEL
 from ner.utils import atomic_path, file_sha256, write_text_atomic
 
-LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+# (labels [B, T], probabilities [B, T, C], input_mask [B, T] or None for cached word features) -> scalar
+LossFn = Callable[[tf.Tensor, tf.Tensor, Optional[tf.Tensor]], tf.Tensor]
 WEIGHTS_DIR = "weights"
 WEIGHTS_PREFIX = "model"
 CHECKPOINTS_DIR = "checkpoints"
@@ -94,7 +95,8 @@ class Trainer:
                   clip_norm: Optional[float] = None,
                   encoder_optimizer: Optional[keras.optimizers.Optimizer] = None, own_loss: Optional[bool] = None):
         """A compiled step: one gradient update of the model's `forward_loss` (with `own_loss`) plus
-        `loss_fn(labels, probabilities)` (when given); returns batch stats.
+        `loss_fn(labels, probabilities, input_mask)` (when given; `input_mask` is the batch's feature of that
+        name, None for cached word features); returns batch stats.
 
         `own_loss` defaults to `loss_fn is None`: `make_step(None, ...)` is the supervised step; a KL step
         is `loss_fn` alone; a self-training step on pseudo-labels is `own_loss` with or without a `loss_fn`.
@@ -123,7 +125,7 @@ class Trainer:
                 else:
                     _, probabilities = self.model(features, training=True)
                 if loss_fn is not None:
-                    extra = loss_fn(labels, probabilities)
+                    extra = loss_fn(labels, probabilities, features.get("input_mask"))
                     loss = loss + extra if own_loss else extra
                 regularisation = self.regularisation_loss()
                 objective = loss * share if regularisation is None else loss * share + regularisation / replicas
@@ -241,7 +243,8 @@ class Trainer:
           labelled_data, unlabelled_data: batches of `(features, labels [B, T])`; without
             `own_loss_on_unlabelled` the unlabelled labels are read only as a mask of word positions
             (`IGNORE_LABEL` elsewhere).
-          unlabelled_loss: `(labels, probabilities) -> scalar`, e.g. a KL loss from `ner.losses`, or None.
+          unlabelled_loss: `(labels, probabilities, input_mask) -> scalar` (`LossFn`), e.g. a KL loss from
+            `ner.losses`, or None.
           pairs: how many unlabelled + labelled step pairs to run.
           learning_rate, unlabelled_learning_rate: Adam rates of the labelled and the unlabelled steps.
           evaluate_every: pairs between records.
