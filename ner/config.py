@@ -95,6 +95,10 @@ class SplitConfig:
     `labelled_selection` is how the labelled part is drawn from the sentences left after the test part:
     "random" (seeded, like the rest), or "fewer_outside", a biased sample preferring sentences with a
     smaller fraction of `O` tags (seed 001's future work); validation and unlabelled come from the rest.
+
+    `added_labelled_file`, when set, names a text file of sentence ids (one a line) moved from the
+    unlabelled part to the end of the labelled part: the labelled set of an active-learning round
+    (`ner.preprocessor.add_labelled_from_file`; `examples/active_learning.py`).
     """
 
     seed: int = 1
@@ -103,6 +107,7 @@ class SplitConfig:
     validation_size: int = 960
     fractions: Optional[Tuple[float, ...]] = None
     labelled_selection: str = "random"
+    added_labelled_file: Optional[str] = None
 
     def problems(self) -> list:
         out = [(name, "a positive integer", value)
@@ -114,6 +119,8 @@ class SplitConfig:
                                      "at most 1", list(self.fractions)))
         if self.labelled_selection not in LABELLED_SELECTIONS:
             out.append(("labelled_selection", f"one of {LABELLED_SELECTIONS}", self.labelled_selection))
+        if self.added_labelled_file is not None and not self.added_labelled_file.strip():
+            out.append(("added_labelled_file", "null or the path of a file of sentence ids", self.added_labelled_file))
         return out
 
     def sizes(self, num_sentences: int) -> Tuple[int, int, int]:
