@@ -19,7 +19,9 @@ are a uniform sample and the `random` rows are the learning curve's supervised r
 copied from its `runs.csv` (`--learning-curve`) where it has them, else evaluated or trained under its
 run names (their validation part, only monitored, differs from a round's). The feature-CRF reference
 rows are on the same first N (copied, or `examples.common.feature_crf_report` on the split that the
-`split.*` and `data.*` keys of `--set` give).
+`split.*` and `data.*` keys of `--set` give). With `--min-steps`, as the learning curve's, every run
+trains at least that many steps (run names end in `_minN`); point `--learning-curve` at the runs.csv of
+a curve run with the same option.
 
 Writes `results/active_learning.md`, `.csv` and `.png`, and every row in `results/active_learning/runs.csv`
 (strategy, round, labelled sentences and words, seed, metrics, training and selection seconds, run name,
@@ -59,13 +61,14 @@ class Study:
     step: int
     pool_size: Optional[int]
     mc_samples: Optional[int]
+    min_steps: int
     extra: Sequence[str]
     fresh: bool
     known: Dict[tuple, dict]
 
 
-def run_name(strategy: str, labelled: int, seed: int) -> str:
-    return f"al_{strategy}_n{labelled}_seed{seed}"
+def run_name(strategy: str, labelled: int, seed: int, min_steps: int = 0) -> str:
+    return f"al_{strategy}_n{labelled}_seed{seed}" + (f"_min{min_steps}" if min_steps else "")
 
 
 def ids_file(study: Study, strategy: str, labelled: int, seed: int) -> Path:
@@ -75,12 +78,14 @@ def ids_file(study: Study, strategy: str, labelled: int, seed: int) -> Path:
 
 def overrides_of(study: Study, strategy: str, labelled: int, seed: int) -> List[str]:
     """The `config/bert_crf.yaml` overrides of a row's run: the learning curve's supervised run on the seed's
-    first `labelled` sentences for `random` and every strategy's start; else that run at the start plus
-    the round's ids file, under the round's own name."""
+    first `labelled` sentences for `random` and every strategy's start; else that run (its training steps
+    included) with the first `study.start` sentences plus the round's ids file in their place, under the
+    round's own name (the later overrides win)."""
+    overrides = learning_curve.model_overrides(SUPERVISED, labelled, seed, study.extra, study.min_steps)
     if strategy == RANDOM or labelled == study.start:
-        return learning_curve.model_overrides(SUPERVISED, labelled, seed, study.extra)
-    return [*learning_curve.model_overrides(SUPERVISED, study.start, seed, study.extra),
-            f"run_name={run_name(strategy, labelled, seed)}",
+        return overrides
+    return [*overrides, f"run_name={run_name(strategy, labelled, seed, study.min_steps)}",
+            f"split.labelled_size={study.start}",
             f"split.added_labelled_file={ids_file(study, strategy, labelled, seed).resolve()}"]
 
 
@@ -95,9 +100,9 @@ def measure(study: Study, strategy: str, labelled: int, seed: int) -> dict:
                 keys = [o for o in study.extra if o.startswith(("split.", "data."))]
                 report, seconds = feature_crf_report(seed, [*keys, f"split.labelled_size={labelled}"])
             else:
-                report, seconds = learning_curve.run_method(SUPERVISED, labelled, seed, study.extra)
+                report, seconds = learning_curve.run_method(SUPERVISED, labelled, seed, study.extra, study.min_steps)
             study.known[key] = {**report.summary_row(), "seconds": round(seconds, 1), "commit": git_commit()}
-        run = "" if method == FEATURE_CRF else learning_curve.run_name(SUPERVISED, labelled, seed)
+        run = "" if method == FEATURE_CRF else learning_curve.run_name(SUPERVISED, labelled, seed, study.min_steps)
         return {**{m: study.known[key][m] for m in METRICS}, "seconds": study.known[key]["seconds"],
                 "select_seconds": 0.0, "run": run, "ids_file": "", "commit": study.known[key]["commit"]}
     path, select_seconds = ids_file(study, strategy, labelled, seed), 0.0
@@ -112,9 +117,9 @@ def measure(study: Study, strategy: str, labelled: int, seed: int) -> dict:
         write_text_atomic(path, "".join(f"{i}\n" for i in added))
         select_seconds = time.perf_counter() - begin
     evaluation, seconds = train_and_evaluate(CONFIG_FILE, overrides_of(study, strategy, labelled, seed))
-    return {**evaluation.report.summary_row(), "seconds": round(seconds, 1), "select_seconds": round(select_seconds, 1),
-            "run": run_name(strategy, labelled, seed), "ids_file": str(path.relative_to(study.output)),
-            "commit": git_commit()}
+    return {**evaluation.report.summary_row(), "seconds": round(seconds, 1),
+            "select_seconds": round(select_seconds, 1), "run": run_name(strategy, labelled, seed, study.min_steps),
+            "ids_file": str(path.relative_to(study.output)), "commit": git_commit()}
 
 
 def added_ids(study: Study, strategy: str, labelled: int, seed: int) -> List[int]:
@@ -273,7 +278,8 @@ def against_random(rows: List[Dict], summary: List[Dict], strategies: Sequence[s
     for strategy in chosen:
         for labelled in sorted({row["labelled"] for row in rows}):
             paired = [row["entity_f1"] - random[labelled, row["seed"]] for row in rows
-                      if (row["strategy"], row["labelled"]) == (strategy, labelled) and (labelled, row["seed"]) in random]
+                      if (row["strategy"], row["labelled"]) == (strategy, labelled)
+                      and (labelled, row["seed"]) in random]
             if paired:
                 differences.append({"strategy": strategy, "labelled": labelled, "mean": float(np.mean(paired)),
                                     "std": float(np.std(paired, ddof=1)) if len(paired) > 1 else 0.0})
@@ -329,12 +335,16 @@ def main(argv=None) -> None:
     parser.add_argument("--start", type=int, default=256, help="labelled sentences before the first round "
                                                                 "(default: %(default)s)")
     parser.add_argument("--step", type=int, default=256, help="sentences a round adds (default: %(default)s)")
-    parser.add_argument("--max-labelled", type=int, default=2560, help="labelled sentences after the last round, "
-                                                                       "start + a multiple of step (default: %(default)s)")
+    parser.add_argument("--max-labelled", type=int, default=2560,
+                        help="labelled sentences after the last round: start + a multiple of step "
+                             "(default: %(default)s)")
     parser.add_argument("--pool-size", type=int, default=None,
                         help="score a seeded random sample of this many unlabelled sentences (default: all of them)")
     parser.add_argument("--mc-samples", type=int, default=None,
                         help="MC-dropout samples of BALD (default: the run's uncertainty.mc_samples)")
+    parser.add_argument("--min-steps", type=int, default=0,
+                        help="train every run for at least this many steps, as the learning curve's --min-steps "
+                             "(default: training.epochs at every size)")
     parser.add_argument("--learning-curve", default=None, help="the learning curve's runs.csv, whose bert_crf and "
                         "feature_crf rows are reused (default: <output>/learning_curve/runs.csv)")
     add_comparison_arguments(parser, "active_learning")
@@ -348,6 +358,8 @@ def main(argv=None) -> None:
         parser.error(f"--pool-size must be at least --step ({args.step}), got {args.pool_size}")
     if args.mc_samples is not None and args.mc_samples < 1:
         parser.error(f"--mc-samples must be positive, got {args.mc_samples}")
+    if args.min_steps < 0:
+        parser.error(f"--min-steps must be 0 or positive, got {args.min_steps}")
     command = invocation("examples.active_learning", argv)
 
     def run() -> None:
@@ -355,7 +367,8 @@ def main(argv=None) -> None:
         rows = [] if args.fresh else read_records(output / "active_learning" / "runs.csv")
         done = {(row["strategy"], row["labelled"], row["seed"]) for row in rows}
         curve = read_records(args.learning_curve or output / "learning_curve" / "runs.csv")
-        study = Study(output, args.start, args.step, args.pool_size, args.mc_samples, args.overrides, args.fresh,
+        study = Study(output, args.start, args.step, args.pool_size, args.mc_samples, args.min_steps, args.overrides,
+                      args.fresh,
                       known={(row["method"], row["labelled"], row["seed"]): row for row in curve
                              if row["method"] in (SUPERVISED, FEATURE_CRF)})
         markdown = write_tables(output, rows, command) if rows else ""

@@ -86,7 +86,8 @@ def test_each_round_adds_step_unlabelled_sentences_and_trains_on_exactly_them(st
 
 def test_bald_picks_from_a_seeded_sample_of_the_unlabelled_part_of_its_run(environment):
     tmp_path, output = environment
-    study = active_learning.Study(output, start=8, step=8, pool_size=10, mc_samples=3, extra=(), fresh=False, known={})
+    study = active_learning.Study(output, start=8, step=8, pool_size=10, mc_samples=3, min_steps=0, extra=(),
+                                  fresh=False, known={})
     run_dir = tmp_path / "saved_models" / "al_mnlp_n16_seed1"
     split = DataSplit.from_json(run_dir / "split.json")
     pool = np.random.default_rng([SEED, 24]).choice(split.unlabelled_ids, 10, replace=False)
