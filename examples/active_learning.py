@@ -105,14 +105,14 @@ def measure(study: Study, strategy: str, labelled: int, seed: int) -> dict:
         run = "" if method == FEATURE_CRF else learning_curve.run_name(SUPERVISED, labelled, seed, study.min_steps)
         return {**{m: study.known[key][m] for m in METRICS}, "seconds": study.known[key]["seconds"],
                 "select_seconds": 0.0, "run": run, "ids_file": "", "commit": study.known[key]["commit"]}
+    from ner.utils import write_text_atomic
+
     path, select_seconds = ids_file(study, strategy, labelled, seed), 0.0
     if study.fresh or not path.is_file():
         begin = time.perf_counter()
         previous = labelled - study.step
         added = added_ids(study, strategy, previous, seed) + select_from_pool(
             trained_run(study, strategy, previous, seed), strategy, study, seed, labelled)
-        from ner.utils import write_text_atomic
-
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, "".join(f"{i}\n" for i in added))
         select_seconds = time.perf_counter() - begin
