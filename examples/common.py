@@ -51,14 +51,15 @@ def feature_crf_report(seed: int, overrides: Sequence[str] = ()):
 
 
 def read_records(path) -> list:
-    """The rows of a runs CSV an example wrote (text columns `model`, `method`, `commit`; int `seed`,
-    `labelled`; the rest floats), or none if it does not exist."""
+    """The rows of a runs CSV an example wrote (text columns `model`, `method`, `strategy`, `run`, `ids_file`,
+    `commit`; int `seed`, `labelled`, `round`, `words`; the rest floats), or none if it does not exist."""
     import csv
     from pathlib import Path
 
     if not Path(path).is_file():
         return []
-    text_columns, int_columns = ("model", "method", "commit"), ("seed", "labelled")
+    text_columns = ("model", "method", "strategy", "run", "ids_file", "commit")
+    int_columns = ("seed", "labelled", "round", "words")
     with open(path, newline="", encoding="utf-8") as handle:
         return [{key: value if key in text_columns else (int(value) if key in int_columns else float(value))
                  for key, value in row.items()} for row in csv.DictReader(handle)]

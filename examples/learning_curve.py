@@ -51,17 +51,16 @@ def run_name(method: str, labelled: int, seed: int, min_steps: int = 0) -> str:
     return f"lc_{method}_n{labelled}_seed{seed}" + (f"_min{min_steps}" if min_steps else "")
 
 
-def run_method(method: str, labelled: int, seed: int, extra: Sequence[str], min_steps: int = 0,
-               stage_extra: Sequence[str] = ()):
-    """`(EvaluationReport, seconds)` of one method at one size and seed. The supervised run trains for
-    `training.epochs` epochs, raised to reach at least `min_steps` steps; the stages also get `stage_extra`."""
-    sized = [f"split.labelled_size={labelled}", f"split.seed={seed}"]
-    if method == FEATURE_CRF:
-        return feature_crf_report(seed, sized[:1])
+def model_overrides(method: str, labelled: int, seed: int, extra: Sequence[str], min_steps: int = 0,
+                    stage_extra: Sequence[str] = ()) -> List[str]:
+    """The overrides of a model method's config file (`METHODS`) for its run at one size and seed. The
+    supervised run trains for `training.epochs` epochs, raised to reach at least `min_steps` steps; the
+    stages also get `stage_extra`."""
     from ner.config import load_config
 
     config_file = METHODS[method][0]
-    overrides = [f"run_name={run_name(method, labelled, seed, min_steps)}", *sized, f"training.seed={seed}", *extra]
+    overrides = [f"run_name={run_name(method, labelled, seed, min_steps)}", f"split.labelled_size={labelled}",
+                 f"split.seed={seed}", f"training.seed={seed}", *extra]
     if min_steps:
         training = load_config(config_file, overrides).training
         overrides.append(f"training.epochs={max(training.epochs, math.ceil(min_steps / steps_per_epoch(labelled, training)))}")
@@ -72,6 +71,17 @@ def run_method(method: str, labelled: int, seed: int, extra: Sequence[str], min_
         overrides.append(f"semi_supervised.pairs={training.epochs * steps_per_epoch(labelled, training)}")
     if method != SUPERVISED:
         overrides += stage_extra  # last, so that they win
+    return overrides
+
+
+def run_method(method: str, labelled: int, seed: int, extra: Sequence[str], min_steps: int = 0,
+               stage_extra: Sequence[str] = ()):
+    """`(EvaluationReport, seconds)` of one method at one size and seed (`model_overrides`)."""
+    if method == FEATURE_CRF:
+        return feature_crf_report(seed, [f"split.labelled_size={labelled}"])
+    from ner.config import load_config
+
+    config_file, overrides = METHODS[method][0], model_overrides(method, labelled, seed, extra, min_steps, stage_extra)
     if method == SUPERVISED and (load_config(config_file, overrides).run_dir() / "weights").is_dir():
         return evaluate_existing(config_file, overrides)
     evaluation, seconds = train_and_evaluate(config_file, overrides)

@@ -45,11 +45,11 @@ from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
 from ner.models import build_model
 from ner.models.crf_output import CrfOutput
-from ner.prediction import FirstPiecePredictions, FirstPiecePredictor, restore_row_order
+from ner.prediction import FirstPiecePredictor, restore_row_order
 from ner.preprocessor import EncodedSentences, Sentence, WordPieceFeaturizer, length_order, make_dataset, select_rows
 from ner.registry import ACQUISITIONS, lookup, model_type
 from ner.runs import CONFIG_FILE, read_label_map, run_dir_for
-from ner.selection import PoolOutputs, Selection, acquisition_scores, check_budget_and_diversity, select
+from ner.selection import Selection, acquisition_scores, check_budget_and_diversity, pool_outputs, select
 from ner.tagging import OUTSIDE, LabelMap
 from ner.text import tokenize
 from ner.trainers.trainer import WEIGHTS_DIR, load_weights
@@ -270,21 +270,12 @@ class Tagger:
         mc_predictor = None
         if reads == "mc":
             mc_predictor = self._mc_predictor(self.config.uncertainty.mc_samples if mc_samples is None else mc_samples)
-        prediction = self._predictor.predict(
-            dataset, decode=False, probabilities=reads == "probabilities", mc_predictor=mc_predictor,
-            log_probability=reads == "log_probability",
-            latent_batches=len(encoded.sentence_ids) if diversity > 0 else 0)  # rows >= batches: every batch
-        word_counts = _word_counts(sentences, prediction)
-        embeddings = None
-        if diversity > 0:
-            starts = np.concatenate([[0], np.cumsum(word_counts)[:-1]])
-            embeddings = np.add.reduceat(prediction.latent.astype(np.float64), starts, axis=0) / word_counts[:, None]
-        log_probability = None
-        if prediction.log_probability is not None:  # rows -> sentences: a long sentence's rows add up
-            log_probability = np.bincount(encoded.sentence_ids, weights=prediction.log_probability,
-                                          minlength=len(sentences))
-        outputs = PoolOutputs(word_counts, log_probability, prediction.probabilities, prediction.mc, embeddings)
-        return select(acquisition_scores(strategy, outputs, seed), budget, embeddings, diversity)
+        outputs = pool_outputs(self._predictor, dataset, encoded.sentence_ids, reads, mc_predictor,
+                               embeddings=diversity > 0)
+        words = [len(words_of_sentence) for words_of_sentence in sentences]
+        if not np.array_equal(outputs.word_counts, words):
+            raise RuntimeError(f"{outputs.word_counts.sum()} first pieces for {sum(words)} words; the rows lost words")
+        return select(acquisition_scores(strategy, outputs, seed), budget, outputs.embeddings, diversity)
 
     def _dataset(self, sentences: Sequence[Sequence[str]],
                  sort_by_length: bool = False) -> Tuple[EncodedSentences, np.ndarray, tf.data.Dataset]:
@@ -302,15 +293,6 @@ class Tagger:
     def _mc_predictor(self, mc_samples: int) -> MCDropoutPredictor:
         """T = `mc_samples` MC-dropout samples at the run's `uncertainty` rate and sampling path."""
         return MCDropoutPredictor.from_config(self.model, self.config.uncertainty, mc_samples)
-
-
-def _word_counts(sentences: Sequence[Sequence[str]], prediction: FirstPiecePredictions) -> np.ndarray:
-    """int64 [N], the words of each sentence, checked against the positions the prediction kept: rows are
-    in sentence order and words in row order, so the words of a sentence are consecutive."""
-    counts = np.array([len(words) for words in sentences], dtype=np.int64)
-    if prediction.row_lengths.sum() != counts.sum():
-        raise RuntimeError(f"{prediction.row_lengths.sum()} first pieces for {counts.sum()} words; the rows lost words")
-    return counts
 
 
 def load(run: str, saved_models_dir: str = "saved_models") -> Tagger:

@@ -105,6 +105,10 @@ class SplitConfig:
     sentences, each semi-supervised step sees a fresh labelled batch, and each evaluation (the per-epoch
     one included) reads a fresh "test" draw. `test_size` and `labelled_size` must be multiples of the
     batch size; `validation_size`, `fractions` and `labelled_selection` do not apply.
+
+    `added_labelled_file`, when set, names a text file of sentence ids (one a line) moved from the
+    unlabelled part to the end of the labelled part: the labelled set of an active-learning round
+    (`ner.preprocessor.add_labelled_from_file`; `examples/active_learning.py`).
     """
 
     seed: int = 1
@@ -114,6 +118,7 @@ class SplitConfig:
     fractions: Optional[Tuple[float, ...]] = None
     labelled_selection: str = "random"
     protocol: str = "leak_free"
+    added_labelled_file: Optional[str] = None
 
     def problems(self) -> list:
         out = [(name, "a positive integer", value)
@@ -128,12 +133,17 @@ class SplitConfig:
             if self.labelled_selection != "random":
                 out.append(("labelled_selection", "random under protocol seed001 (its draws are random)",
                             self.labelled_selection))
+            if self.added_labelled_file is not None:
+                out.append(("added_labelled_file", "null under protocol seed001 (its draws are random)",
+                            self.added_labelled_file))
         if self.fractions is not None and (len(self.fractions) != 3 or any(not 0.0 < f < 1.0 for f in self.fractions)
                                            or sum(self.fractions) > 1.0 + 1e-9):
             out.append(("fractions", "null or three numbers in (0, 1) (test, labelled, validation) summing to "
                                      "at most 1", list(self.fractions)))
         if self.labelled_selection not in LABELLED_SELECTIONS:
             out.append(("labelled_selection", f"one of {LABELLED_SELECTIONS}", self.labelled_selection))
+        if self.added_labelled_file is not None and not self.added_labelled_file.strip():
+            out.append(("added_labelled_file", "null or the path of a file of sentence ids", self.added_labelled_file))
         return out
 
     def sizes(self, num_sentences: int) -> Tuple[int, int, int]:

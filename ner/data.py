@@ -22,8 +22,8 @@ from ner.feature_cache import WordFeatureStore, make_encode_fn
 from ner.models import build_model
 from ner.models.bert_ner import word_feature_twin
 from ner.precision import precision_policy
-from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer, make_dataset, make_split,
-                              outside_fractions, select_rows)
+from ner.preprocessor import (DataSplit, EncodedSentences, Sentence, WordPieceFeaturizer, add_labelled_from_file,
+                              make_dataset, make_split, outside_fractions, select_rows)
 from ner.registry import model_type
 from ner.seed001_protocol import Seed001Draws
 from ner.tagging import IGNORE_LABEL, LabelMap
@@ -73,19 +73,24 @@ def corpus_draws(config: ExperimentConfig, corpus: Corpus) -> Optional[Seed001Dr
 
 
 def make_corpus_split(config: ExperimentConfig, corpus: Corpus) -> DataSplit:
-    """The parts the corpus's files fix, the config's seeded split of its sentence ids, or under
+    """The parts the corpus's files fix, or the config's seeded split of its sentence ids (plus the
+    unlabelled sentences `split.added_labelled_file` moves to the labelled part), or under
     `split.protocol: seed001` the draw a run is evaluated on (`Seed001Draws.split`)."""
     draws = corpus_draws(config, corpus)
     if draws is not None:
         return draws.split()
     if corpus.fixed_parts is not None:
-        return DataSplit(test_ids=corpus.fixed_parts["test"], labelled_ids=corpus.fixed_parts["labelled"],
-                         validation_ids=corpus.fixed_parts["validation"], unlabelled_ids=(), seed=config.split.seed)
-    test_size, labelled_size, validation_size = config.split.sizes(len(corpus.sentences))
-    return make_split(sorted(corpus.sentences), test_size=test_size, labelled_size=labelled_size,
-                      validation_size=validation_size, seed=config.split.seed,
-                      labelled_selection=config.split.labelled_selection,
-                      outside_fraction=outside_fractions(corpus.sentences.values()))
+        split = DataSplit(test_ids=corpus.fixed_parts["test"], labelled_ids=corpus.fixed_parts["labelled"],
+                          validation_ids=corpus.fixed_parts["validation"], unlabelled_ids=(), seed=config.split.seed)
+    else:
+        test_size, labelled_size, validation_size = config.split.sizes(len(corpus.sentences))
+        split = make_split(sorted(corpus.sentences), test_size=test_size, labelled_size=labelled_size,
+                           validation_size=validation_size, seed=config.split.seed,
+                           labelled_selection=config.split.labelled_selection,
+                           outside_fraction=outside_fractions(corpus.sentences.values()))
+    if config.split.added_labelled_file is None:
+        return split
+    return add_labelled_from_file(split, resolve_path(config.split.added_labelled_file))
 
 
 def prepare_data(config: ExperimentConfig, split: Optional[DataSplit] = None, verbose: bool = True) -> PreparedData:

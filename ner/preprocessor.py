@@ -2,7 +2,8 @@
 
 * `read_gmb_csv` reads the Kaggle GMB file into `Sentence` records, raising `DataError` on any bad row
   (it lives in `ner.readers`, beside the CoNLL reader, and is re-exported here).
-* `make_split` draws the test / labelled / unlabelled sentence ids; `DataSplit` saves and loads them.
+* `make_split` draws the test / labelled / unlabelled sentence ids; `DataSplit` saves and loads them;
+  `add_labelled_from_file` moves listed unlabelled sentences into the labelled part.
 * `WordPieceFeaturizer` turns sentences into fixed-width id arrays (`EncodedSentences`) with the
   encoder's vocabulary, and maps per-piece predictions back to one label per word (`words_labels`).
 * `make_dataset` batches `EncodedSentences` into a `tf.data.Dataset`, trimming each batch's padding (or
@@ -102,6 +103,34 @@ class DataSplit:
             if not isinstance(ids, list) or any(type(i) is not int for i in ids):
                 raise DataError(f"{path}: key {key!r} must be a list of integer sentence ids")
         return cls(seed=data["seed"], **{key: tuple(data[key]) for key in _SPLIT_KEYS[1:]})
+
+
+def add_labelled_from_file(split: DataSplit, path: PathLike) -> DataSplit:
+    """`split` with the sentence ids listed in the text file `path` (one integer a line) moved from its
+    unlabelled part to the end of its labelled part, in file order: how an active-learning round's
+    labelled set reaches training (`split.added_labelled_file`). DataError naming the file and line for
+    a line that is not an integer, an id listed twice, or an id outside the split's unlabelled part."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"added labelled ids file not found: {path}")
+    part_of = {i: name for name, ids in split.parts().items() for i in ids}
+    added, line_of = [], {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            sentence_id = int(line.strip())
+        except ValueError:
+            raise DataError(f"{path}:{number}: expected one integer sentence id a line, found {line!r}") from None
+        if sentence_id in line_of:
+            raise DataError(f"{path}:{number}: sentence id {sentence_id} repeats line {line_of[sentence_id]}")
+        part = part_of.get(sentence_id)
+        if part != "unlabelled":
+            where = f"is in the split's {part} part" if part else "is not in the corpus"
+            raise DataError(f"{path}:{number}: sentence id {sentence_id} {where}; expected ids of unlabelled sentences")
+        line_of[sentence_id] = number
+        added.append(sentence_id)
+    chosen = set(added)
+    return dataclasses.replace(split, labelled_ids=split.labelled_ids + tuple(added),
+                               unlabelled_ids=tuple(i for i in split.unlabelled_ids if i not in chosen))
 
 
 def outside_fractions(sentences: Iterable[Sentence]) -> dict[int, float]:

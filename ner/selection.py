@@ -23,6 +23,9 @@ sentence's mean latent vector (the head's latent at its words). Latent vectors r
 overlap: they come from the same model pass as the scores, and they are close for sentences the model
 sees alike (same entity contexts in other words), which n-grams miss; n-grams would only catch literal
 repeats. The cost is one [N, L] matrix-vector product per pick.
+
+`pool_outputs` runs a model over a pool's rows for a strategy: raw sentences (`ner.api.Tagger.select`)
+or a split's unlabelled rows on cached features (`examples/active_learning.py`).
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -72,6 +75,39 @@ class Selection:
     indices: np.ndarray
     scores: np.ndarray
     penalties: np.ndarray
+
+
+def pool_outputs(predictor, dataset, row_sentences: np.ndarray, reads: Optional[str], mc_predictor=None,
+                 embeddings: bool = False) -> PoolOutputs:
+    """A model's outputs over a pool whose rows `dataset` reads in order, per sentence.
+
+    Args:
+      predictor: a `ner.prediction.FirstPiecePredictor` (the live encoder's model, or cached features').
+      dataset: the pool's R rows, unshuffled; a sentence's rows may be several (a long sentence cut).
+      row_sentences: int [R], the pool sentence (0 … N-1) of each row; every sentence has a row.
+      reads: the field the strategy reads (`ner.registry.Acquisition.reads`); only it is computed.
+      mc_predictor: the `ner.uncertainty.mc_dropout.MCDropoutPredictor` of a strategy reading "mc".
+      embeddings: also each sentence's mean latent vector (the diversity term).
+
+    The word counts are the positions the predictor kept per sentence; a sentence's log-probability is
+    the sum of its rows'.
+    """
+    row_sentences = np.asarray(row_sentences, dtype=np.int64)
+    count = int(row_sentences.max(initial=-1)) + 1
+    prediction = predictor.predict(dataset, decode=False, probabilities=reads == "probabilities",
+                                   mc_predictor=mc_predictor, log_probability=reads == "log_probability",
+                                   latent_batches=len(row_sentences) if embeddings else 0)  # rows >= batches: all
+    if len(prediction.row_lengths) != len(row_sentences):
+        raise ValueError(f"the dataset read {len(prediction.row_lengths)} rows; row_sentences names {len(row_sentences)}")
+    word_counts = np.bincount(row_sentences, weights=prediction.row_lengths, minlength=count).astype(np.int64)
+    mean_latent = None
+    if embeddings:  # rows are in sentence order, so a sentence's words are consecutive
+        starts = np.concatenate([[0], np.cumsum(word_counts)[:-1]])
+        mean_latent = np.add.reduceat(prediction.latent.astype(np.float64), starts, axis=0) / word_counts[:, None]
+    log_probability = None
+    if prediction.log_probability is not None:
+        log_probability = np.bincount(row_sentences, weights=prediction.log_probability, minlength=count)
+    return PoolOutputs(word_counts, log_probability, prediction.probabilities, prediction.mc, mean_latent)
 
 
 def _needs(field: str, value):

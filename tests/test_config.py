@@ -122,6 +122,8 @@ def test_sequence_tagger_configs_and_training_options():
     ("model: {type: crf}", "key 'model.type' must be one of"),
     ("split: {labelled_selection: biased}",
      "key 'split.labelled_selection' must be one of ('random', 'fewer_outside'), got 'biased'"),
+    ("split: {added_labelled_file: ' '}",
+     "key 'split.added_labelled_file' must be null or the path of a file of sentence ids, got ' '"),
     ("model: {head: {l2: -0.1}}", "key 'model.head.l2' must be a non-negative number, got -0.1"),
     ("model: {head: {l2: .nan}}", "key 'model.head.l2' must be a finite number, got nan"),
     ("data: {corpus: ontonotes}", "key 'data.corpus' must be one of ('gmb', 'conll')"),

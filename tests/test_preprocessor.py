@@ -6,6 +6,7 @@ and it is skipped when that file is absent.
 import ner  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ner.preprocessor import (
     DataSplit,
     Sentence,
     WordPieceFeaturizer,
+    add_labelled_from_file,
     length_grouped_batches,
     make_dataset,
     make_split,
@@ -192,6 +194,33 @@ def test_make_split_random_order_is_unchanged():
     fractions = {i: 1.0 - (i % 7) / 7 for i in ids}
     assert make_split(ids, 5, 4, seed=3, validation_size=3, labelled_selection="random",
                       outside_fraction=fractions) == expected
+
+
+def test_add_labelled_from_file_moves_the_listed_unlabelled_ids_in_file_order(tmp_path):
+    split = DataSplit(test_ids=(1, 2), labelled_ids=(3,), validation_ids=(4,), unlabelled_ids=(5, 6, 7, 8), seed=0)
+    (tmp_path / "ids.txt").write_text("7\n5\n", encoding="utf-8")
+    assert add_labelled_from_file(split, tmp_path / "ids.txt") == DataSplit(
+        test_ids=(1, 2), labelled_ids=(3, 7, 5), validation_ids=(4,), unlabelled_ids=(6, 8), seed=0)
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    assert add_labelled_from_file(split, tmp_path / "empty.txt") == split
+
+
+@pytest.mark.parametrize("text, message", [
+    ("5\nsix\n", "ids.txt:2: expected one integer sentence id a line, found 'six'"),
+    ("5\n\n6\n", "ids.txt:2: expected one integer sentence id a line, found ''"),
+    ("5\n6\n5\n", "ids.txt:3: sentence id 5 repeats line 1"),
+    ("6\n2\n", "ids.txt:2: sentence id 2 is in the split's test part; expected ids of unlabelled sentences"),
+    ("4\n", "ids.txt:1: sentence id 4 is in the split's validation part"),
+    ("3\n", "ids.txt:1: sentence id 3 is in the split's labelled part"),
+    ("99\n", "ids.txt:1: sentence id 99 is not in the corpus"),
+])
+def test_add_labelled_from_file_names_the_file_and_line_of_a_bad_id(tmp_path, text, message):
+    split = DataSplit(test_ids=(1, 2), labelled_ids=(3,), validation_ids=(4,), unlabelled_ids=(5, 6, 7, 8), seed=0)
+    (tmp_path / "ids.txt").write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(message)):
+        add_labelled_from_file(split, tmp_path / "ids.txt")
+    with pytest.raises(DataError, match="added labelled ids file not found: .*missing.txt"):
+        add_labelled_from_file(split, tmp_path / "missing.txt")
 
 
 def _tagged_corpus(n: int = 80, length: int = 10) -> list:

@@ -12,7 +12,8 @@ from ner.experiment import train
 from ner.layers.crf import word_positions
 from ner.registry import ACQUISITIONS
 from ner.preprocessor import Sentence
-from ner.selection import PoolOutputs, acquisition_scores, select
+from ner.prediction import FirstPiecePredictions
+from ner.selection import PoolOutputs, acquisition_scores, pool_outputs, select
 from ner.tagging import FIRST_PIECE_MASK, OUTSIDE
 from ner.uncertainty.metrics import summarize_samples
 from tests.helpers import give_run_random_scores, tiny_config
@@ -84,6 +85,27 @@ def test_diversity_skips_a_near_copy_until_the_rest_is_picked():
     assert chosen.indices.tolist() == [0, 1, 2] and chosen.penalties.tolist() == [0.0, 0.05, 0.0]
     with pytest.raises(ValueError, match=r"diversity needs embeddings \[N=3, L\], got None"):
         select(scores, 3, diversity=0.5)
+
+
+def test_pool_outputs_add_up_the_rows_of_each_sentence():
+    """Sentence 0 is cut into rows 0 and 1 (2 + 1 words), sentence 1 is row 2 (3 words)."""
+    latent = np.array([[1.0, 0.0], [3.0, 0.0], [2.0, 6.0], [0.0, 3.0], [0.0, 3.0], [0.0, 0.0]])  # [6 words, L=2]
+    prediction = FirstPiecePredictions(labels=np.zeros(6, np.int32), row_lengths=np.array([2, 1, 3]),
+                                       log_probability=np.array([-1.0, -0.5, -2.0]), latent=latent)
+    asked = {}
+
+    class Predictor:
+        def predict(self, dataset, **options):
+            asked.update(options)
+            return prediction
+
+    outputs = pool_outputs(Predictor(), "rows", np.array([0, 0, 1]), "log_probability", embeddings=True)
+    assert outputs.word_counts.tolist() == [3, 3] and outputs.log_probability.tolist() == [-1.5, -2.0]
+    np.testing.assert_allclose(outputs.embeddings, [[2.0, 2.0], [0.0, 2.0]])
+    assert asked["log_probability"] and not asked["probabilities"] and asked["latent_batches"] == 3
+    np.testing.assert_allclose(acquisition_scores("mnlp", outputs), [0.5, 2 / 3])
+    with pytest.raises(ValueError, match="the dataset read 3 rows; row_sentences names 2"):
+        pool_outputs(Predictor(), "rows", np.array([0, 1]), "log_probability")
 
 
 def test_softmax_model_log_probability_is_the_sum_of_log_max_probabilities(tiny_encoder_handle):
