@@ -236,9 +236,13 @@ def crf_span_marginals(scores: tf.Tensor, mask: tf.Tensor, parameters: CrfParame
     labels and continuing moves runs to b−1, and it leaves through a non-continuing move into the
     unconstrained backward score beta_b (or the end score at the row's last word). An "O" word is a span
     of its own, so it gets its marginal p(y_t = O). Exact for any parameters; one pass over the row serves
-    all its spans.
+    all its spans. It runs in float64 and returns the dtype of `scores`: a span's log-score and log Z are
+    large and close, and in float32 their difference would be off by ~1e-5 on long rows.
     """
-    blocked = tf.constant(-np.inf, scores.dtype)
+    dtype = scores.dtype
+    scores = tf.cast(scores, tf.float64)
+    parameters = CrfParameters(*(tf.cast(values, tf.float64) for values in parameters))
+    blocked = tf.constant(-np.inf, tf.float64)
     tags = tf.where(mask, tf.cast(tags, tf.int32), 0)  # padding reads as "O": spans of their own
     starts = span_starts(tags, reading)  # [B, W]
     ends = tf.concat([starts[:, 1:], tf.ones_like(starts[:, :1])], axis=1)  # [B, W]: the span's last word
@@ -274,7 +278,7 @@ def crf_span_marginals(scores: tf.Tensor, mask: tf.Tensor, parameters: CrfParame
     per_word = tf.scan(lambda following, inputs: tf.where(inputs[1], inputs[0], following),
                        (_time_major(closed - log_z[:, None]), _time_major(ends)),
                        initializer=tf.zeros_like(log_z), reverse=True)  # [W, B]
-    return tf.where(mask, tf.exp(tf.transpose(per_word)), 0.0)
+    return tf.cast(tf.where(mask, tf.exp(tf.transpose(per_word)), 0.0), dtype)
 
 
 # ----------------------------------------------------------------------------------------------------
