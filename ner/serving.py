@@ -28,7 +28,10 @@ probability → the entity spans of each sentence's labels, read as `ner predict
                                  of the word's row (`ner.layers.crf.crf_span_marginals`); for a softmax
                                  model, and for a span cut between two rows of a long sentence, the mean
                                  of its words' `scores`. A word outside every entity ("O") is a span of its
-                                 own: its `scores` value (under a CRF, its marginal p(O)).
+                                 own: its `scores` value (under a CRF, its marginal p(O)). (`ner predict`
+                                 computes the CRF span marginal in NumPy with BILUO patterns that assume
+                                 the scheme's constraints, `model.crf_constraints`, the default; a BILUO
+                                 CRF trained without them gets the exact value here, which may differ.)
     num_words    [B] int64       how many of the W positions are words
 
 Padding positions hold "" and 0. Loading it needs TensorFlow and tensorflow-text, not this package.

@@ -1,6 +1,6 @@
 """A linear-chain conditional random field (CRF) over the words of a word-piece sequence.
 
-Three parts, each usable and testable alone:
+Four parts, each usable and testable alone:
 
 * Word compaction. Only a word's first piece carries a label, so the CRF runs over the labelled positions
   only: `word_positions` gathers each row's first pieces into a left-aligned [B, W] sequence with a word
