@@ -208,7 +208,7 @@ def _export(args: argparse.Namespace, command: str) -> None:
     output = export_serving(load(args.run), args.output)
     print(f"[export] serving SavedModel of run '{args.run}' written to {output}")
     print(f"[export] signature '{SIGNATURE}': sentences [B] string (words separated by spaces) -> "
-          "words, tags [B, W] string, scores [B, W] float32, num_words [B] int64")
+          "words, tags [B, W] string, scores, span_scores [B, W] float32, num_words [B] int64")
 
 
 def read_texts(path: str) -> List[str]:

@@ -15,18 +15,29 @@ exported as an asset, lower-cased as the encoder was; a word without pieces beco
 than a row keeps its first pieces) → rows of at most `data.max_seq_length` pieces with [CLS] and [SEP],
 a long sentence cut at word boundaries into several rows as `WordPieceFeaturizer` does → the model with
 dropout off → at each word's first piece, the argmax label (the Viterbi path for a CRF model) and the max
-probability. It returns:
+probability → the entity spans of each sentence's labels, read as `ner predict` reads them (IOB2,
+`LabelMap.to_bio`), and each span's confidence. It returns:
 
-    words      [B, W] string   the words; W is the most words of a sentence in the batch, padded with ""
-    tags       [B, W] string   each word's label in the run's tag scheme ("O", "geo", ... for IO runs)
-    scores     [B, W] float32  the probability of each word's tag (`ner predict`'s confidence without MC
-                               dropout; for a CRF model, the marginal probability of the Viterbi tag)
-    num_words  [B] int64       how many of the W positions are words
+    words        [B, W] string   the words; W is the most words of a sentence in the batch, padded with ""
+    tags         [B, W] string   each word's label in the run's tag scheme ("O", "geo", ... for IO runs)
+    scores       [B, W] float32  the probability of each word's tag (`ner predict`'s word confidence without
+                                 MC dropout; for a CRF model, the marginal probability of the Viterbi tag)
+    span_scores  [B, W] float32  the confidence of the entity that holds the word, the same on each of its
+                                 words: `ner predict`'s entity confidence without MC dropout. For a CRF
+                                 model, the marginal probability of the exact span and type under the CRF
+                                 of the word's row (`ner.layers.crf.crf_span_marginals`); for a softmax
+                                 model, and for a span cut between two rows of a long sentence, the mean
+                                 of its words' `scores`. A word outside every entity ("O") is a span of its
+                                 own: its `scores` value (under a CRF, its marginal p(O)). (`ner predict`
+                                 computes the CRF span marginal in NumPy with BILUO patterns that assume
+                                 the scheme's constraints, `model.crf_constraints`, the default; a BILUO
+                                 CRF trained without them gets the exact value here, which may differ.)
+    num_words    [B] int64       how many of the W positions are words
 
-Loading it needs TensorFlow and tensorflow-text, not this package.
+Padding positions hold "" and 0. Loading it needs TensorFlow and tensorflow-text, not this package.
 """
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict, Optional
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -37,8 +48,10 @@ from ner.casing import WORD_CASING, casing_ids_in_graph
 from ner.lexical import LEXICAL_IDS, lexical_ids_in_graph
 from ner.encoders.hub_encoder import EncoderVocab
 from ner.errors import NerError
+from ner.layers.crf import span_starts
+from ner.models.crf_output import CrfOutput
 from ner.registry import model_type
-from ner.tagging import FIRST_PIECE_MASK
+from ner.tagging import FIRST_PIECE_MASK, LabelMap, SpanReading
 from ner.utils import PathLike, atomic_path
 
 SIGNATURE = "serving_default"
@@ -51,12 +64,12 @@ class ServingModule(tf.Module):
       model: a built model of the package, weights loaded, mapping features to `(latent, probabilities)`.
       vocab: its encoder's vocabulary (vocab file and lower-casing).
       max_seq_length: word pieces per row, [CLS] and [SEP] included.
-      labels: the label of each class id.
+      label_map: the labels of the class ids and their scheme (how they read as entity spans).
       first_piece_mask: whether the model reads the `first_piece_mask` feature (the CRF taggers).
       lexical_features: whether the model reads the words' lexical feature ids (`ner.lexical`).
     """
 
-    def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, labels: Sequence[str],
+    def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, label_map: LabelMap,
                  first_piece_mask: bool, lexical_features: bool = False):
         super().__init__(name="ner_serving")
         self.model = model
@@ -69,7 +82,8 @@ class ServingModule(tf.Module):
                                                lower_case=vocab.do_lower_case)
         self.cls_id, self.sep_id, self.unk_id = (int(self.table.lookup(tf.constant(token)))
                                                  for token in ("[CLS]", "[SEP]", "[UNK]"))
-        self.labels = tf.constant(list(labels))
+        self.labels = tf.constant(list(label_map.labels))
+        self.span_reading = label_map.span_reading()
         self.budget = max_seq_length - 2  # pieces per row besides [CLS] and [SEP]
         self.first_piece_mask = first_piece_mask
         self.lexical_features = lexical_features
@@ -121,18 +135,54 @@ class ServingModule(tf.Module):
             features[LEXICAL_IDS] = rows(pieces.with_flat_values(lexical), 0, 0)  # [R, T, K]
         if self.first_piece_mask:
             features[FIRST_PIECE_MASK] = first_piece
-        # One pass: the probabilities and `decode`'s labels (argmax, or a CRF model's Viterbi path), [R, T, ...].
-        _, probabilities, label_ids = self.model.predict_outputs(features)
+        # One pass: the probabilities and `decode`'s labels (argmax, or a CRF model's Viterbi path), [R, T, ...],
+        # and a CRF model's span marginals [R, T].
+        span_marginals = None
+        if isinstance(self.model, CrfOutput):
+            probabilities, label_ids, span_marginals = self.model.predict_span_outputs(features, self.span_reading)
+        else:
+            _, probabilities, label_ids = self.model.predict_outputs(features)
         word_probabilities = tf.boolean_mask(probabilities, first_piece > 0)  # [N, C], in word order
         word_label_ids = tf.boolean_mask(label_ids, first_piece > 0)  # [N]
 
         def by_sentence(values: tf.Tensor, padding) -> tf.Tensor:  # [N] -> [B, W]
             return tf.RaggedTensor.from_row_lengths(values, num_words).to_tensor(padding)
 
+        scores = by_sentence(tf.gather(word_probabilities, word_label_ids, batch_dims=1), 0.0)  # [B, W]
+        if span_marginals is not None:
+            span_marginals = by_sentence(tf.boolean_mask(span_marginals, first_piece > 0), 0.0)  # [B, W]
+        span_scores = _span_scores(by_sentence(word_label_ids, 0), scores, by_sentence(row_of_word, -1),
+                                   span_marginals, self.span_reading)
         return {"words": words.to_tensor(""),
                 "tags": by_sentence(tf.gather(self.labels, word_label_ids), ""),
-                "scores": by_sentence(tf.gather(word_probabilities, word_label_ids, batch_dims=1), 0.0),
+                "scores": scores,
+                "span_scores": span_scores,
                 "num_words": num_words}
+
+
+def _span_scores(label_ids: tf.Tensor, scores: tf.Tensor, rows: tf.Tensor, span_marginals: Optional[tf.Tensor],
+                 reading: SpanReading) -> tf.Tensor:
+    """Each word's entity confidence [B, W] float32 (`span_scores`, module docstring).
+
+    Args:
+      label_ids: [B, W] int32, the sentences' label ids, 0 ("O") on padding.
+      scores: [B, W] float32, the probability of each word's label.
+      rows: [B, W] int64, the model row each word went through (-1 on padding).
+      span_marginals: [B, W] float32, each word's CRF span marginal within its row; None without a CRF.
+      reading: how the labels read as spans (`LabelMap.span_reading`).
+    """
+    # Every sentence starts a span, so one cumsum numbers the spans of the whole batch.
+    span_of_word = tf.cumsum(tf.cast(tf.reshape(span_starts(label_ids, reading), [-1]), tf.int32)) - 1  # [B·W]
+    num_spans = tf.size(span_of_word)  # a bound: segment ids without words are never gathered
+
+    def per_span(reduce, values: tf.Tensor) -> tf.Tensor:  # [B, W] -> [B·W], reduced over each word's span
+        return tf.gather(reduce(tf.reshape(values, [-1]), span_of_word, num_spans), span_of_word)
+
+    confidence = per_span(tf.math.unsorted_segment_mean, scores)
+    if span_marginals is not None:  # a span cut between two rows keeps the mean
+        cut = per_span(tf.math.unsorted_segment_max, rows) > per_span(tf.math.unsorted_segment_min, rows)
+        confidence = tf.where(cut, confidence, tf.reshape(span_marginals, [-1]))
+    return tf.reshape(confidence, tf.shape(label_ids))
 
 
 def _pack_rows(counts: tf.Tensor, first_word: tf.Tensor, budget: int) -> tf.Tensor:
@@ -164,7 +214,7 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
     if output_dir.exists() and not (output_dir / "saved_model.pb").is_file():
         raise NerError(f"export output {output_dir} exists and is not a SavedModel; expected a new directory "
                        "or a previous export to replace")
-    module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map.labels,
+    module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map,
                            model_type(tagger.config.model.type).reads_first_piece_mask,
                            lexical_features=tagger.config.model.lexical_features)
     with atomic_path(output_dir) as tmp:

@@ -12,7 +12,8 @@ one scheme's labels:
 Span scoring (seqeval) works on BIO, so every scheme converts its labels back with `LabelMap.to_bio`,
 which reads any label sequence leniently (a model may predict an invalid one). `LabelMap.check_sequence`
 is the strict reading: it rejects a sequence the scheme does not allow, and `LabelMap.allowed_transitions`
-gives the same rule as boolean matrices for a CRF's transition constraints.
+gives the same rule as boolean matrices for a CRF's transition constraints. `LabelMap.span_reading` gives
+`to_bio`'s reading as tables over label ids, for code in the TF graph (`ner.layers.crf.span_starts`).
 
 A scheme is four functions in `_SCHEMES` (labels, from BIO, to BIO, allowed transition) and a rule text.
 """
@@ -220,6 +221,18 @@ class AllowedTransitions(NamedTuple):
     end: tuple[bool, ...]
 
 
+class SpanReading(NamedTuple):
+    """How `LabelMap.to_bio` reads label ids as entity spans. Every scheme's `to_bio` reads a label against
+    the one before it only, so two tables describe it fully.
+
+    types: [C] ints, 0 for "O" and i + 1 for a label of the i-th entity type; continues: [C][C] bools,
+    `continues[i][j]` is whether label j right after label i continues i's span (`to_bio` makes it "I-").
+    """
+
+    types: tuple[int, ...]
+    continues: tuple[tuple[bool, ...], ...]
+
+
 @dataclass(frozen=True)
 class LabelMap:
     """The labels of one tag scheme and their integer ids (the id is the label's index in `labels`).
@@ -319,6 +332,14 @@ class LabelMap:
             transitions=tuple(tuple(allowed(previous, label) for label in self.labels) for previous in self.labels),
             end=tuple(allowed(label, None) for label in self.labels),
         )
+
+    def span_reading(self) -> SpanReading:
+        """`to_bio`'s reading over label ids (see `SpanReading`), taken from `to_bio` itself."""
+        types = tuple(0 if label == OUTSIDE else self.entity_types.index(_entity_type(label)) + 1
+                      for label in self.labels)
+        continues = tuple(tuple(self.to_bio([previous, label])[1].startswith("I-") for label in self.labels)
+                          for previous in self.labels)
+        return SpanReading(types, continues)
 
     def _check_known(self, labels: Sequence[str]) -> None:
         unknown = sorted(set(labels) - self._ids.keys())

@@ -156,10 +156,14 @@ def give_run_random_scores(run_dir: Path, seed: int = 0, tagger: "Tagger" = None
     from ner.trainers.trainer import WEIGHTS_DIR, WEIGHTS_PREFIX
 
     tagger = tagger or Tagger.from_run(str(run_dir))
-    model = tagger.model
+    randomise_output_scores(tagger.model, seed)
+    tagger.model.save_weights(str(run_dir / WEIGHTS_DIR / WEIGHTS_PREFIX))
+    return tagger
+
+
+def randomise_output_scores(model, seed: int = 0) -> None:
+    """Sets a built model's output layer (and a CRF model's transitions) to seeded random values of std 3."""
     crf = getattr(model, "crf", None)
     rng = np.random.default_rng(seed)
     for variable in (*([] if crf is None else [crf.transitions]), *model.head.output_layer.weights):
         variable.assign(3.0 * rng.standard_normal(variable.shape).astype(np.float32))
-    model.save_weights(str(run_dir / WEIGHTS_DIR / WEIGHTS_PREFIX))
-    return tagger

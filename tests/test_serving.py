@@ -1,4 +1,6 @@
-"""`ner export`: a serving SavedModel that tokenises in the graph and agrees with `ner predict`.
+"""`ner export`: a serving SavedModel that tokenises in the graph and agrees with `ner predict`: words, tags,
+word confidences and entity confidences (a CRF model's span marginals, a softmax model's mean word
+confidence).
 
 The export is reloaded in a fresh Python process with plain `tf.saved_model.load` (plus tensorflow_text,
 whose ops the tokenizer uses), from a directory outside the checkout, so no code of this package is used.
@@ -18,9 +20,10 @@ from ner.encoders.hub_encoder import encoder_vocab
 from ner.errors import NerError
 from ner.experiment import train
 from ner.models import build_model
-from ner.serving import SIGNATURE, ServingModule, export_serving
+from ner.serving import SIGNATURE, ServingModule, _span_scores, export_serving
 from ner.tagging import LabelMap
-from tests.helpers import tiny_config
+from ner.utils import set_seed
+from tests.helpers import randomise_output_scores, tiny_config
 
 TEXTS = [
     "John Smith said the president in London today.",
@@ -38,7 +41,8 @@ serve = tf.saved_model.load(sys.argv[1]).signatures[sys.argv[2]]
 out = serve(sentences=tf.constant(json.loads(sys.stdin.read())))
 strings = lambda t: [[x.decode("utf-8") for x in row] for row in t.numpy().tolist()]
 print(json.dumps({"words": strings(out["words"]), "tags": strings(out["tags"]),
-                  "scores": out["scores"].numpy().tolist(), "num_words": out["num_words"].numpy().tolist(),
+                  "scores": out["scores"].numpy().tolist(), "span_scores": out["span_scores"].numpy().tolist(),
+                  "num_words": out["num_words"].numpy().tolist(),
                   "ner_imported": any(name == "ner" or name.startswith("ner.") for name in sys.modules)}))
 """
 
@@ -51,15 +55,30 @@ def serve_in_fresh_process(export_dir, sentences, cwd):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def sentences_of(results):
+    """`predict`'s results as one list per sentence of `(word, expected span score)`: the confidence of
+    the entity that holds the word, or the word's own confidence for a word outside every entity."""
+    sentences = []
+    for result in results:
+        for sentence in result.sentences:
+            sentences.append([(word, next((e.confidence for e in result.entities
+                                           if e.start <= word.start and word.end <= e.end), word.confidence))
+                              for word in sentence])
+    return sentences
+
+
 def assert_agree(sentences, served):
-    """`served` (the signature's outputs as lists, one row per sentence) equals `predict`'s words."""
+    """`served` (the signature's outputs as lists, one row per sentence) equals `predict`'s words and
+    entity confidences (`sentences_of`)."""
     assert served["num_words"][:len(sentences)] == [len(s) for s in sentences]
     for row, sentence in enumerate(sentences):
         count = len(sentence)
-        assert served["words"][row][:count] == [w.text for w in sentence]
-        assert served["tags"][row][:count] == [w.label for w in sentence]
-        np.testing.assert_allclose(served["scores"][row][:count], [w.confidence for w in sentence], atol=1e-5)
-        assert set(served["tags"][row][count:]) <= {""} and not any(served["scores"][row][count:])
+        assert served["words"][row][:count] == [w.text for w, _ in sentence]
+        assert served["tags"][row][:count] == [w.label for w, _ in sentence]
+        np.testing.assert_allclose(served["scores"][row][:count], [w.confidence for w, _ in sentence], atol=1e-5)
+        np.testing.assert_allclose(served["span_scores"][row][:count], [score for _, score in sentence], atol=1e-5)
+        assert set(served["tags"][row][count:]) <= {""}
+        assert not any(served["scores"][row][count:]) and not any(served["span_scores"][row][count:])
 
 
 @pytest.mark.parametrize("model_type,casing_dim,lexical", [("bert_ner", 0, False), ("bert_crf", 4, True)])
@@ -72,31 +91,58 @@ def test_export_round_trips_and_agrees_with_predict(tmp_path, tiny_encoder_handl
     tagger = ner.load(str(train(config, verbose=False)))
     export_dir = export_serving(tagger, tmp_path / "export")
 
-    sentences = [sentence for result in tagger.predict(TEXTS) for sentence in result.sentences]
+    results = tagger.predict(TEXTS)
+    assert any(result.entities for result in results)
+    sentences = sentences_of(results)
     assert len(sentences) == 3 and len(sentences[-1]) == 40
-    served = serve_in_fresh_process(export_dir, [" ".join(w.text for w in s) for s in sentences] + [""], tmp_path)
+    served = serve_in_fresh_process(export_dir, [" ".join(w.text for w, _ in s) for s in sentences] + [""],
+                                    tmp_path)
     assert not served["ner_imported"]
     assert_agree(sentences, served)
     assert served["num_words"][-1] == 0  # an empty sentence
 
 
-def test_the_serving_graph_gives_a_crf_its_first_pieces(tmp_path, tiny_encoder_handle):
-    """The CRF tagger reads `first_piece_mask`: the graph builds it as the featurizer does, and tags with
-    the same Viterbi path as `predict`. Untrained weights do (agreement, not skill); the save-and-reload
-    path is the test above."""
-    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_bilstm_crf", "bio")
+@pytest.mark.parametrize("scheme", ["bio", "biluo"])
+def test_the_serving_graph_gives_a_crf_its_first_pieces(tmp_path, tiny_encoder_handle, scheme):
+    """The CRF tagger reads `first_piece_mask`: the graph builds it as the featurizer does, tags with the
+    same Viterbi path as `predict` and gives each entity `predict`'s span marginal. Untrained weights do
+    (agreement, not skill), with random output scores of std 3 and transitions raised by 6 where a label
+    continues a span, so that spans of several words occur; the save-and-reload path is the test above."""
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_bilstm_crf", scheme)
     config = dataclasses.replace(config, model=dataclasses.replace(
         config.model, rnn=dataclasses.replace(config.model.rnn, units=8)))
     vocab = encoder_vocab(tiny_encoder_handle)
-    label_map = LabelMap.for_scheme("bio")
-    tagger = Tagger(config, build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size,
-                                        label_map=label_map), vocab, label_map)
-    module = ServingModule(tagger.model, vocab, config.data.max_seq_length, label_map.labels, first_piece_mask=True)
-    sentences = [sentence for result in tagger.predict(TEXTS) for sentence in result.sentences]
-    out = module.serve(tf.constant([" ".join(w.text for w in s) for s in sentences]))
+    label_map = LabelMap.for_scheme(scheme)
+    set_seed(0)
+    model = build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size, label_map=label_map)
+    randomise_output_scores(model)
+    model.crf.transitions.assign_add(6.0 * np.array(label_map.span_reading().continues, np.float32))  # longer spans
+    tagger = Tagger(config, model, vocab, label_map)
+    module = ServingModule(tagger.model, vocab, config.data.max_seq_length, label_map, first_piece_mask=True)
+    results = tagger.predict(TEXTS)
+    assert any(len(entity.text.split()) > 1 for result in results for entity in result.entities)
+    sentences = sentences_of(results)
+    out = module.serve(tf.constant([" ".join(w.text for w, _ in s) for s in sentences]))
     assert_agree(sentences, {"words": [[w.decode() for w in row] for row in out["words"].numpy().tolist()],
                              "tags": [[t.decode() for t in row] for row in out["tags"].numpy().tolist()],
-                             "scores": out["scores"].numpy().tolist(), "num_words": out["num_words"].numpy().tolist()})
+                             **{name: out[name].numpy().tolist() for name in ("scores", "span_scores", "num_words")}})
+
+
+@pytest.mark.parametrize("crf", [True, False])
+def test_span_scores_by_hand(crf):
+    """BIO labels O, B-a, I-a. Sentence 1: B-a I-a | O | B-a I-a I-a, its last span cut between rows 0
+    and 1; sentence 2: a stray I-a (a span start), then padding. A CRF model's words take their row's span
+    marginal, except in the cut span, which takes the mean of its words' scores (0.6 + 0.5 + 0.4) / 3; a
+    softmax model's take the mean of their span's scores; an O word keeps its own score; padding gets 0."""
+    reading = LabelMap.for_scheme("bio", entity_types=("a",)).span_reading()
+    label_ids = tf.constant([[1, 2, 0, 1, 2, 2], [2, 0, 0, 0, 0, 0]])
+    scores = tf.constant([[0.9, 0.7, 0.8, 0.6, 0.5, 0.4], [0.3, 0, 0, 0, 0, 0]])
+    rows = tf.constant([[0, 0, 0, 0, 1, 1], [2, -1, -1, -1, -1, -1]], tf.int64)
+    marginals = tf.constant([[0.55, 0.55, 0.8, 0.2, 0.3, 0.3], [0.25, 0, 0, 0, 0, 0]])
+    got = _span_scores(label_ids, scores, rows, marginals if crf else None, reading).numpy()
+    expected = ([[0.55, 0.55, 0.8, 0.5, 0.5, 0.5], [0.25, 0, 0, 0, 0, 0]] if crf else
+                [[0.8, 0.8, 0.8, 0.5, 0.5, 0.5], [0.3, 0, 0, 0, 0, 0]])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
 def test_export_replaces_only_a_previous_export(tmp_path, tiny_encoder_handle):

@@ -5,6 +5,7 @@ scheme round-trips gold BIO tags, reads invalid predictions leniently, and rejec
 """
 import ner  # noqa: F401  (sets TF_USE_LEGACY_KERAS before anything imports TensorFlow)
 
+import itertools
 import random
 
 import pytest
@@ -148,3 +149,25 @@ def test_bio_constraints_forbid_o_to_i_and_type_changes():
     assert transitions[ids("B-per")][ids("I-per")] and transitions[ids("I-per")][ids("B-per")]
     assert all(end)
     assert all(all(row) for row in label_map("io").allowed_transitions().transitions)
+
+
+def test_span_reading_of_bio_by_hand():
+    """Labels O, B-per, I-per, B-org, I-org: only an I- right after a label of its own type continues."""
+    types, continues = label_map("bio").span_reading()
+    assert types == (0, 1, 1, 2, 2)
+    assert {(i, j) for i in range(5) for j in range(5) if continues[i][j]} == {(1, 2), (2, 2), (3, 4), (4, 4)}
+
+
+@pytest.mark.parametrize("scheme", TAG_SCHEMES)
+def test_span_reading_replays_to_bio_on_every_short_sequence(scheme):
+    """Reading each label against the one before only (`SpanReading`) gives `to_bio`'s tags on all label
+    sequences of 1 to 3 labels."""
+    labels = label_map(scheme)
+    types, continues = labels.span_reading()
+    for length in (1, 2, 3):
+        for ids in itertools.product(range(labels.num_labels), repeat=length):
+            names = [labels.id_to_label(i) for i in ids]
+            replayed = [OUTSIDE if types[i] == 0 else
+                        ("I-" if t > 0 and continues[ids[t - 1]][i] else "B-") + labels.entity_types[types[i] - 1]
+                        for t, i in enumerate(ids)]
+            assert replayed == labels.to_bio(names), names

@@ -1,6 +1,6 @@
 """A linear-chain conditional random field (CRF) over the words of a word-piece sequence.
 
-Three parts, each usable and testable alone:
+Four parts, each usable and testable alone:
 
 * Word compaction. Only a word's first piece carries a label, so the CRF runs over the labelled positions
   only: `word_positions` gathers each row's first pieces into a left-aligned [B, W] sequence with a word
@@ -11,6 +11,9 @@ Three parts, each usable and testable alone:
   tag), `crf_sequence_score`, `crf_marginals` (forward-backward) and `crf_viterbi` (max-product with
   back-pointers). All are vectorised over the batch and loop over the W words with `tf.scan`; masked
   positions change nothing. They need W >= 1 (`word_positions` guarantees it).
+* Span marginals: `span_starts` reads a label path as entity spans (`LabelMap.span_reading`, the reading
+  of `LabelMap.to_bio` and the evaluator), and `crf_span_marginals` gives each word the probability of the
+  span of a given path (e.g. the Viterbi path) that holds it, by a constrained forward-backward.
 * `CRF`, the Keras layer that owns the parameters and applies the above to word-piece tensors.
 
 A path y_1..y_n over n words scores start[y_1] + sum_t scores[t, y_t] + sum_t transitions[y_{t-1}, y_t]
@@ -27,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from ner.tagging import IGNORE_LABEL, AllowedTransitions
+from ner.tagging import IGNORE_LABEL, AllowedTransitions, SpanReading
 
 FORBIDDEN = -1e4  # score of a forbidden move: exp() underflows to 0 without the NaNs that -inf brings
 
@@ -206,6 +209,79 @@ def crf_viterbi(scores: tf.Tensor, mask: tf.Tensor, parameters: CrfParameters) -
 
 
 # ----------------------------------------------------------------------------------------------------
+# Span marginals: the probability of each span of a given label path
+
+
+def span_starts(tags: tf.Tensor, reading: SpanReading) -> tf.Tensor:
+    """Where the spans of label paths start, as `reading` (`LabelMap.span_reading`) reads them: [B, W] bool.
+
+    tags: [B, W] int label ids (give padding "O", id 0). True on the first word and on every label that does
+    not continue the span of the label before it; an "O" word is a span of its own.
+    """
+    tags = tf.cast(tags, tf.int32)
+    follows = tf.gather_nd(tf.constant(reading.continues, tf.bool),
+                           tf.stack([tags[:, :-1], tags[:, 1:]], axis=-1))  # [B, W - 1]
+    return tf.concat([tf.ones_like(tags[:, :1], tf.bool), ~follows], axis=1)
+
+
+def crf_span_marginals(scores: tf.Tensor, mask: tf.Tensor, parameters: CrfParameters, tags: tf.Tensor,
+                       reading: SpanReading) -> tf.Tensor:
+    """Each word's span marginal [B, W]: the probability that a path, read by `reading`, holds exactly the
+    span (start, end and type) of the path `tags` [B, W] int that holds the word; 0 at masked positions.
+
+    A span a..b−1 of type k holds in a path y when y_a..y_{b−1} have type k, y_a does not continue y_{a−1},
+    each of y_{a+1}..y_{b−1} continues the label before it, and y_b does not continue y_{b−1}
+    (`reading.continues`). Its probability is the exp-sum of those paths over Z: the unconstrained forward
+    score alpha_{a−1} enters the span through a non-continuing move, a forward pass restricted to those
+    labels and continuing moves runs to b−1, and it leaves through a non-continuing move into the
+    unconstrained backward score beta_b (or the end score at the row's last word). An "O" word is a span
+    of its own, so it gets its marginal p(y_t = O). Exact for any parameters; one pass over the row serves
+    all its spans. It runs in float64 and returns the dtype of `scores`: a span's log-score and log Z are
+    large and close, and in float32 their difference would be off by ~1e-5 on long rows.
+    """
+    dtype = scores.dtype
+    scores = tf.cast(scores, tf.float64)
+    parameters = CrfParameters(*(tf.cast(values, tf.float64) for values in parameters))
+    blocked = tf.constant(-np.inf, tf.float64)
+    tags = tf.where(mask, tf.cast(tags, tf.int32), 0)  # padding reads as "O": spans of their own
+    starts = span_starts(tags, reading)  # [B, W]
+    ends = tf.concat([starts[:, 1:], tf.ones_like(starts[:, :1])], axis=1)  # [B, W]: the span's last word
+    continues = tf.constant(reading.continues, tf.bool)  # [C, C]
+    continuing = tf.where(continues, parameters.transitions, blocked)  # [C, C]
+    leaving = tf.where(continues, blocked, parameters.transitions)  # [C, C]
+    label_types = tf.constant(reading.types, tf.int32)  # [C]
+    of_span_type = tf.equal(label_types[None, None], tf.gather(label_types, tags)[:, :, None])  # [B, W, C]
+    emitted = tf.where(of_span_type, scores, blocked)  # [B, W, C]
+
+    alphas = _forward(scores, mask, parameters)  # [B, W, C]
+    betas = _backward(scores, mask, parameters)  # [B, W, C]
+    log_z = tf.reduce_logsumexp(alphas[:, -1] + parameters.end[None], axis=1)  # [B]
+    previous_alphas = tf.concat([tf.zeros_like(alphas[:, :1]), alphas[:, :-1]], axis=1)  # [B, W, C]
+    entered = tf.reduce_logsumexp(previous_alphas[:, :, :, None] + leaving, axis=2)  # [B, W, C]
+    is_first = (tf.range(tf.shape(scores)[1]) == 0)[None, :, None]  # [1, W, 1]
+    entered = tf.where(is_first, parameters.start[None, None], entered) + emitted
+
+    def step(inside, inputs):
+        enter, emit, start = inputs  # [B, C], [B, C], [B]
+        carried = tf.reduce_logsumexp(inside[:, :, None] + continuing[None], axis=1) + emit
+        return tf.where(start[:, None], enter, carried)
+
+    # inside [B, W, C]: log exp-sum of the paths up to word t that hold the span from its start to t.
+    inside = _time_major(tf.scan(step, (_time_major(entered), _time_major(emitted), _time_major(starts)),
+                                 initializer=tf.zeros_like(scores[:, 0])))
+    next_scores, next_mask = _next_step(scores, mask)
+    next_betas = tf.concat([betas[:, 1:], tf.zeros_like(betas[:, :1])], axis=1)
+    left = tf.reduce_logsumexp(inside[:, :, :, None] + leaving + (next_scores + next_betas)[:, :, None, :],
+                               axis=[2, 3])  # [B, W]
+    closed = tf.where(next_mask, left, tf.reduce_logsumexp(inside + parameters.end[None, None], axis=2))
+    # Each word takes the value at its span's last word.
+    per_word = tf.scan(lambda following, inputs: tf.where(inputs[1], inputs[0], following),
+                       (_time_major(closed - log_z[:, None]), _time_major(ends)),
+                       initializer=tf.zeros_like(log_z), reverse=True)  # [W, B]
+    return tf.cast(tf.where(mask, tf.exp(tf.transpose(per_word)), 0.0), dtype)
+
+
+# ----------------------------------------------------------------------------------------------------
 # The layer
 
 
@@ -267,6 +343,16 @@ class CRF(keras.layers.Layer):
         word_scores = tf.gather(scores, positions, batch_dims=1)
         tags, _ = crf_viterbi(word_scores, word_mask, self.parameters(constrain=True))
         return spread_to_pieces(tags, first_piece_mask, IGNORE_LABEL)
+
+    def span_marginals(self, scores: tf.Tensor, first_piece_mask: tf.Tensor, tags: tf.Tensor,
+                       reading: SpanReading) -> tf.Tensor:
+        """Each word's span marginal in the path `tags` [B, T] (label ids on first pieces, e.g. `decode`'s),
+        read by `reading`: [B, T] on first pieces (`crf_span_marginals`, constrained), 0 elsewhere."""
+        positions, word_mask = word_positions(first_piece_mask)
+        word_scores = tf.gather(scores, positions, batch_dims=1)
+        word_tags = tf.gather(tags, positions, batch_dims=1)
+        marginals = crf_span_marginals(word_scores, word_mask, self.parameters(constrain=True), word_tags, reading)
+        return spread_to_pieces(marginals, first_piece_mask, 0.0)
 
     def best_path_log_probability(self, scores: tf.Tensor, first_piece_mask: tf.Tensor) -> tf.Tensor:
         """log p [B] of each row's Viterbi path (constrained, the path `decode` gives): its score minus

@@ -6,7 +6,7 @@ import tensorflow as tf
 from ner.layers.crf import CRF
 from ner.lexical import LEXICAL_IDS
 from ner.models.word_shape import LexicalScores
-from ner.tagging import FIRST_PIECE_MASK
+from ner.tagging import FIRST_PIECE_MASK, SpanReading
 
 
 class CrfOutput:
@@ -17,7 +17,8 @@ class CrfOutput:
     positions only, gathered into a compact word sequence (`ner.layers.crf`), so its transitions connect
     consecutive words. `call` returns `(latent [B, T, latent_dim], probabilities [B, T, C])` where the
     probabilities are the CRF's per-word marginals (forward-backward) on first pieces and 1 / C elsewhere;
-    `decode` gives the Viterbi path, which evaluation, `predict` and serving use.
+    `decode` gives the Viterbi path, which evaluation, `predict` and serving use; `predict_span_outputs`
+    adds each word's span marginal in that path (serving's entity confidence).
 
     With `lexical` (a `LexicalScores`), the emission scores are the head's plus the scores of the word's
     lexical features (`lexical_ids` [B, T, K] in the inputs).
@@ -62,6 +63,17 @@ class CrfOutput:
         latent, scores = self.latent_and_scores(inputs, training=False)
         first_pieces = inputs[FIRST_PIECE_MASK]
         return latent, self.crf(scores, first_pieces), self.crf.decode(scores, first_pieces)
+
+    def predict_span_outputs(self, inputs: Dict[str, tf.Tensor],
+                             reading: SpanReading) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """`(marginals [B, T, C], Viterbi label ids [B, T] int32, span marginals [B, T])` from one pass with
+        dropout off: `predict_outputs`' marginals and labels, and on each first piece the probability of the
+        Viterbi path's span that holds the word, read by `reading` (`CRF.span_marginals`)."""
+        _, scores = self.latent_and_scores(inputs, training=False)
+        first_pieces = inputs[FIRST_PIECE_MASK]
+        label_ids = self.crf.decode(scores, first_pieces)
+        return (self.crf(scores, first_pieces), label_ids,
+                self.crf.span_marginals(scores, first_pieces, label_ids, reading))
 
     def decode(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """Viterbi label ids [B, T] int32 on first pieces, `IGNORE_LABEL` elsewhere (dropout off)."""
