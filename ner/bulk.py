@@ -5,8 +5,8 @@
 
 The corpus is read once, line by line, by `ner.bulk_input.read_corpus`: the bad lines go to the errors
 file at once, one JSON object per line (`{"line": 7, "error": "not valid JSON (...)"}`), and the good
-ones to Parquet shards of `BulkOptions.shard_lines` lines in a temporary directory. Ray Data reads the
-shards and hands batches of `BulkOptions.batch_size` lines to `BulkOptions.workers` actors
+ones into Arrow blocks of `BulkOptions.block_lines` lines in Ray's object store (which spills to disk
+when full). Ray Data hands batches of `BulkOptions.batch_size` lines to `BulkOptions.workers` actors
 (`ServingTagger`), each holding the serving SavedModel (`ner.serving`). An actor splits each text into
 sentences and words as `ner predict` does (`ner.text`), runs the signature on the batch's sentences and
 writes one JSON object per line: `{"line": n, "text": ..., "entities": [...], "tokens": [...]}`, the
@@ -20,21 +20,19 @@ them; `tests/test_serving.py`). An entity's confidence is the mean confidence of
 CRF model (where `ner predict` gives the CRF marginal of the span); `review` is always false.
 
 Where Ray runs: with `RAY_ADDRESS` set, on that cluster (`ray.init()` connects to it); otherwise on a
-local Ray instance started for the call with `workers + 1` CPUs (one for reading shards) and stopped
+local Ray instance started for the call with `workers + 1` CPUs (one for Ray Data's own tasks) and stopped
 after. Workers import this package from the directory the driver imported it from, so a cluster's
-nodes need the package installed or that directory shared, and the temporary directory (`work_dir`)
-must be readable by every node.
+nodes need the package installed or that directory shared, and the SavedModel's directory must be
+readable by every node.
 """
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import ray
 import ray.data
 
@@ -51,15 +49,15 @@ class BulkOptions:
 
     workers: actors running the SavedModel, each on one Ray CPU.
     batch_size: lines per actor call (their sentences go through the signature together).
-    shard_lines: good lines per Parquet shard (the unit Ray Data reads in parallel).
+    block_lines: good lines per Arrow block (the unit Ray Data spreads over the actors).
     """
 
     workers: int = 1
     batch_size: int = 64
-    shard_lines: int = 4096
+    block_lines: int = 4096
 
     def __post_init__(self):
-        for name in ("workers", "batch_size", "shard_lines"):
+        for name in ("workers", "batch_size", "block_lines"):
             if getattr(self, name) < 1:
                 raise ValueError(f"BulkOptions.{name} must be a positive integer, got {getattr(self, name)}")
 
@@ -117,42 +115,36 @@ class ServingTagger:
 
 
 def tag_corpus(export_dir: PathLike, label_map: LabelMap, lines: Iterable[Union[CorpusLine, BadLine]],
-               output: PathLike, errors: PathLike, options: BulkOptions = BulkOptions(),
-               work_dir: Optional[PathLike] = None) -> BulkSummary:
+               output: PathLike, errors: PathLike, options: BulkOptions = BulkOptions()) -> BulkSummary:
     """Tags the good `lines` (from `ner.bulk_input.read_corpus`) on Ray Data into `output` and writes the
     bad ones to `errors` (module docstring); both files are written atomically, `errors` even when empty.
 
     Args:
       export_dir: the run's serving SavedModel (`ner.serving.export_serving`).
       label_map: the run's labels.
-      work_dir: where the temporary shards go (default: the system's temporary directory).
 
     Raises RuntimeError if Ray returns other lines than it was given (never expected).
     """
-    with tempfile.TemporaryDirectory(prefix="ner-tag-corpus-", dir=work_dir) as tmp:
-        with atomic_path(errors) as errors_tmp, open(errors_tmp, "w", encoding="utf-8") as errors_file:
-            bad: List[BadLine] = []
-            shards, good, read = _write_shards(lines, Path(tmp), options.shard_lines, bad, errors_file)
-        with atomic_path(output) as output_tmp, open(output_tmp, "w", encoding="utf-8") as output_file:
-            tagged = _write_records(_tagged_records(shards, str(export_dir), label_map, options), good, output_file)
+    bad: List[BadLine] = []
+    with atomic_path(errors) as errors_tmp, open(errors_tmp, "w", encoding="utf-8") as errors_file:
+        blocks, good, read = _split_lines(lines, options.block_lines, bad, errors_file)
+    with atomic_path(output) as output_tmp, open(output_tmp, "w", encoding="utf-8") as output_file:
+        tagged = _write_records(_tagged_records(blocks, str(export_dir), label_map, options), good, output_file)
     return BulkSummary(lines=read, tagged=tagged, bad=tuple(bad))
 
 
-def _write_shards(lines: Iterable[Union[CorpusLine, BadLine]], directory: Path, shard_lines: int,
-                  bad: List[BadLine], errors_file) -> Tuple[List[str], int, int]:
-    """Writes the good lines to Parquet shards under `directory` and the bad ones to `errors_file` (and to
-    `bad`); returns the shard paths in line order, how many lines were good and how many were read."""
-    shards: List[str] = []
+def _split_lines(lines: Iterable[Union[CorpusLine, BadLine]], block_lines: int, bad: List[BadLine],
+                 errors_file) -> Tuple[List[pa.Table], int, int]:
+    """The good lines as Arrow blocks (`line` int64, `text` string) of `block_lines` rows, in line order;
+    the bad ones go to `errors_file` and `bad`. Also returns how many lines were good and how many read."""
+    blocks: List[pa.Table] = []
     numbers: List[int] = []
     texts: List[str] = []
     read = good = 0
 
     def flush():
         if numbers:
-            path = str(directory / f"shard-{len(shards):06d}.parquet")
-            pq.write_table(pa.table({"line": pa.array(numbers, pa.int64()), "text": pa.array(texts, pa.string())}),
-                           path)
-            shards.append(path)
+            blocks.append(pa.table({"line": pa.array(numbers, pa.int64()), "text": pa.array(texts, pa.string())}))
             numbers.clear()
             texts.clear()
 
@@ -165,16 +157,16 @@ def _write_shards(lines: Iterable[Union[CorpusLine, BadLine]], directory: Path, 
         good += 1
         numbers.append(item.line)
         texts.append(item.text)
-        if len(numbers) == shard_lines:
+        if len(numbers) == block_lines:
             flush()
     flush()
-    return shards, good, read
+    return blocks, good, read
 
 
-def _tagged_records(shards: List[str], export_dir: str, label_map: LabelMap,
+def _tagged_records(blocks: List[pa.Table], export_dir: str, label_map: LabelMap,
                     options: BulkOptions) -> Iterator[Tuple[int, str]]:
-    """(line, JSON record) of every line in the shards, in line order, tagged by `ServingTagger` actors."""
-    if not shards:
+    """(line, JSON record) of every line in the blocks, in line order, tagged by `ServingTagger` actors."""
+    if not blocks:
         return
     started = not ray.is_initialized()
     if started:
@@ -183,9 +175,9 @@ def _tagged_records(shards: List[str], export_dir: str, label_map: LabelMap,
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
-        dataset = ray.data.read_parquet(shards, override_num_blocks=len(shards)).map_batches(
+        dataset = ray.data.from_arrow(blocks).map_batches(
             ServingTagger, fn_constructor_args=(export_dir, label_map), batch_size=options.batch_size,
-            batch_format="numpy", concurrency=options.workers, num_cpus=1)
+            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=options.workers), num_cpus=1)
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             yield from zip(batch["line"].tolist(), batch["record"].tolist())
     finally:

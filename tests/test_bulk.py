@@ -69,7 +69,7 @@ def test_read_corpus_gives_every_line_once_in_order(tmp_path):
 
 @needs_ray
 def test_tag_corpus_tags_every_good_line_as_predict_does(tmp_path, tagger):
-    """Two actors over four shards of 50 lines, batches of 16: the output is still in line order."""
+    """Two actors over four blocks of 50 lines, batches of 16: the output is still in line order."""
     from ner.bulk import BulkOptions, tag_corpus
     from ner.serving import export_serving
 
@@ -77,7 +77,7 @@ def test_tag_corpus_tags_every_good_line_as_predict_does(tmp_path, tagger):
     good = write_corpus(corpus)
     summary = tag_corpus(export_serving(tagger, tmp_path / "export"), tagger.label_map, read_corpus(corpus, "jsonl"),
                          tmp_path / "tagged.jsonl", tmp_path / "errors.jsonl",
-                         BulkOptions(workers=2, batch_size=16, shard_lines=50))
+                         BulkOptions(workers=2, batch_size=16, block_lines=50))
     assert (summary.lines, summary.tagged) == (200, 193)
     assert [(bad.line, bad.error) for bad in summary.bad] == [(n, reason) for n, (_, reason) in BAD_LINES.items()]
     errors = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
