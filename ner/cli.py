@@ -222,7 +222,7 @@ def _tag_corpus(args: argparse.Namespace, command: str) -> None:
         raise DataError(f"input file not found: {args.input}; expected a UTF-8 {args.input_format} file")
     errors = args.errors or args.output + ".errors.jsonl"
     if len({Path(path).resolve() for path in (args.input, args.output, errors)}) < 3:
-        raise NerError(f"--input, --output and --errors must be three different files, got {args.input}, "
+        raise NerError(f"the input, output and bad-lines files must be three different files, got {args.input}, "
                        f"{args.output} and {errors}")
     check_run(args.run)
     require_bulk_engine()
