@@ -22,7 +22,9 @@ setup(
         "matplotlib>=3.7",
     ],
     # sklearn-crfsuite: the feature-CRF reference row of the results tables (ner.baselines.feature_crf).
+    # ray[data]: the engine of `ner tag-corpus` (ner.bulk); Apache Beam would downgrade protobuf 7 to 6.
     extras_require={"baselines": ["sklearn-crfsuite>=0.5"],
+                    "bulk": ["ray[data]>=2.60,<3"],
                     "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6", "sklearn-crfsuite>=0.5"]},
     entry_points={"console_scripts": ["ner=ner.cli:main"]},
 )

@@ -34,7 +34,7 @@ the optional diversity term).
 """
 import dataclasses
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -51,11 +51,13 @@ from ner.registry import ACQUISITIONS, lookup, model_type
 from ner.runs import CONFIG_FILE, read_label_map, run_dir_for
 from ner.selection import Selection, acquisition_scores, check_budget_and_diversity, pool_outputs, select
 from ner.tagging import OUTSIDE, LabelMap
-from ner.text import tokenize
+from ner.text import Token, tokenize
 from ner.trainers.trainer import WEIGHTS_DIR, load_weights
 from ner.uncertainty.mc_dropout import MCDropoutPredictor
 from ner.uncertainty.entities import crf_span_probabilities
 from ner.uncertainty.metrics import span_uncertainties
+
+CONFIDENCE_DIGITS = 4  # decimals of the confidences `ner predict` and `ner tag-corpus` write
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,13 @@ class TaggedText:
                                 for index, sentence in enumerate(self.sentences) for word in sentence]
         return record
 
+    def to_rounded_dict(self, with_tokens: bool = False) -> dict:
+        """`to_dict` with every confidence rounded to `CONFIDENCE_DIGITS` decimals (what `ner predict` prints)."""
+        record = self.to_dict(with_tokens)
+        for item in record["entities"] + record.get("tokens", []):
+            item["confidence"] = round(item["confidence"], CONFIDENCE_DIGITS)
+        return record
+
 
 class Tagger:
     """A trained model with the word-piece featurizer of its run, tagging raw text (module docstring).
@@ -171,20 +180,13 @@ class Tagger:
         predictions = iter(self._predict_sentences(sentences, mc_samples))
         results = []
         for text, document in zip(texts, documents):
-            tagged, entities = [], []
-            for sentence in document:
-                prediction = next(predictions)
-                label_ids = prediction.label_ids  # [n_words]
-                labels = [self.label_map.labels[i] for i in label_ids]
-                confidence = np.take_along_axis(prediction.probabilities, label_ids[:, None], axis=-1)[:, 0]
-                tags = self.label_map.to_bio(labels)
-                tagged.append(tuple(TaggedWord(word.text, word.start, word.end, label, tag, float(score))
-                                    for word, label, tag, score in zip(sentence, labels, tags, confidence)))
-                for span in span_uncertainties([tags], [confidence]):
-                    start, end = sentence[span.start].start, sentence[span.end - 1].end
-                    score = self._span_confidence(prediction, span.start, span.end, span.type, span.mean_score)
-                    entities.append(Entity(text[start:end], span.type, start, end, score, score < threshold))
-            results.append(TaggedText(text, tuple(tagged), tuple(entities)))
+            predicted = [next(predictions) for _ in document]
+            labels = [[self.label_map.labels[i] for i in prediction.label_ids] for prediction in predicted]
+            confidences = [np.take_along_axis(prediction.probabilities, prediction.label_ids[:, None], axis=-1)[:, 0]
+                           for prediction in predicted]
+            results.append(tag_text(
+                text, document, labels, confidences, self.label_map, threshold,
+                lambda index, start, end, kind, mean: self._span_confidence(predicted[index], start, end, kind, mean)))
         return results
 
     def predict_words(self, sentences: Sequence[Sequence[str]], mc_samples: int = 0,
@@ -293,6 +295,32 @@ class Tagger:
     def _mc_predictor(self, mc_samples: int) -> MCDropoutPredictor:
         """T = `mc_samples` MC-dropout samples at the run's `uncertainty` rate and sampling path."""
         return MCDropoutPredictor.from_config(self.model, self.config.uncertainty, mc_samples)
+
+
+def tag_text(text: str, document: Sequence[Sequence[Token]], labels: Sequence[Sequence[str]],
+             confidences: Sequence[np.ndarray], label_map: LabelMap, threshold: float = 0.0,
+             span_confidence: Optional[Callable[[int, int, int, str, float], float]] = None) -> TaggedText:
+    """`text` with its words tagged and its entities read from the tags (module docstring).
+
+    Args:
+      document: the sentences of words of `text` (`ner.text.tokenize`).
+      labels: per sentence, each word's label in `label_map`'s scheme [n_words].
+      confidences: per sentence, each word's confidence, float [n_words].
+      threshold: entities with a confidence below it get `review=True`.
+      span_confidence: `(sentence index, start word, end word, type, mean word confidence)` -> the
+        entity's confidence; default: the mean word confidence.
+    """
+    tagged, entities = [], []
+    for index, (sentence, sentence_labels, confidence) in enumerate(zip(document, labels, confidences)):
+        tags = label_map.to_bio(list(sentence_labels))
+        tagged.append(tuple(TaggedWord(word.text, word.start, word.end, label, tag, float(score))
+                            for word, label, tag, score in zip(sentence, sentence_labels, tags, confidence)))
+        for span in span_uncertainties([tags], [confidence]):
+            start, end = sentence[span.start].start, sentence[span.end - 1].end
+            score = span.mean_score if span_confidence is None else span_confidence(
+                index, span.start, span.end, span.type, span.mean_score)
+            entities.append(Entity(text[start:end], span.type, start, end, score, score < threshold))
+    return TaggedText(text, tuple(tagged), tuple(entities))
 
 
 def load(run: str, saved_models_dir: str = "saved_models") -> Tagger:

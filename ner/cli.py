@@ -9,6 +9,8 @@
                [--pool-format text|conll] [--exclude FILE ...] [--format conll|jsonl] [--output FILE]
                [--mc-samples T] [--seed S]
     ner export --run bert_ner --output DIR
+    ner tag-corpus --run bert_ner --input FILE --output FILE [--input-format text|jsonl] [--text-field NAME]
+                   [--errors FILE] [--workers N] [--batch-size N]
 
 `predict` prints, for `json`, one JSON object per text and line: the text and its entities, each with
 its character offsets (`start`, `end`), `type`, `confidence` (a CRF model's span marginal, else the
@@ -22,6 +24,9 @@ entities. `--input FILE` reads one text per line (UTF-8; `-`: standard input).
 How text is split and confidences are made: `ner.api`. `uncertainty`: the uncertainty study of
 `ner.uncertainty.study` (MC dropout, temperature scaling, Mahalanobis distance, a deep ensemble with
 `--ensemble`, entity confidence), written to `results/uncertainty/<run>/` (or `--output DIR`). `export`: `ner.serving`.
+`tag-corpus` (needs the `bulk` extra, Ray Data): `ner.bulk`; it writes one `jsonl` record per good input
+line, keyed by its `line` number and in input order, and each bad line with its number and reason to
+`--errors` (default: the output's name + `.errors.jsonl`), and counts them on stderr.
 
 `select` ranks the sentences of a pool by how much labelling them should teach the model (the strategies
 and the diversity term: `ner.selection`) and writes the `--budget` best, best first: for `conll`, one
@@ -44,6 +49,7 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from ner.bulk_input import INPUT_FORMATS
 from ner.errors import DataError, NerError
 from ner.registry import ACQUISITIONS
 
@@ -211,6 +217,44 @@ def _export(args: argparse.Namespace, command: str) -> None:
           "words, tags [B, W] string, scores, span_scores [B, W] float32, num_words [B] int64")
 
 
+def _tag_corpus(args: argparse.Namespace, command: str) -> None:
+    if not Path(args.input).is_file():
+        raise DataError(f"input file not found: {args.input}; expected a UTF-8 {args.input_format} file")
+    errors = args.errors or args.output + ".errors.jsonl"
+    if len({Path(path).resolve() for path in (args.input, args.output, errors)}) < 3:
+        raise NerError(f"the input, output and bad-lines files must be three different files, got {args.input}, "
+                       f"{args.output} and {errors}")
+    check_run(args.run)
+    require_bulk_engine()
+    import tempfile
+
+    from ner.api import load
+    from ner.bulk import BulkOptions, tag_corpus
+    from ner.bulk_input import read_corpus
+    from ner.serving import export_serving
+
+    tagger = load(args.run)
+    with tempfile.TemporaryDirectory(prefix="ner-export-") as tmp:
+        export_dir = export_serving(tagger, Path(tmp) / "export")
+        summary = tag_corpus(export_dir, tagger.label_map, read_corpus(args.input, args.input_format, args.text_field),
+                             args.output, errors, BulkOptions(workers=args.workers, batch_size=args.batch_size))
+    print(f"[tag-corpus] {summary.lines} lines: {summary.tagged} tagged, written to {args.output}; "
+          f"{len(summary.bad)} bad, listed in {errors}", file=sys.stderr)
+    for bad in summary.bad[:10]:
+        print(f"[tag-corpus] {args.input} line {bad.line}: {bad.error}", file=sys.stderr)
+    if len(summary.bad) > 10:
+        print(f"[tag-corpus] ... and {len(summary.bad) - 10} more bad lines in {errors}", file=sys.stderr)
+
+
+def require_bulk_engine() -> None:
+    """Raises NerError naming the `bulk` extra unless Ray Data (`ner tag-corpus`'s engine) can be imported."""
+    try:
+        import ray.data  # noqa: F401
+    except ImportError as error:
+        raise NerError(f"ner tag-corpus runs on Ray Data, which is not installed ({error}); install the bulk "
+                       "extra: pip install -e '.[bulk]'") from None
+
+
 def read_texts(path: str) -> List[str]:
     """The lines of a UTF-8 text file (`-`: standard input), one text each; a final newline ends the last.
 
@@ -257,10 +301,7 @@ def read_pool(path: str, pool_format: str) -> List[Tuple[str, ...]]:
 
 def _write_json(results, with_tokens: bool) -> None:
     for result in results:
-        record = result.to_dict(with_tokens)
-        for item in record["entities"] + record.get("tokens", []):
-            item["confidence"] = round(item["confidence"], 4)
-        print(json.dumps(record, ensure_ascii=False))
+        print(json.dumps(result.to_rounded_dict(with_tokens), ensure_ascii=False))
 
 
 def _write_conll(results) -> None:
@@ -374,6 +415,22 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")
     export.add_argument("--output", required=True, metavar="DIR", help="directory to write the SavedModel to")
     export.set_defaults(run_command=_export)
+
+    bulk = commands.add_parser("tag-corpus", help="tag a large text or JSONL corpus on Ray Data (the bulk extra)")
+    bulk.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")
+    bulk.add_argument("--input", required=True, metavar="FILE", help="the corpus, UTF-8, one text per line")
+    bulk.add_argument("--input-format", choices=INPUT_FORMATS, default="text",
+                      help="text: each line is a text; jsonl: each line is a JSON object (default: %(default)s)")
+    bulk.add_argument("--text-field", default="text", metavar="NAME",
+                      help="the field of a jsonl line that holds its text (default: %(default)s)")
+    bulk.add_argument("--output", required=True, metavar="FILE", help="JSONL file to write, one record per good line")
+    bulk.add_argument("--errors", metavar="FILE",
+                      help="JSONL file listing the bad lines (default: the output's name + .errors.jsonl)")
+    bulk.add_argument("--workers", type=_positive, default=1, metavar="N",
+                      help="Ray actors running the model (default: %(default)s)")
+    bulk.add_argument("--batch-size", type=_positive, default=64, metavar="N",
+                      help="lines per model call (default: %(default)s)")
+    bulk.set_defaults(run_command=_tag_corpus)
     return parser
 
 

@@ -223,6 +223,18 @@ def test_export(trained, tmp_path):
     assert status == 0 and "serving SavedModel" in out and (tmp_path / "served" / "saved_model.pb").is_file()
 
 
+def test_tag_corpus_names_the_bulk_extra_when_ray_is_missing(trained, tmp_path, monkeypatch):
+    _, _, run_dir, _ = trained
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("John said\n", encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    status, out, err = run_cli(["tag-corpus", "--run", str(run_dir), "--input", str(corpus),
+                                "--output", str(tmp_path / "tagged.jsonl")])
+    assert status == 2 and out == "" and not (tmp_path / "tagged.jsonl").exists()
+    assert err.startswith("error: ner tag-corpus runs on Ray Data, which is not installed")
+    assert err.rstrip().endswith("install the bulk extra: pip install -e '.[bulk]'")
+
+
 def test_bad_input_files_name_file_and_line(tmp_path):
     with pytest.raises(DataError, match="input file not found: .*absent.txt"):
         read_texts(str(tmp_path / "absent.txt"))
@@ -254,6 +266,14 @@ def test_bad_input_files_name_file_and_line(tmp_path):
      "invalid choice: 'margin' (choose from 'mnlp', 'bald', 'entropy', 'random')"),
     (["select", "--run", "bert_ner", "--pool", "p.txt", "--budget", "2", "--diversity", "-1"],
      "expected 0 or a positive number, got -1"),
+    (["tag-corpus", "--run", "bert_ner", "--input", "absent.jsonl", "--output", "o.jsonl"],
+     "error: input file not found: absent.jsonl; expected a UTF-8 text file"),
+    (["tag-corpus", "--run", "bert_ner", "--input", "setup.py", "--output", "o.jsonl", "--errors", "setup.py"],
+     "error: the input, output and bad-lines files must be three different files, got setup.py, o.jsonl and setup.py"),
+    (["tag-corpus", "--run", "bert_ner", "--input", "c", "--output", "o", "--input-format", "csv"],
+     "invalid choice: 'csv' (choose from 'text', 'jsonl')"),
+    (["tag-corpus", "--run", "bert_ner", "--input", "c", "--output", "o", "--workers", "0"],
+     "expected a positive integer, got 0"),
 ])
 def test_errors_are_one_line_with_status_2(argv, expected, monkeypatch, tmp_path):
     monkeypatch.setenv("NER_GMB_PATH", str(tmp_path / "never_read.csv"))
@@ -272,7 +292,9 @@ def test_bad_input_is_answered_before_tensorflow_is_imported(tmp_path):
              "unknown key 'training.epoch'": ["evaluate", "--run", "bert_ner", "--set", "training.epoch=2"],
              "run 'no_such_run' not found": ["uncertainty", "--run", "no_such_run"],
              "run 'no_such_run' not found:": ["export", "--run", "no_such_run", "--output", "x"],
-             "input file not found": ["predict", "--run", "no_such_run", "--input", str(tmp_path / "absent.txt")]}
+             "input file not found": ["predict", "--run", "no_such_run", "--input", str(tmp_path / "absent.txt")],
+             "run 'no_such_run' not found: expected": ["tag-corpus", "--run", "no_such_run", "--input", str(bad),
+                                                       "--output", str(tmp_path / "tagged.jsonl")]}
     script = """
 import contextlib, io, json, sys
 from ner.cli import main

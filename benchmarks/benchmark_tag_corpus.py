@@ -1,0 +1,65 @@
+"""Benchmark: `ner tag-corpus` on Ray Data (`ner.bulk`) against `Tagger.predict` in one process.
+
+    NER_ENCODER_HANDLE=... python -m benchmarks.benchmark_tag_corpus --run saved_models/benchmark_gmb_bert_crf
+
+Tags `--sentences` texts (default 10,000): the run's corpus sentences by id, each a line of words joined
+by spaces, repeated from the first when the corpus has fewer; or the first `--sentences` lines of a text
+file given as `--input`. Prints sentences/s of the bulk path, timed end to end as the command runs it
+(a local Ray instance started and stopped, `--workers` actors loading the serving SavedModel, the output
+written; the export itself is not timed), and of `predict` on the same texts after one warm-up call;
+the issue's target is bulk within 1.5x of predict. Needs the `bulk` extra (Ray Data).
+"""
+import argparse
+import itertools
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", required=True, help="a trained run (name under saved_models/ or directory)")
+    parser.add_argument("--sentences", type=int, default=10_000, help="texts to tag (default: %(default)s)")
+    parser.add_argument("--input", help="a UTF-8 text file, one text per line (default: the run's corpus)")
+    parser.add_argument("--workers", type=int, default=1, help="Ray actors (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=64, help="lines per actor call (default: %(default)s)")
+    args = parser.parse_args()
+
+    import ner
+    from ner.bulk import BulkOptions, tag_corpus
+    from ner.bulk_input import read_corpus as read_lines
+    from ner.corpora import read_corpus
+    from ner.serving import export_serving
+
+    tagger = ner.load(args.run)
+    if args.input is None:
+        corpus = read_corpus(tagger.config.data)
+        sentences = (" ".join(corpus.sentences[i].words) for i in sorted(corpus.sentences))
+        texts = list(itertools.islice(itertools.cycle(list(sentences)), args.sentences))
+    else:
+        with open(args.input, encoding="utf-8") as handle:
+            texts = [line.rstrip("\r\n") for line in itertools.islice(handle, args.sentences)]
+    with tempfile.TemporaryDirectory(prefix="benchmark-tag-corpus-") as tmp:
+        corpus_file = Path(tmp) / "corpus.txt"
+        corpus_file.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
+        export_dir = export_serving(tagger, Path(tmp) / "export")
+        start = time.perf_counter()
+        summary = tag_corpus(export_dir, tagger.label_map, read_lines(corpus_file), Path(tmp) / "tagged.jsonl",
+                             Path(tmp) / "errors.jsonl", BulkOptions(workers=args.workers, batch_size=args.batch_size))
+        bulk = time.perf_counter() - start
+    tagger.predict(texts[:64])  # tracing
+    start = time.perf_counter()
+    tagger.predict(texts)
+    predict = time.perf_counter() - start
+    print(f"machine: {os.cpu_count()} CPU cores; python -m benchmarks.benchmark_tag_corpus " + " ".join(sys.argv[1:]))
+    print(f"{len(texts):,} texts: {summary.tagged:,} tagged, {len(summary.bad):,} bad; "
+          f"{args.workers} worker(s), batches of {args.batch_size} lines")
+    print(f"{'tag-corpus (Ray Data, end to end)':36}: {summary.lines / bulk:8.1f} sentences/s ({bulk:.1f} s)")
+    print(f"{'Tagger.predict (one process)':36}: {len(texts) / predict:8.1f} sentences/s ({predict:.1f} s)")
+    print(f"bulk takes {bulk / predict:.2f}x predict's time (target: at most 1.5x)")
+
+
+if __name__ == "__main__":
+    main()
