@@ -15,9 +15,9 @@ line's number. The output keeps the input's order (Ray Data's `preserve_order`),
 that it receives every good line exactly once, in increasing line order, before it renames the output
 into place: together the output and the errors file hold each input line exactly once.
 
-Labels and word confidences are those of `ner predict` without MC dropout (the serving graph computes
-them; `tests/test_serving.py`). An entity's confidence is the mean confidence of its words, also for a
-CRF model (where `ner predict` gives the CRF marginal of the span); `review` is always false.
+Labels, word and entity confidences are those of `ner predict` without MC dropout (the serving graph
+computes them, the entity's as `span_scores`: a CRF model's span marginal; `tests/test_serving.py`);
+`review` is always false.
 
 Where Ray runs: with `RAY_ADDRESS` set, on that cluster (`ray.init()` connects to it); otherwise on a
 local Ray instance started for the call with `workers + 1` CPUs (one for Ray Data's own tasks) and stopped
@@ -103,12 +103,14 @@ class ServingTagger:
             raise RuntimeError("the serving signature split a sentence into other words than ner.text")
         tags = out["tags"].numpy()  # [S, W] bytes
         scores = out["scores"].numpy()  # [S, W] float32
+        span_scores = out["span_scores"].numpy()  # [S, W] float32: each word's entity confidence
         records, row = [], 0
         for line, text, document in zip(batch["line"], texts, documents):
             rows = range(row, row + len(document))
             row += len(document)
             labels = [[tag.decode("utf-8") for tag in tags[r, :num_words[r]]] for r in rows]
-            tagged = tag_text(text, document, labels, [scores[r, :num_words[r]] for r in rows], self.label_map)
+            tagged = tag_text(text, document, labels, [scores[r, :num_words[r]] for r in rows], self.label_map,
+                              span_confidence=lambda index, start, *_: float(span_scores[rows[index], start]))
             records.append(json.dumps({"line": int(line), **tagged.to_rounded_dict(with_tokens=True)},
                                       ensure_ascii=False))
         return {"line": np.asarray(batch["line"], dtype=np.int64), "record": np.asarray(records, dtype=object)}

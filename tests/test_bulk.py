@@ -9,7 +9,7 @@ import pytest
 import ner
 from ner.bulk_input import BadLine, CorpusLine, read_corpus
 from ner.experiment import train
-from tests.helpers import tiny_config
+from tests.helpers import give_run_random_scores, tiny_config
 from tests.test_cli import run_cli
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
@@ -43,9 +43,10 @@ def write_corpus(path, lines=200):
 
 @pytest.fixture(scope="module")
 def tagger(tmp_path_factory, tiny_encoder_handle):
+    """A CRF run with seeded random output scores: varied entities, whose confidence is the span marginal."""
     directory = tmp_path_factory.mktemp("bulk")
-    return ner.load(str(train(tiny_config(directory, tiny_encoder_handle, "ner_baseline", "bio", epochs=3),
-                              verbose=False)))
+    return give_run_random_scores(train(tiny_config(directory, tiny_encoder_handle, "bert_crf", "bio", epochs=1),
+                                        verbose=False))
 
 
 def test_read_corpus_gives_every_line_once_in_order(tmp_path):
@@ -96,6 +97,8 @@ def test_tag_corpus_tags_every_good_line_as_predict_does(tmp_path, tagger):
                                    [t["confidence"] for t in want["tokens"]], atol=2e-4)
         assert [(e["text"], e["type"], e["start"], e["end"]) for e in record["entities"]] == \
             [(e["text"], e["type"], e["start"], e["end"]) for e in want["entities"]]
+        np.testing.assert_allclose([e["confidence"] for e in record["entities"]],
+                                   [e["confidence"] for e in want["entities"]], atol=2e-4)
     assert any(record["entities"] for record in records)  # the tiny run finds entities
 
 
