@@ -307,7 +307,7 @@ def plot(path: Path, summary: List[Dict], strategies: Sequence[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ner.utils import atomic_path
+    from ner.reporting import save_png
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     for strategy in strategies:
@@ -323,8 +323,7 @@ def plot(path: Path, summary: List[Dict], strategies: Sequence[str]) -> None:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
+    save_png(figure, path)
     plt.close(figure)
 
 

@@ -163,7 +163,7 @@ def plot(path: Path, summary: List[Dict], methods: Sequence[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ner.utils import atomic_path
+    from ner.reporting import save_png
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for method in methods:
@@ -179,8 +179,7 @@ def plot(path: Path, summary: List[Dict], methods: Sequence[str]) -> None:
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
+    save_png(figure, path)
     plt.close(figure)
 
 

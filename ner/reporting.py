@@ -213,7 +213,7 @@ def plot_confusion_matrix(matrix: np.ndarray, labels: Sequence[str], path: PathL
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
     ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_latent_pca(
@@ -236,7 +236,7 @@ def plot_latent_pca(
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title(title, fontsize=10)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_label_distribution(
@@ -260,7 +260,7 @@ def plot_label_distribution(
     ax.set_ylabel("fraction of tokens (log scale)")
     ax.set_title("Label distribution: true vs predicted", fontsize=10)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _palette(num_colours: int) -> list[tuple[float, float, float, float]]:
@@ -272,7 +272,7 @@ def _palette(num_colours: int) -> list[tuple[float, float, float, float]]:
     return [colormaps["turbo"](i / (num_colours - 1)) for i in range(num_colours)]
 
 
-def _save(fig: Figure, path: PathLike) -> Path:
+def save_png(fig: Figure, path: PathLike) -> Path:
     """Saves `fig` as PNG at `path` atomically and returns the path."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -1,7 +1,7 @@
 """Figures for `ner.uncertainty.metrics`: reliability diagram, ROC curves, accuracy–rejection, OOD histograms.
 
 Like `ner.reporting`, each function draws on a bare `matplotlib.figure.Figure` (no pyplot state) and
-writes one PNG atomically (`ner.utils.atomic_path`), returning its path. The numbers come in computed;
+writes one PNG atomically (`ner.reporting.save_png`), returning its path. The numbers come in computed;
 nothing here measures anything.
 """
 from collections.abc import Mapping, Sequence
@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ner.reporting import save_png
 from ner.uncertainty.metrics import AccuracyRejection, Calibration, RocCurve
-from ner.utils import PathLike, atomic_path
+from ner.utils import PathLike
 
 
 def plot_reliability_diagram(calibrations: Mapping[str, Calibration], path: PathLike, title: str,
@@ -44,7 +45,7 @@ def plot_reliability_diagram(calibrations: Mapping[str, Calibration], path: Path
     bottom.set_yscale("log")
     bottom.set_xlabel(f"confidence ({confidence})")
     bottom.set_ylabel(items)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_roc_curves(curves: Mapping[str, RocCurve], path: PathLike, title: str) -> Path:
@@ -62,7 +63,7 @@ def plot_roc_curves(curves: Mapping[str, RocCurve], path: PathLike, title: str) 
     ax.set_ylabel("true positive rate")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_accuracy_rejection(curves: Mapping[str, AccuracyRejection], path: PathLike, title: str) -> Path:
@@ -79,7 +80,7 @@ def plot_accuracy_rejection(curves: Mapping[str, AccuracyRejection], path: PathL
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_ood_histograms(
@@ -107,11 +108,4 @@ def plot_ood_histograms(
     ax.set_ylabel("density")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def _save(fig: Figure, path: PathLike) -> Path:
-    """Saves `fig` as PNG at `path` atomically and returns the path."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    return Path(path)
+    return save_png(fig, path)
