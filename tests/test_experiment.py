@@ -77,9 +77,8 @@ def test_bert_bilstm_crf_trains_and_evaluates_on_spans(tmp_path, tiny_encoder_ha
     # marginals somewhere on the test part, so that decoding by either shows.
     data = prepare_data(config, split=DataSplit.from_json(run_dir / "split.json"), verbose=False)
     sentences = data.part_sentences("test")
-    tagger = None
     for seed in range(20):
-        tagger = give_run_random_scores(run_dir, seed, tagger)
+        tagger = give_run_random_scores(run_dir, seed)
         words = tagger.predict_words([s.words for s in sentences])  # one row per sentence
         label_ids = np.concatenate([ids for ids, _ in words])
         marginals = np.concatenate([probabilities for _, probabilities in words])
