@@ -8,7 +8,7 @@ import tf_keras as keras
 from ner.config import HeadConfig, ModelConfig, EncoderConfig
 from ner.models import BaselineNER, MLPHead, build_model
 from ner.losses import masked_cross_entropy, token_counts
-from ner.trainers.trainer import Trainer, load_weights
+from ner.trainers.trainer import Trainer, load_weights, reseed_dropout
 from ner.utils import set_seed
 
 VOCAB, LABELS, LENGTH = 20, 3, 6
@@ -79,6 +79,22 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     history = resumed.fit(_toy_data(), epochs=4, learning_rate=0.05, resume=True)
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert int(resumed.epoch) == 4
+
+
+def test_reseeded_dropout_repeats_its_masks_in_one_trace():
+    head = MLPHead(hidden_units=(8, 8), latent_dim=2, num_labels=3, dropout_rate=0.5)
+    features = tf.ones([2, 5, 4])
+    head(features)
+    sample = tf.function(lambda x: head(x, training=True)[0])
+    reseed_dropout(head, 7)
+    first, second = sample(features).numpy(), sample(features).numpy()
+    reseed_dropout(head, 7)
+    again = sample(features).numpy()
+    reseed_dropout(head, 8)
+    other = sample(features).numpy()
+    np.testing.assert_array_equal(again, first)  # the same seed restarts the same stream
+    assert not np.array_equal(second, first) and not np.array_equal(other, first)
+    assert sample.experimental_get_tracing_count() == 1
 
 
 def _head_kernels(model):

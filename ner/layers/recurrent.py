@@ -39,7 +39,8 @@ class RecurrentStack(keras.layers.Layer):
             layer = recurrent_layer(cell, units, name=f"{cell}_{i}")
             self.recurrent_layers.append(keras.layers.Bidirectional(layer, name=f"bi{cell}_{i}")
                                          if bidirectional else layer)
-        self.dropout_layers = [keras.layers.Dropout(dropout_rate, name=f"dropout_{i}") for i in range(num_layers)]
+        self.dropout_layers = [keras.layers.Dropout(dropout_rate, name=f"dropout_{i}", rng_type="stateful")
+                               for i in range(num_layers)]  # reseeded per epoch, as the head's (`MLPHead`)
 
     def call(self, features: tf.Tensor, mask: Optional[tf.Tensor] = None, training=None) -> tf.Tensor:
         x = features

@@ -30,7 +30,9 @@ class MLPHead(keras.layers.Layer):
                                   kernel_regularizer=keras.regularizers.L2(self.kernel_l2) if self.kernel_l2 else None)
         self.hidden_layers = [dense(units, activation="relu", name=f"hidden_{i}")
                               for i, units in enumerate(self.hidden_units)]
-        self.dropout_layers = [keras.layers.Dropout(dropout_rate, name=f"dropout_{i}")
+        # Each Dropout draws from its own tf.random.Generator (`rng_type="stateful"`), which the trainer reseeds
+        # every epoch (`ner.trainers.trainer.reseed_dropout`): one traced step serves a whole run.
+        self.dropout_layers = [keras.layers.Dropout(dropout_rate, name=f"dropout_{i}", rng_type="stateful")
                                for i in range(len(self.hidden_units))]
         # float32 whatever the policy (`ner.precision`): the latent points, the softmax and a CRF's scores.
         self.latent_layer = dense(latent_dim, activation="relu", name="latent", dtype="float32")

@@ -194,10 +194,15 @@ class Trainer:
             history = [record for record in self._read_history() if record["epoch"] <= int(self.epoch)]
         new_step = functools.partial(self.make_step, None, optimizer, train_batches.element_spec, clip_norm,
                                      encoder_optimizer)
-        step = new_step() if self.seed is None else None
+        # The package's Dropout layers draw from generators reseeded each epoch, so one trace serves the run; a
+        # fine-tuned TF-Hub encoder's dropout uses the SavedModel's own random ops, seeded only by a new trace.
+        retrace_each_epoch = self.seed is not None and bool(self._encoder_variables())
+        step = None if retrace_each_epoch else new_step()
         while int(self.epoch) < epochs:
             epoch = int(self.epoch) + 1
             if self.seed is not None:
+                reseed_dropout(self.model, epoch_seed(self.seed, epoch))
+            if retrace_each_epoch:
                 tf.random.set_seed(epoch_seed(self.seed, epoch))
                 step = new_step()
             if self.verbose:
@@ -408,6 +413,19 @@ def _labelled_count(labels: tf.Tensor) -> tf.Tensor:
 def epoch_seed(seed: int, epoch: int) -> int:
     """The TensorFlow seed of epoch `epoch` of a run seeded with `seed`: a 31-bit mix of both."""
     return int(np.random.SeedSequence([seed % 2**32, epoch]).generate_state(1)[0] >> 1)
+
+
+def reseed_dropout(model: keras.Model, seed: int) -> None:
+    """Restarts the random stream of each `keras.layers.Dropout` of `model` that draws from its own
+    `tf.random.Generator` (`rng_type="stateful"`, as in `MLPHead` and `RecurrentStack`): the i-th such layer
+    (in `model.submodules` order) from `[seed, i]`. Traced steps read the generators' state variables, so
+    reseeding needs no new trace, and an epoch's dropout masks depend on its seed alone (exact resume)."""
+    dropouts = [layer for layer in model.submodules if isinstance(layer, keras.layers.Dropout)]
+    for index, layer in enumerate(dropouts):
+        layer._random_generator._maybe_init()  # tf_keras creates the generator lazily, at build
+        generator = layer._random_generator._generator
+        if generator is not None:
+            generator.reset_from_seed([seed, index])
 
 
 def weights_checksums(run_dir: Path) -> Dict[str, str]:
