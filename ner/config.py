@@ -16,6 +16,7 @@ naming the file and the dotted key, and saying what was expected.
 import dataclasses
 import math
 import os
+import re
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -596,6 +597,9 @@ def build_dataclass(cls, values: Any, source: str, prefix: str = ""):
     return instance
 
 
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _coerce(hint, value, source: str, key: str):
     if dataclasses.is_dataclass(hint):
         return build_dataclass(hint, value, source, prefix=f"{key}.")
@@ -610,6 +614,8 @@ def _coerce(hint, value, source: str, key: str):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{source}: key '{key}' must be a list of {item_type.__name__}, got {value!r}")
         return tuple(_coerce(item_type, item, source, f"{key}[{i}]") for i, item in enumerate(value))
+    if hint is float and isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 (PyYAML) reads 5e-5 as a string: it wants 5.0e-5
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         if abs(value) > sys.float_info.max:
             raise ConfigError(f"{source}: key '{key}' must be a number, got an integer of {len(str(value))} digits")

@@ -161,3 +161,13 @@ def test_future_work_configs():
     assert default.split.labelled_selection == "random" and default.model.head.l2 == 0.0
     for config in (biased, l2, dropout):  # each differs from bert_ner in its own keys only
         assert config.model.type == "bert_ner" and config.training == default.training
+
+
+def test_exponent_numbers_without_a_dot_read_as_floats(tmp_path):
+    (tmp_path / "m.yaml").write_text("training: {learning_rate: 2e-3}\n")  # PyYAML: the string '2e-3'
+    config = load_config(tmp_path / "m.yaml", ["training.encoder_learning_rate=5e-5", "training.clip_norm=1E1"],
+                         environ={})
+    assert (config.training.learning_rate, config.training.encoder_learning_rate, config.training.clip_norm) == (
+        0.002, 5e-05, 10.0)
+    with pytest.raises(ConfigError, match="key 'training.epochs' must be of type int, got '5e1'"):
+        load_config(tmp_path / "m.yaml", ["training.epochs=5e1"], environ={})
