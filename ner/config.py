@@ -27,8 +27,9 @@ import yaml
 
 from ner import readers, registry, tagging
 from ner.errors import ConfigError
-from ner.registry import (DISTRIBUTE_STRATEGIES, ENCODER_LAYER_CHOICES, KL_REDUCTIONS, LABELLED_SELECTIONS,
-                          LONG_SENTENCE_POLICIES, PRECISIONS, PRIOR_SOURCES, RNN_CELLS, SPLIT_PROTOCOLS)
+from ner.registry import (DISTRIBUTE_STRATEGIES, EARLY_STOPPING_MONITORS, ENCODER_LAYER_CHOICES, KL_REDUCTIONS,
+                          LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES, PRECISIONS, PRIOR_SOURCES, RNN_CELLS,
+                          SPLIT_PROTOCOLS)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
@@ -284,6 +285,13 @@ class TrainingConfig:
     `distribute` trains (supervised; the semi-supervised stage runs on one device) under a
     `tf.distribute` strategy (`ner.distribute`): "none", "mirrored" (this host's GPUs) or "multi_worker"
     (hosts from `TF_CONFIG`). `batch_size` is then the global batch, split between the replicas.
+
+    `early_stopping_patience` (null: off) stops supervised training once that many epochs in a row have
+    not improved `early_stopping_monitor` on the validation part ("val_loss": lower is better;
+    "val_accuracy", "val_accuracy_without_o": higher is better; the earliest of equal values counts), and
+    makes the best epoch's weights the run's final weights, whether it stopped early or ran all `epochs`.
+    It selects the model on the validation part, so it needs one: not under `split.protocol: seed001`,
+    whose monitored part is a draw of the test part. The semi-supervised stage runs its `pairs` without it.
     """
 
     batch_size: int = 128
@@ -299,9 +307,17 @@ class TrainingConfig:
     length_buckets: Optional[Tuple[int, ...]] = None
     precision: str = "float32"
     distribute: str = "none"
+    early_stopping_patience: Optional[int] = None
+    early_stopping_monitor: str = "val_loss"
 
     def problems(self) -> list:
         out = []
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            out.append(("early_stopping_patience", "null (no early stopping) or a positive integer (epochs)",
+                        self.early_stopping_patience))
+        if self.early_stopping_monitor not in EARLY_STOPPING_MONITORS:
+            out.append(("early_stopping_monitor", f"one of {tuple(EARLY_STOPPING_MONITORS)}",
+                        self.early_stopping_monitor))
         if self.distribute not in DISTRIBUTE_STRATEGIES:
             out.append(("distribute", f"one of {DISTRIBUTE_STRATEGIES}", self.distribute))
         if self.precision not in PRECISIONS:
@@ -506,6 +522,10 @@ class ExperimentConfig:
             if self.training.group_by_length:
                 out.append(("training.group_by_length", "false under split.protocol seed001 (its batches are "
                                                         "the draw's order)", True))
+            if self.training.early_stopping_patience is not None:
+                out.append(("training.early_stopping_patience", "null under split.protocol seed001 (it has no "
+                                                                "validation part: training monitors a draw of the "
+                                                                "test part)", self.training.early_stopping_patience))
             if stage is not None and stage.self_training is not None:
                 out.append(("semi_supervised.self_training", "null under split.protocol seed001 (the protocol "
                                                              "has no fixed unlabelled pool)", "a section"))

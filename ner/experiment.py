@@ -44,9 +44,14 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
     (on one device). The run directory (`saved_models/<run name>/`) receives the resolved config, the split
     (sentence ids), `history.csv`, the final weights and, when supervised, a checkpoint per epoch.
 
+    With `training.early_stopping_patience` the supervised training stops once the validation part's
+    `training.early_stopping_monitor` has not improved for that many epochs, and the final weights are the
+    best epoch's (`Trainer.fit`); an empty validation part is refused.
+
     The run directory is locked while training (`ner.runs.run_lock`). `resume` continues a run saved with
-    the same data, split, encoder and model sections. Otherwise a run directory that already holds weights
-    or checkpoints is refused unless `overwrite`, which replaces them. Every check comes before any write.
+    the same data, split, encoder and model sections (and, to resume with early stopping, trained with it
+    on the same monitor). Otherwise a run directory that already holds weights or checkpoints is refused
+    unless `overwrite`, which replaces them. Every check comes before any write.
     """
     set_seed(config.training.seed)
     run_dir = config.run_dir()
@@ -60,6 +65,11 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
         split = DataSplit.from_json(run_dir / SPLIT_FILE) if resume and (run_dir / SPLIT_FILE).is_file() else None
         data = prepare_data(config, split=split, verbose=verbose)
         training = config.training
+        if training.early_stopping_patience is not None and data.draws is None and not data.split.validation_ids:
+            raise ConfigError(f"training.early_stopping_patience is {training.early_stopping_patience} but the "
+                              "validation part is empty; expected validation sentences to monitor (split."
+                              "validation_size, split.fractions or data.conll_validation_path), or null to train "
+                              "without early stopping")
         strategy = make_strategy(training.distribute)
         with strategy.scope():  # the model's variables, mirrored on every replica
             inputs = ModelInputs(config, data, model_for(config, data), verbose)  # opens the feature cache: a check
@@ -76,12 +86,16 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
         validation_data = inputs.monitor_dataset(epoch=trainer.epoch)
         trainer.fit(train_data, training.epochs, training.learning_rate, validation_data=validation_data,
                     resume=resume, clip_norm=training.clip_norm, encoder_learning_rate=training.encoder_learning_rate,
-                    encoder_warmup_fraction=training.encoder_warmup_fraction)
+                    encoder_warmup_fraction=training.encoder_warmup_fraction,
+                    early_stopping_patience=training.early_stopping_patience,
+                    early_stopping_monitor=training.early_stopping_monitor)
     return run_dir
 
 
 def _check_resumable(config: ExperimentConfig, run_dir: Path) -> None:
-    """Raises unless `run_dir` holds a supervised run saved with the config's data, split, encoder and model."""
+    """Raises unless `run_dir` holds a supervised run saved with the config's data, split, encoder and model
+    and, when the config stops early, trained with early stopping on the same monitor (whose best epoch's
+    weights it kept)."""
     saved_file = run_dir / CONFIG_FILE
     if not saved_file.is_file():
         raise NerError(f"run '{config.run_name}' has nothing to resume: expected {saved_file} and checkpoints in "
@@ -99,6 +113,15 @@ def _check_resumable(config: ExperimentConfig, run_dir: Path) -> None:
                               f"section ({section}.{key}: {theirs.get(key)!r} saved, {ours.get(key)!r} now); "
                               f"expected the same {', '.join(RESUMED_SECTIONS)} sections to resume it, or "
                               "--overwrite instead of --resume to start it again")
+    ours, theirs = config.training, saved.training
+    if ours.early_stopping_patience is not None and (
+            theirs.early_stopping_patience is None or theirs.early_stopping_monitor != ours.early_stopping_monitor):
+        trained = ("without early stopping" if theirs.early_stopping_patience is None
+                   else f"with training.early_stopping_monitor {theirs.early_stopping_monitor}")
+        raise ConfigError(f"{saved_file}: run '{config.run_name}' was trained {trained}, so it kept no weights of "
+                          f"its best epoch by {ours.early_stopping_monitor}; expected to resume it with the "
+                          "early stopping it was trained with (or training.early_stopping_patience: null), or "
+                          "--overwrite instead of --resume to start it again")
 
 
 def _check_new(config: ExperimentConfig, run_dir: Path, overwrite: bool) -> None:

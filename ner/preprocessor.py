@@ -49,7 +49,8 @@ _SPLIT_KEYS = ("seed",) + tuple(f"{name}_ids" for name in SPLIT_PARTS)
 class DataSplit:
     """Disjoint sentence ids for testing, labelled training, validation and unlabelled training.
 
-    Validation sentences come out of the unlabelled pool; they are only monitored during training.
+    Validation sentences come out of the unlabelled pool; they are monitored during training, and with
+    early stopping (`training.early_stopping_patience`) they choose the epoch whose weights are kept.
     """
 
     test_ids: tuple[int, ...]

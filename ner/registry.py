@@ -29,6 +29,9 @@ KL_REDUCTIONS = ("mean", "sum")  # how the confidence KL reduces over positions 
 # Where a null `semi_supervised.prior` comes from: the labelled part's label distribution, or seed 001's
 # hard-coded whole-corpus distribution (`ner.seed001_protocol.SEED001_PRIOR`).
 PRIOR_SOURCES = ("labelled", "seed001")
+# What early stopping may monitor (`training.early_stopping_monitor`): the validation metrics of
+# `ner.trainers.trainer.Trainer.evaluate`, with `val_`, and whether lower ("min") or higher ("max") is better.
+EARLY_STOPPING_MONITORS: Dict[str, str] = {"val_loss": "min", "val_accuracy": "max", "val_accuracy_without_o": "max"}
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,15 @@ def test_sequence_tagger_configs_and_training_options():
     assert load_config(CONFIG_DIR / "bert_ner.yaml", ["training.clip_norm=2"], environ={}).training.clip_norm == 2.0
 
 
+def test_early_stopping_is_off_by_default_and_set_by_two_keys():
+    default = load_config(CONFIG_DIR / "bert_ner.yaml", environ={}).training
+    assert (default.early_stopping_patience, default.early_stopping_monitor) == (None, "val_loss")
+    on = load_config(CONFIG_DIR / "bert_ner.yaml", ["training.early_stopping_patience=3",
+                                                    "training.early_stopping_monitor=val_accuracy_without_o"],
+                     environ={}).training
+    assert (on.early_stopping_patience, on.early_stopping_monitor) == (3, "val_accuracy_without_o")
+
+
 @pytest.mark.parametrize("text, message", [
     ("training: {clip_norm: 0}", "key 'training.clip_norm' must be a positive number or null, got 0.0"),
     ("training: {clip_norm: fast}", "key 'training.clip_norm' must be of type float, got 'fast'"),
@@ -141,6 +150,15 @@ def test_sequence_tagger_configs_and_training_options():
      "key 'training.precision' must be float32 or mixed_bfloat16 with an encoder_learning_rate"),
     ("training: {length_buckets: [16, 64]}",
      "key 'training.length_buckets' must be widths up to at least data.max_seq_length (128), got [16, 64]"),
+    ("training: {early_stopping_patience: 0}",
+     "key 'training.early_stopping_patience' must be null (no early stopping) or a positive integer (epochs), got 0"),
+    ("training: {early_stopping_patience: 2.5}", "key 'training.early_stopping_patience' must be of type int, got 2.5"),
+    ("training: {early_stopping_monitor: val_f1}",
+     "key 'training.early_stopping_monitor' must be one of ('val_loss', 'val_accuracy', 'val_accuracy_without_o'), "
+     "got 'val_f1'"),
+    ("split: {protocol: seed001, test_size: 9600, labelled_size: 2560}\ntraining: {early_stopping_patience: 3}",
+     "key 'training.early_stopping_patience' must be null under split.protocol seed001 (it has no validation part: "
+     "training monitors a draw of the test part), got 3"),
 ])
 def test_bad_keys_name_the_key(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

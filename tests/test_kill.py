@@ -1,5 +1,6 @@
 """Kill -9 in the middle: `ner train` killed mid-training resumes to the weights of an uninterrupted run, and
 `ner evaluate` killed while writing leaves the earlier results whole (or none), never a mix."""
+import dataclasses
 import hashlib
 import json
 import signal
@@ -40,8 +41,8 @@ def kill_when(argv, ready: Callable[[], bool], timeout: float = 120.0) -> None:
     process.stderr.close()
 
 
-def weights(run_dir: Path) -> dict:
-    reader = tf.train.load_checkpoint(str(run_dir / WEIGHTS_DIR / WEIGHTS_PREFIX))
+def weights(run_dir: Path, prefix: Path = Path(WEIGHTS_DIR) / WEIGHTS_PREFIX) -> dict:
+    reader = tf.train.load_checkpoint(str(run_dir / prefix))
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
@@ -65,6 +66,45 @@ def test_train_killed_mid_training_resumes_to_the_weights_of_an_uninterrupted_ru
     for name, value in uninterrupted.items():
         np.testing.assert_array_equal(resumed[name], value, err_msg=name)
     assert [row["epoch"] for row in history(cut.run_dir())] == list(range(1, 7))
+    assert history(cut.run_dir()) == history(whole)
+
+
+def test_train_with_early_stopping_killed_after_its_best_epoch_resumes_to_the_uninterrupted_weights(
+        tmp_path, tiny_encoder_handle):
+    """The best epoch's weights, written by the killed process, are the resumed run's final weights. On this
+    tiny run val_accuracy_without_o reaches 1.0, which cannot improve, at epoch 3: patience 3 stops after 6."""
+    base = tiny_config(tmp_path, tiny_encoder_handle, "ner_baseline", epochs=10, learning_rate=0.1)
+
+    def stopping(name):
+        config = with_dropout(base, name, epochs=10)
+        return dataclasses.replace(config, training=dataclasses.replace(
+            config.training, early_stopping_patience=3, early_stopping_monitor="val_accuracy_without_o"))
+
+    whole = train(stopping("whole"), verbose=False)
+    records = history(whole)
+    assert [row["epoch"] for row in records] == [1, 2, 3, 4, 5, 6]
+    assert [row["val_accuracy_without_o"] for row in records][2:] == [1.0, 1.0, 1.0, 1.0]
+    assert max(row["val_accuracy_without_o"] for row in records[:2]) < 1.0
+    best = weights(whole, prefix=Path("checkpoints") / "best-3" / WEIGHTS_PREFIX)
+    final = weights(whole)
+    assert final.keys() == best.keys() and len(final) == 8
+    for name, value in best.items():
+        np.testing.assert_array_equal(final[name], value, err_msg=name)
+
+    cut = stopping("cut")
+    config_file = tmp_path / "cut.yaml"
+    save_config(cut, config_file)
+    state = cut.run_dir() / "checkpoints" / "checkpoint"
+    kill_when(["train", "--config", str(config_file)],
+              lambda: state.is_file() and 'model_checkpoint_path: "ckpt-4"' in state.read_text())
+    assert not (cut.run_dir() / WEIGHTS_DIR).exists() and (cut.run_dir() / "checkpoints" / "best-3").is_dir()
+
+    status, _, err = run_cli(["train", "--config", str(config_file), "--resume"])
+    assert status == 0, err
+    resumed = weights(cut.run_dir())
+    assert resumed.keys() == final.keys()
+    for name, value in final.items():
+        np.testing.assert_array_equal(resumed[name], value, err_msg=name)
     assert history(cut.run_dir()) == history(whole)
 
 

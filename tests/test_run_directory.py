@@ -63,6 +63,36 @@ def test_training_into_a_trained_run_needs_overwrite(config, part, what):
     assert sorted(p.name for p in config.run_dir().iterdir()) == [part]
 
 
+def _stopping_early(config, monitor="val_loss"):
+    return dataclasses.replace(config, training=dataclasses.replace(
+        config.training, early_stopping_patience=2, early_stopping_monitor=monitor))
+
+
+def test_early_stopping_without_validation_sentences_is_refused_before_anything_is_written(config):
+    empty = dataclasses.replace(config, split=dataclasses.replace(config.split, fractions=(0.2, 0.5, 0.005)))
+    with pytest.raises(ConfigError, match=r"^training\.early_stopping_patience is 2 but the validation part is "
+                                          r"empty; expected validation sentences to monitor \(split\.validation_size, "
+                                          r"split\.fractions or data\.conll_validation_path\), or null to train "
+                                          r"without early stopping$"):
+        train(_stopping_early(empty), verbose=False)
+    assert not config.run_dir().exists()
+
+
+@pytest.mark.parametrize("saved_monitor, trained", [
+    (None, "without early stopping"), ("val_accuracy", "with training.early_stopping_monitor val_accuracy")])
+def test_resuming_with_early_stopping_needs_a_run_trained_with_it_on_the_same_monitor(config, saved_monitor, trained):
+    saved = config if saved_monitor is None else _stopping_early(config, saved_monitor)
+    config.run_dir().mkdir(parents=True)
+    save_config(saved, config.run_dir() / CONFIG_FILE)
+    before = (config.run_dir() / CONFIG_FILE).read_text()
+    with pytest.raises(ConfigError, match=rf"config\.yaml: run 'ner_baseline_io' was trained {trained}, so it kept "
+                                          r"no weights of its best epoch by val_loss; expected to resume it with the "
+                                          r"early stopping it was trained with"):
+        train(_stopping_early(config), resume=True, verbose=False)
+    assert (config.run_dir() / CONFIG_FILE).read_text() == before
+    assert sorted(p.name for p in config.run_dir().iterdir()) == [CONFIG_FILE]
+
+
 def test_overwrite_replaces_what_the_earlier_training_wrote(config):
     run_dir = config.run_dir()
     for part in ("weights", "checkpoints", "logs"):

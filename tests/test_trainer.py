@@ -1,4 +1,6 @@
 """Losses against NumPy, the shared training loop, checkpoints, final weights and resume."""
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,7 +10,8 @@ import tf_keras as keras
 from ner.config import HeadConfig, ModelConfig, EncoderConfig
 from ner.models import BaselineNER, MLPHead, build_model
 from ner.losses import masked_cross_entropy, token_counts
-from ner.trainers.trainer import Trainer, load_weights, reseed_dropout
+from ner.errors import NerError
+from ner.trainers.trainer import Trainer, load_weights, read_history, reseed_dropout
 from ner.utils import set_seed
 
 VOCAB, LABELS, LENGTH = 20, 3, 6
@@ -172,3 +175,157 @@ def test_xla_compiled_steps_train_like_plain_ones(tmp_path):
     plain, xla = ([row["loss"] for row in history] for history in histories)
     np.testing.assert_allclose(xla, plain, rtol=1e-4)
     assert xla[-1] < xla[0]
+
+
+def _script_validation(trainer, values, monitor="val_loss"):
+    """Makes `trainer.evaluate` give `values[k - 1]` as `monitor` (the other metrics fixed) for epoch k, the
+    one after `trainer.epoch`, and keep the model's weights at that moment; returns {epoch: weights}."""
+    weights_at = {}
+
+    def evaluate(data):
+        epoch = int(trainer.epoch) + 1
+        weights_at[epoch] = trainer.model.get_weights()
+        metrics = {"loss": 1.0, "accuracy": 0.5, "accuracy_without_o": 0.5}
+        metrics[monitor[len("val_"):]] = values[epoch - 1]
+        return metrics
+
+    trainer.evaluate = evaluate
+    return weights_at
+
+
+def _checkpoint_tensors(prefix):
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def _best_dirs(run_dir):
+    return sorted(p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("best-"))
+
+
+def _assert_weights_equal(actual, expected):
+    assert len(actual) == len(expected) and len(actual) > 0
+    for a, e in zip(actual, expected):
+        np.testing.assert_array_equal(a, e)
+
+
+def test_early_stopping_stops_after_patience_and_keeps_the_best_epochs_weights(tmp_path, capsys):
+    set_seed(0)
+    trainer = Trainer(_baseline(), tmp_path, outside_id=0, verbose=True)
+    val_loss = [0.9, 0.7, 0.5, 0.6, 0.55, 0.8, 0.4, 0.3, 0.2, 0.1]  # best at 3, then 3 epochs without a better one
+    weights_at = _script_validation(trainer, val_loss)
+    history = trainer.fit(_toy_data(), epochs=10, learning_rate=0.05, validation_data=_toy_data(seed=1),
+                          early_stopping_patience=3)
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
+    assert [row["val_loss"] for row in history] == val_loss[:6]
+    assert [row["epoch"] for row in read_history(tmp_path)] == [1, 2, 3, 4, 5, 6] and int(trainer.epoch) == 6
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-6")
+    assert _best_dirs(tmp_path) == ["best-3"]
+    final = _checkpoint_tensors(tmp_path / "weights" / "model")
+    best = _checkpoint_tensors(tmp_path / "checkpoints" / "best-3" / "model")
+    assert final.keys() == best.keys()
+    for name, value in best.items():
+        np.testing.assert_array_equal(final[name], value, err_msg=name)
+    reloaded = _baseline()
+    load_weights(reloaded, tmp_path)
+    _assert_weights_equal(reloaded.get_weights(), weights_at[3])
+    _assert_weights_equal(trainer.model.get_weights(), weights_at[3])  # the model ends with them too
+    assert not np.array_equal(weights_at[6][0], weights_at[3][0])  # training went on after epoch 3
+    assert ("Early stopping after epoch 6: val_loss has not improved for 3 epochs; final weights from epoch 3 "
+            "(val_loss 0.5000)\n") in capsys.readouterr().out
+
+
+def test_early_stopping_on_a_higher_is_better_monitor_skips_nan_and_keeps_the_first_of_equals(tmp_path):
+    set_seed(0)
+    trainer = Trainer(_baseline(), tmp_path, outside_id=0, verbose=False)
+    values = [math.nan, 0.2, 0.5, 0.5, 0.4, 0.9]
+    weights_at = _script_validation(trainer, values, monitor="val_accuracy_without_o")
+    history = trainer.fit(_toy_data(), epochs=6, learning_rate=0.05, validation_data=_toy_data(seed=1),
+                          early_stopping_patience=2, early_stopping_monitor="val_accuracy_without_o")
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
+    assert _best_dirs(tmp_path) == ["best-3"]
+    reloaded = _baseline()
+    load_weights(reloaded, tmp_path)
+    _assert_weights_equal(reloaded.get_weights(), weights_at[3])
+
+
+def test_early_stopping_restores_the_best_epoch_also_when_every_epoch_ran(tmp_path, capsys):
+    set_seed(0)
+    trainer = Trainer(_baseline(), tmp_path, outside_id=0, verbose=True)
+    weights_at = _script_validation(trainer, [0.5, 0.4, 0.45])
+    history = trainer.fit(_toy_data(), epochs=3, learning_rate=0.05, validation_data=_toy_data(seed=1),
+                          early_stopping_patience=5)
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    reloaded = _baseline()
+    load_weights(reloaded, tmp_path)
+    _assert_weights_equal(reloaded.get_weights(), weights_at[2])
+    assert "Early stopping: trained 3 epochs; final weights from epoch 2 (val_loss 0.4000)\n" in capsys.readouterr().out
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_early_stopping_resumes_exactly_after_a_kill_between_the_best_weights_and_the_checkpoint(tmp_path,
+                                                                                                  monkeypatch):
+    """Killed after epoch 5's best weights were written but before its checkpoint: the resumed run starts
+    from epoch 4, whose best (epoch 3) is still on disk, redoes epoch 5, and ends as an uninterrupted run."""
+    val_loss = [0.9, 0.7, 0.5, 0.6, 0.4, 0.45, 0.5, 0.6, 0.1]  # best at 5; epochs 6-8 worse: stop after 8
+    set_seed(0)
+    whole = Trainer(_baseline(), tmp_path / "whole", outside_id=0, verbose=False)
+    _script_validation(whole, val_loss)
+    expected = whole.fit(_toy_data(), epochs=9, learning_rate=0.05, validation_data=_toy_data(seed=1),
+                         early_stopping_patience=3)
+    assert [row["epoch"] for row in expected] == list(range(1, 9))
+
+    save = tf.train.CheckpointManager.save
+
+    def save_or_die(manager, checkpoint_number=None, **kwargs):
+        if checkpoint_number == 5:
+            raise _Killed()
+        return save(manager, checkpoint_number=checkpoint_number, **kwargs)
+
+    set_seed(0)
+    cut = Trainer(_baseline(), tmp_path / "cut", outside_id=0, verbose=False)
+    _script_validation(cut, val_loss)
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save_or_die)
+    with pytest.raises(_Killed):
+        cut.fit(_toy_data(), epochs=9, learning_rate=0.05, validation_data=_toy_data(seed=1),
+                early_stopping_patience=3)
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
+    assert _best_dirs(tmp_path / "cut") == ["best-3", "best-5"]
+    assert tf.train.latest_checkpoint(str(tmp_path / "cut" / "checkpoints")).endswith("ckpt-4")
+
+    resumed = Trainer(_baseline(), tmp_path / "cut", outside_id=0, verbose=False)
+    _script_validation(resumed, val_loss)
+    history = resumed.fit(_toy_data(), epochs=9, learning_rate=0.05, validation_data=_toy_data(seed=1),
+                          resume=True, early_stopping_patience=3)
+    drop_time = lambda rows: [{k: v for k, v in row.items() if k != "train_seconds"} for row in rows]  # noqa: E731
+    assert drop_time(history) == drop_time(expected)
+    assert _best_dirs(tmp_path / "cut") == ["best-5"]
+    resumed_weights = _checkpoint_tensors(tmp_path / "cut" / "weights" / "model")
+    whole_weights = _checkpoint_tensors(tmp_path / "whole" / "weights" / "model")
+    assert resumed_weights.keys() == whole_weights.keys()
+    for name, value in whole_weights.items():
+        np.testing.assert_array_equal(resumed_weights[name], value, err_msg=name)
+
+    again = Trainer(_baseline(), tmp_path / "cut", outside_id=0, verbose=False)  # a finished run: nothing to train
+    _script_validation(again, val_loss)
+    assert len(again.fit(_toy_data(), epochs=9, learning_rate=0.05, validation_data=_toy_data(seed=1),
+                         resume=True, early_stopping_patience=3)) == 8
+    assert _checkpoint_tensors(tmp_path / "cut" / "weights" / "model").keys() == whole_weights.keys()
+    for name, value in _checkpoint_tensors(tmp_path / "cut" / "weights" / "model").items():
+        np.testing.assert_array_equal(value, whole_weights[name], err_msg=name)
+
+
+def test_early_stopping_needs_validation_data_and_the_best_epochs_weights(tmp_path):
+    trainer = Trainer(_baseline(), tmp_path, outside_id=0, verbose=False)
+    with pytest.raises(ValueError, match="early_stopping_patience=2 needs validation_data: early stopping monitors "
+                                         "val_loss on it"):
+        trainer.fit(_toy_data(), epochs=2, learning_rate=0.05, early_stopping_patience=2)
+    _script_validation(trainer, [0.5, 0.4])
+    trainer.fit(_toy_data(), epochs=2, learning_rate=0.05, validation_data=_toy_data(seed=1))  # no early stopping
+    resumed = Trainer(_baseline(), tmp_path, outside_id=0, verbose=False)
+    with pytest.raises(NerError, match=r"best-2: not found; expected the weights of epoch 2, the best of the run's "
+                                       r"history\.csv"):
+        resumed.fit(_toy_data(), epochs=4, learning_rate=0.05, validation_data=_toy_data(seed=1), resume=True,
+                    early_stopping_patience=2)

@@ -12,6 +12,11 @@ its own learning rate with linear warm-up and decay while the rest keeps a const
 differentiates the model's regularisation losses (the head's L2, `model.head.l2`); histories report the
 data loss alone.
 
+With early stopping (`fit(early_stopping_patience=...)`) `fit` stops once the monitored validation metric
+has not improved for that many epochs, and the run's final weights are those of its best epoch. That
+epoch's weights are kept in `<run dir>/checkpoints/best-<epoch>/` and its number follows from `history.csv`,
+so a resumed run knows both.
+
 Each history record (per epoch, or per evaluation of the alternating loop) also goes to a TensorBoard
 log in `<run dir>/logs/` as scalars (`tensorboard --logdir saved_models/<run name>/logs`). They are
 written with TensorFlow's own summary ops, so training does not need the tensorboard package.
@@ -19,6 +24,8 @@ written with TensorFlow's own summary ops, so training does not need the tensorb
 import csv
 import functools
 import io
+import math
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
@@ -31,6 +38,7 @@ from ner.errors import NerError
 from ner.losses import token_counts
 from ner.models.base import TokenClassifier
 from ner.precision import loss_scaled
+from ner.registry import EARLY_STOPPING_MONITORS
 from ner.tagging import IGNORE_LABEL
 from ner.utils import atomic_path, file_sha256, write_text_atomic
 
@@ -39,6 +47,7 @@ LossFn = Callable[[tf.Tensor, tf.Tensor, Optional[tf.Tensor]], tf.Tensor]
 WEIGHTS_DIR = "weights"
 WEIGHTS_PREFIX = "model"
 CHECKPOINTS_DIR = "checkpoints"
+BEST_PREFIX = "best-"  # `<run dir>/checkpoints/best-<epoch>/`: the model weights of early stopping's best epoch
 LOGS_DIR = "logs"
 HISTORY_FILE = "history.csv"
 HISTORY_COUNTERS = ("epoch", "pair")  # the history columns that count records rather than measure
@@ -151,7 +160,8 @@ class Trainer:
     def fit(self, train_data: tf.data.Dataset, epochs: int, learning_rate: float,
             validation_data: Optional[tf.data.Dataset] = None, resume: bool = False,
             clip_norm: Optional[float] = None, encoder_learning_rate: Optional[float] = None,
-            encoder_warmup_fraction: float = 0.1) -> List[Dict[str, float]]:
+            encoder_warmup_fraction: float = 0.1, early_stopping_patience: Optional[int] = None,
+            early_stopping_monitor: str = "val_loss") -> List[Dict[str, float]]:
         """Supervised training (the model's `forward_loss`) with Adam; a checkpoint after every epoch.
 
         Args:
@@ -166,10 +176,25 @@ class Trainer:
             decayed linearly to 0 at the last step (`WarmupLinearDecay`). None, or an encoder without
             trainable variables: one constant `learning_rate` for all.
           encoder_warmup_fraction: see `encoder_learning_rate`.
+          early_stopping_patience: stop once this many epochs in a row have not improved on the best
+            `early_stopping_monitor` value so far (`best_epoch`), and end with the best epoch's weights in
+            the model and as the final weights, also when all `epochs` ran. Needs `validation_data`.
+            None: no early stopping; the final weights are the last epoch's.
+          early_stopping_monitor: a key of `EARLY_STOPPING_MONITORS` (`val_loss`, ...).
         Returns:
-          One dict per epoch: `epoch`, `loss`, `accuracy`, `accuracy_without_o`, `train_seconds` (wall time
-          of the epoch's training steps, validation excluded) and the metrics with `val_`.
+          One dict per epoch up to the last one trained: `epoch`, `loss`, `accuracy`, `accuracy_without_o`,
+          `train_seconds` (wall time of the epoch's training steps, validation excluded) and the metrics
+          with `val_`.
         """
+        if early_stopping_patience is not None:
+            if early_stopping_patience < 1:
+                raise ValueError(f"early_stopping_patience must be None or at least 1, got {early_stopping_patience}")
+            if early_stopping_monitor not in EARLY_STOPPING_MONITORS:
+                raise ValueError(f"early_stopping_monitor must be one of {tuple(EARLY_STOPPING_MONITORS)}, "
+                                 f"got {early_stopping_monitor!r}")
+            if validation_data is None:
+                raise ValueError(f"early_stopping_patience={early_stopping_patience} needs validation_data: early "
+                                 f"stopping monitors {early_stopping_monitor} on it")
         steps_per_epoch = int(train_data.cardinality()) if train_data.cardinality() > 0 else None
         train_batches = self.strategy.experimental_distribute_dataset(train_data)
         with self.strategy.scope():
@@ -192,13 +217,17 @@ class Trainer:
             manager.checkpoint.restore(manager.latest_checkpoint)
             # history.csv is written before each checkpoint: a kill in between leaves a record to redo
             history = [record for record in self._read_history() if record["epoch"] <= int(self.epoch)]
+        best = None  # with early stopping: the best epoch so far, whose weights are in `_best_dir(best)`
+        if early_stopping_patience is not None:
+            best = best_epoch(history, early_stopping_monitor)
+            self._keep_best(best)
         new_step = functools.partial(self.make_step, None, optimizer, train_batches.element_spec, clip_norm,
                                      encoder_optimizer)
         # The package's Dropout layers draw from generators reseeded each epoch, so one trace serves the run; a
         # fine-tuned TF-Hub encoder's dropout uses the SavedModel's own random ops, seeded only by a new trace.
         retrace_each_epoch = self.seed is not None and bool(self._encoder_variables())
         step = None if retrace_each_epoch else new_step()
-        while int(self.epoch) < epochs:
+        while int(self.epoch) < epochs and not _patience_spent(int(self.epoch), best, early_stopping_patience):
             epoch = int(self.epoch) + 1
             if self.seed is not None:
                 reseed_dropout(self.model, epoch_seed(self.seed, epoch))
@@ -220,10 +249,19 @@ class Trainer:
             history.append(record)
             self.epoch.assign(epoch)
             self._write_history(history)
+            if early_stopping_patience is not None and best_epoch(history, early_stopping_monitor) == epoch:
+                # before the checkpoint, and the previous best is deleted only after it: a kill in between
+                # resumes from epoch - 1, whose best is still on disk
+                self._save_best(epoch)
+                best = epoch
             manager.save(checkpoint_number=epoch)
+            if early_stopping_patience is not None:
+                self._keep_best(best)
             self._log_scalars(record, step=epoch)
             if self.verbose:
                 print("  " + "  ".join(f"{key} {value:.4f}" for key, value in record.items() if key != "epoch"))
+        if early_stopping_patience is not None:
+            self._restore_best(history, best, early_stopping_patience, early_stopping_monitor)
         self.save_weights()
         return history
 
@@ -340,6 +378,42 @@ class Trainer:
         encoder = self.model.encoder
         return list(encoder.trainable_variables) if encoder is not None else []
 
+    def _best_dir(self, epoch: int) -> Path:
+        return self.run_dir / CHECKPOINTS_DIR / f"{BEST_PREFIX}{epoch}"
+
+    def _save_best(self, epoch: int) -> None:
+        """Writes the model's weights (those of `epoch`) to `checkpoints/best-<epoch>/` atomically."""
+        with atomic_path(self._best_dir(epoch)) as tmp:
+            self.model.save_weights(str(tmp / WEIGHTS_PREFIX))
+
+    def _keep_best(self, best: Optional[int]) -> None:
+        """Deletes every `checkpoints/best-*/` but best epoch `best`'s (all of them when None): older bests,
+        and one a killed run saved for an epoch it did not checkpoint. Raises NerError when the best epoch's
+        weights are missing (a run trained without early stopping, or with another monitor)."""
+        keep = None if best is None else self._best_dir(best)
+        for path in (self.run_dir / CHECKPOINTS_DIR).glob(f"{BEST_PREFIX}*"):
+            if path != keep:
+                shutil.rmtree(path)
+        if keep is not None and not keep.is_dir():
+            raise NerError(f"{keep}: not found; expected the weights of epoch {best}, the best of the run's "
+                           f"{HISTORY_FILE}, which early stopping keeps; resume with the early stopping (and "
+                           "monitor) the run was trained with, or train it again (ner train --overwrite)")
+
+    def _restore_best(self, history: List[Dict[str, float]], best: Optional[int], patience: int,
+                      monitor: str) -> None:
+        """Loads best epoch `best`'s weights into the model (none when no epoch has a number to compare)
+        and, when verbose, says why training ended and which epoch's weights it keeps."""
+        last = history[-1]["epoch"] if history else 0
+        if best is not None:
+            self.model.load_weights(str(self._best_dir(best) / WEIGHTS_PREFIX))
+        if self.verbose:
+            ended = (f"Early stopping after epoch {last}: {monitor} has not improved for {patience} epochs"
+                     if _patience_spent(last, best, patience) else f"Early stopping: trained {last} epochs")
+            value = {record["epoch"]: record[monitor] for record in history}.get(best)
+            kept = ("no epoch had a finite value, so the final weights are the last epoch's" if best is None else
+                    f"final weights from epoch {best} ({monitor} {value:.4f})")
+            print(f"{ended}; {kept}")
+
     def _checkpoint_manager(self, optimizer, encoder_optimizer=None) -> tf.train.CheckpointManager:
         tracked = {"model": self.model, "optimizer": optimizer, "epoch": self.epoch}
         if encoder_optimizer is not None:
@@ -379,6 +453,27 @@ def read_history(run_dir: Path) -> List[Dict[str, float]]:
     with open(Path(run_dir) / HISTORY_FILE, newline="", encoding="utf-8") as handle:
         return [{key: int(float(value)) if key in HISTORY_COUNTERS else float(value) for key, value in row.items()}
                 for row in csv.DictReader(handle)]
+
+
+def best_epoch(history: Sequence[Dict[str, float]], monitor: str) -> Optional[int]:
+    """The epoch of `history` (`fit`'s records) with the best `monitor` value: the lowest for a "min"
+    monitor of `EARLY_STOPPING_MONITORS`, the highest for a "max" one; the earliest of equal values; NaN
+    never. None when no record has a number."""
+    lower = EARLY_STOPPING_MONITORS[monitor] == "min"
+    best, best_value = None, None
+    for record in history:
+        value = record[monitor]
+        if math.isnan(value):
+            continue
+        if best is None or (value < best_value if lower else value > best_value):
+            best, best_value = record["epoch"], value
+    return best
+
+
+def _patience_spent(epoch: int, best: Optional[int], patience: Optional[int]) -> bool:
+    """Whether early stopping ends training after `epoch`: `patience` epochs since the best one (since the
+    start when there is none yet). False without early stopping (`patience` None)."""
+    return patience is not None and epoch - (best or 0) >= patience
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
