@@ -39,6 +39,39 @@ def train_and_evaluate(config_file: str, overrides: Sequence[str]):
     return evaluation, time.perf_counter() - start
 
 
+def trained_with(config_file: str, overrides: Sequence[str]) -> bool:
+    """Whether the run a config file and overrides describe has finished training (its run directory holds
+    `weights/`) under this very config (its saved `config.yaml` resolves to the same values), so that it can
+    be evaluated again instead of trained."""
+    from ner.config import load_config
+    from ner.errors import ConfigError
+    from ner.runs import CONFIG_FILE
+
+    config = load_config(config_file, overrides)
+    run_dir = config.run_dir()
+    if not ((run_dir / "weights").is_dir() and (run_dir / CONFIG_FILE).is_file()):
+        return False
+    try:
+        return load_config(run_dir / CONFIG_FILE, environ={}) == config
+    except ConfigError:  # saved by a version of the package with other keys
+        return False
+
+
+def evaluate_trained(config_file: str, overrides: Sequence[str]):
+    """`(evaluation, nan)`: the run a config file and overrides describe, trained earlier, evaluated again on
+    its test split (no training, so no seconds); frees the Keras session."""
+    import math
+
+    import tf_keras as keras
+
+    from ner.config import load_config
+    from ner.experiment import evaluate
+
+    evaluation = evaluate(str(load_config(config_file, overrides).run_dir()), verbose=False)
+    keras.backend.clear_session()
+    return evaluation, math.nan
+
+
 def feature_crf_report(seed: int, overrides: Sequence[str] = ()):
     """The feature-CRF reference trained on seed `seed`'s labelled part of the seed-001 protocol (with
     `overrides`, e.g. another `split.labelled_size`) and scored on its test part: `(EvaluationReport,
@@ -52,13 +85,13 @@ def feature_crf_report(seed: int, overrides: Sequence[str] = ()):
 
 def read_records(path) -> list:
     """The rows of a runs CSV an example wrote (text columns `model`, `method`, `strategy`, `run`, `ids_file`,
-    `commit`; int `seed`, `labelled`, `round`, `words`; the rest floats), or none if it does not exist."""
+    `commit`, `label`; int `seed`, `labelled`, `round`, `words`; the rest floats), or none if it does not exist."""
     import csv
     from pathlib import Path
 
     if not Path(path).is_file():
         return []
-    text_columns = ("model", "method", "strategy", "run", "ids_file", "commit")
+    text_columns = ("model", "method", "strategy", "run", "ids_file", "commit", "label")
     int_columns = ("seed", "labelled", "round", "words")
     with open(path, newline="", encoding="utf-8") as handle:
         return [{key: value if key in text_columns else (int(value) if key in int_columns else float(value))

@@ -30,8 +30,8 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from examples.common import (METRICS, add_comparison_arguments, exit_on_error, feature_crf_report, git_commit,
-                             invocation, mean_std, read_records, train_and_evaluate)
+from examples.common import (METRICS, add_comparison_arguments, evaluate_trained, exit_on_error, feature_crf_report,
+                             git_commit, invocation, mean_std, read_records, train_and_evaluate)
 
 FEATURE_CRF = "feature_crf"
 SUPERVISED = "bert_crf"
@@ -83,21 +83,14 @@ def run_method(method: str, labelled: int, seed: int, extra: Sequence[str], min_
 
     config_file, overrides = METHODS[method][0], model_overrides(method, labelled, seed, extra, min_steps, stage_extra)
     if method == SUPERVISED and (load_config(config_file, overrides).run_dir() / "weights").is_dir():
-        return evaluate_existing(config_file, overrides)
-    evaluation, seconds = train_and_evaluate(config_file, overrides)
+        evaluation, seconds = evaluate_trained(config_file, overrides)
+    else:
+        evaluation, seconds = train_and_evaluate(config_file, overrides)
     return evaluation.report, seconds
 
 
 def steps_per_epoch(labelled: int, training) -> int:
     return math.ceil(labelled / training.batch_size)
-
-
-def evaluate_existing(config_file: str, overrides: Sequence[str]):
-    """`(EvaluationReport, nan)`: a run trained earlier, evaluated again."""
-    from ner.config import load_config
-    from ner.experiment import evaluate
-
-    return evaluate(str(load_config(config_file, overrides).run_dir()), verbose=False).report, math.nan
 
 
 def write_tables(output: Path, rows: List[Dict], command: str) -> str:
