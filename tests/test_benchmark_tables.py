@@ -92,3 +92,204 @@ def test_uncertainty_summary_averages_in_domain_metrics_once_and_names_ood_auroc
     assert parse_pairs(["a=b=c"], "--ood") == {"a": "b=c"}
     with pytest.raises(SystemExit, match="--ood 'wnut': expected NAME=VALUE"):
         parse_pairs(["wnut"], "--ood")
+
+
+# ----------------------------------------------------------------------------------------------------
+# reproduce_seed001: resumable, --models, fake runs (nothing is trained)
+
+LABELS = ["O", "geo", "per"]
+
+
+def fake_report(name, seed):
+    """A report of model `name` on `seed`: mean F1 0.5 + 0.01 · the model's place in `MODELS` (BERT NER
+    0.52), entity F1 0.60 (seed 1) or 0.64 (seed 2), per-class F1 of "per" 0.25 · seed."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from examples.reproduce_seed001 import MODELS
+
+    summary = {"accuracy": 0.9, "accuracy_without_o": 0.5, "mean_f1": 0.5 + list(MODELS).index(name) / 100,
+               "entity_f1": {1: 0.60, 2: 0.64}[seed]}
+    token = SimpleNamespace(labels=LABELS, f1=np.array([0.9, 0.5, 0.25 * seed]))
+    return SimpleNamespace(token=token, summary_row=lambda: dict(summary),
+                           true_distribution=np.array([0.8, 0.1, 0.1]), pred_distribution=np.array([0.7, 0.2, 0.1]))
+
+
+@pytest.fixture
+def reproduce(monkeypatch, tmp_path):
+    """`examples.reproduce_seed001.main` with fake training, evaluation and feature CRF writing to `tmp_path`;
+    `calls` lists what ran: (kind, model, seed), kind "train", "evaluate", "feature_crf" or "plots"."""
+    import re
+    from types import SimpleNamespace
+
+    import ner.model_evaluator
+    import ner.reporting
+    import examples.reproduce_seed001 as script
+    from ner.errors import NerError
+
+    calls, state = [], {"commit": "aaa", "trained": set(), "fail": None}
+
+    def model_seed(overrides):
+        name, seed = re.fullmatch(r"run_name=(\w+?)_seed(\d+)", overrides[0]).groups()
+        return name, int(seed)
+
+    def train(config_file, overrides):
+        name, seed = model_seed(overrides)
+        if (name, seed) == state["fail"]:
+            raise NerError(f"{name} failed")  # as a killed session: the runs before it are recorded
+        calls.append(("train", name, seed))
+        return SimpleNamespace(report=fake_report(name, seed), latent="latent", latent_true=None, latent_pred=None,
+                               labels=LABELS), 10.0
+
+    def evaluate(config_file, overrides):
+        name, seed = model_seed(overrides)
+        calls.append(("evaluate", name, seed))
+        return SimpleNamespace(report=fake_report(name, seed), latent="latent", latent_true=None, latent_pred=None,
+                               labels=LABELS), float("nan")
+
+    def feature_crf(seed, overrides):
+        calls.append(("feature_crf", "feature_crf", seed))
+        return fake_report("feature_crf", seed), 1.0
+
+    monkeypatch.setattr(script, "train_and_evaluate", train)
+    monkeypatch.setattr(script, "evaluate_trained", evaluate)
+    monkeypatch.setattr(script, "trained_with",
+                        lambda config_file, overrides: model_seed(overrides) in state["trained"])
+    monkeypatch.setattr(script, "feature_crf_report", feature_crf)
+    monkeypatch.setattr(script, "git_commit", lambda: state["commit"])
+    monkeypatch.setattr(ner.model_evaluator, "latent_pca", lambda latent: latent)
+    monkeypatch.setattr(ner.reporting, "write_latent_plots",
+                        lambda directory, *args: calls.append(("plots", directory.name, int(args[-1][-2]))))
+
+    def main(*argv):
+        calls.clear()
+        script.main(["--output", str(tmp_path), *argv])
+        return list(calls)
+
+    return SimpleNamespace(main=main, state=state, output=tmp_path)
+
+
+def test_reproduce_records_every_run_and_a_second_invocation_runs_only_the_missing_pairs(reproduce, capsys):
+    from examples.common import read_records
+
+    assert reproduce.main("--seeds", "1", "--models", "bert_data_dist_kl", "feature_crf", "bert_ner") == [
+        ("feature_crf", "feature_crf", 1), ("train", "bert_ner", 1), ("plots", "bert_ner", 1),
+        ("train", "bert_data_dist_kl", 1), ("plots", "bert_data_dist_kl", 1)]  # in the models' order
+    markdown = (reproduce.output / "reproduction.md").read_text(encoding="utf-8")
+    assert [line.split(" | ")[0] for line in markdown.splitlines() if line.startswith("| ") and " | 1 | " in line] == [
+        "| reference: feature CRF (CRFsuite, hand-written word features)", "| BERT NER", "| + data-distribution KL"]
+
+    reproduce.state["commit"] = "bbb"
+    calls = reproduce.main("--seeds", "1", "2")
+    assert [call for call in calls if call[2] == 1] == [
+        ("train", "ner_baseline", 1), ("train", "bert_confidence_kl", 1), ("plots", "bert_confidence_kl", 1),
+        ("train", "bert_both_kl", 1), ("plots", "bert_both_kl", 1), ("train", "bert_ce_control", 1),
+        ("train", "bert_crf", 1)]
+    assert [call for call in calls if call[2] == 2] == [("feature_crf", "feature_crf", 2)] + [
+        ("train", name, 2) for name in ("ner_baseline", "bert_ner", "bert_data_dist_kl", "bert_confidence_kl",
+                                        "bert_both_kl", "bert_ce_control", "bert_crf")]  # plots of seed 1 only
+
+    markdown = (reproduce.output / "reproduction.md").read_text(encoding="utf-8")
+    assert capsys.readouterr().out.endswith(markdown + "\n")  # printed at the end
+    assert (f"(last invocation: `python -m examples.reproduce_seed001 --output {reproduce.output} --seeds 1 2`; "
+            "commits aaa, bbb, per run in `reproduction/runs.csv`; seeds 1, 2;") in markdown
+    # entity F1 0.60 and 0.64: mean 0.62, sample std 0.0283
+    assert ("| BERT NER | 2 | 90.0000 ± 0.0000 | 50.0000 ± 0.0000 | 0.5200 ± 0.0000 | 0.6200 ± 0.0283 | "
+            "95.9 / 78.41 / 0.6099 |") in markdown
+    assert ("| control: both-KL schedule, KL weight 0 | 2 | 90.0000 ± 0.0000 | 50.0000 ± 0.0000 | 0.5600 ± 0.0000 | "
+            "0.6200 ± 0.0283 | — |") in markdown
+    assert "| model | O | geo | per |" in markdown and "| bert_crf | 0.900 | 0.500 | 0.375 |" in markdown
+
+    runs = read_records(reproduce.output / "reproduction" / "runs.csv")
+    assert len(runs) == 16 and len({(row["model"], row["seed"]) for row in runs}) == 16
+    assert runs[0] == {"model": "feature_crf", "seed": 1, "accuracy": 0.9, "accuracy_without_o": 0.5, "mean_f1": 0.5,
+                       "entity_f1": 0.6, "seconds": 1.0, "commit": "aaa"}
+    assert [row["commit"] for row in runs].count("bbb") == 13
+    per_class = read_records(reproduce.output / "reproduction" / "per_class_f1.csv")
+    assert [(row["model"], row["seed"]) for row in per_class] == [(row["model"], row["seed"]) for row in runs]
+    distributions = read_records(reproduce.output / "reproduction" / "label_distributions.csv")
+    assert len(distributions) == 16 * 3 and distributions[1] == {
+        "model": "feature_crf", "seed": 1, "label": "geo", "true_fraction": 0.1, "predicted_fraction": 0.2}
+    summary = read_records(reproduce.output / "reproduction.csv")
+    assert [row["model"] for row in summary][:2] == ["feature_crf", "ner_baseline"] and summary[0]["seeds"] == 2.0
+
+    assert reproduce.main("--seeds", "1", "2") == []  # everything recorded: nothing runs
+    assert len(read_records(reproduce.output / "reproduction" / "runs.csv")) == 16
+
+
+def test_reproduce_resumes_after_a_failed_run_and_drops_its_partial_rows(reproduce):
+    from examples.common import read_records
+
+    reproduce.state["fail"] = ("bert_data_dist_kl", 1)
+    with pytest.raises(SystemExit):
+        reproduce.main("--seeds", "1", "--models", "ner_baseline", "bert_ner", "bert_data_dist_kl")
+    runs = read_records(reproduce.output / "reproduction" / "runs.csv")
+    assert [row["model"] for row in runs] == ["ner_baseline", "bert_ner"]
+    assert "| BERT NER | 1 |" in (reproduce.output / "reproduction.md").read_text(encoding="utf-8")
+    # As if the session ended between a run's per-class row and its runs.csv row: the stray row is dropped.
+    with open(reproduce.output / "reproduction" / "per_class_f1.csv", "a", encoding="utf-8") as handle:
+        handle.write("bert_data_dist_kl,1,0.1,0.1,0.1\n")
+
+    reproduce.state["fail"] = None
+    assert reproduce.main("--seeds", "1", "--models", "ner_baseline", "bert_ner", "bert_data_dist_kl") == [
+        ("train", "bert_data_dist_kl", 1), ("plots", "bert_data_dist_kl", 1)]
+    per_class = read_records(reproduce.output / "reproduction" / "per_class_f1.csv")
+    assert [(row["model"], row["geo"]) for row in per_class] == [
+        ("ner_baseline", 0.5), ("bert_ner", 0.5), ("bert_data_dist_kl", 0.5)]
+
+
+def test_reproduce_evaluates_trained_runs_unless_fresh_or_their_init_run_was_retrained(reproduce):
+    import math
+
+    from examples.common import read_records
+
+    models = ("--models", "bert_ner", "bert_data_dist_kl", "bert_confidence_kl")
+    reproduce.state["trained"] = {("bert_ner", 1), ("bert_data_dist_kl", 1), ("bert_confidence_kl", 1),
+                                  ("bert_data_dist_kl", 2)}
+    calls = reproduce.main("--seeds", "1", "2", *models)
+    assert [call for call in calls if call[0] != "plots"] == [
+        ("evaluate", "bert_ner", 1), ("evaluate", "bert_data_dist_kl", 1), ("evaluate", "bert_confidence_kl", 1),
+        ("train", "bert_ner", 2), ("train", "bert_data_dist_kl", 2),  # its bert_ner run is new
+        ("train", "bert_confidence_kl", 2)]
+    runs = read_records(reproduce.output / "reproduction" / "runs.csv")
+    assert [row["seconds"] for row in runs][3:] == [10.0, 10.0, 10.0]
+    assert all(math.isnan(row["seconds"]) for row in runs[:3])  # evaluated, not trained
+    assert [call for call in reproduce.main("--seeds", "1", "--fresh", *models) if call[0] != "plots"] == [
+        ("train", "bert_ner", 1), ("train", "bert_data_dist_kl", 1), ("train", "bert_confidence_kl", 1)]
+    assert len(read_records(reproduce.output / "reproduction" / "runs.csv")) == 3  # --fresh: seed 2's rows gone
+
+
+def test_reproduce_reads_rows_recorded_before_the_commit_column_and_names_the_protocols_files(reproduce):
+    from examples.common import read_records
+    from ner.reporting import write_csv
+
+    old = {"model": "bert_ner", "seed": 1, "accuracy": 0.9, "accuracy_without_o": 0.5, "mean_f1": 0.6,
+           "entity_f1": 0.6, "seconds": 5.0}
+    directory = reproduce.output / "reproduction_seed001_protocol"
+    write_csv(directory / "runs.csv", [old])
+    write_csv(directory / "per_class_f1.csv", [{"model": "bert_ner", "seed": 1, "O": 0.9, "geo": 0.5, "per": 0.25}])
+    write_csv(directory / "label_distributions.csv", [{"model": "bert_ner", "seed": 1, "label": "O",
+                                                       "true_fraction": 0.8, "predicted_fraction": 0.7}])
+    assert reproduce.main("--protocol", "seed001", "--seeds", "1", "--models", "bert_ner", "feature_crf") == [
+        ("feature_crf", "feature_crf", 1)]
+    assert read_records(directory / "runs.csv")[0] == {**old, "commit": ""}
+    markdown = (reproduce.output / "reproduction_seed001_protocol.md").read_text(encoding="utf-8")
+    assert markdown.startswith("# Seed 001's table under its own, leaky protocol")
+    assert "commits aaa, not recorded, per run in `reproduction_seed001_protocol/runs.csv`; seeds 1;" in markdown
+    assert not (reproduce.output / "reproduction.md").exists()
+
+
+def test_a_run_counts_as_trained_with_its_weights_and_the_same_config(tmp_path):
+    from examples.common import trained_with
+    from ner.config import load_config, save_config
+
+    overrides = ["run_name=bert_ner_seed3", f"paths.saved_models_dir={tmp_path}", "split.seed=3"]
+    run_dir = tmp_path / "bert_ner_seed3"
+    save_config(load_config("config/bert_ner.yaml", overrides), run_dir / "config.yaml")
+    assert not trained_with("config/bert_ner.yaml", overrides)  # no weights: its training did not finish
+    (run_dir / "weights").mkdir()
+    assert trained_with("config/bert_ner.yaml", overrides)
+    assert not trained_with("config/bert_ner.yaml", [*overrides, "model.head.dropout_rate=0.3"])
+    (run_dir / "config.yaml").write_text("training: {epochs: many}\n")
+    assert not trained_with("config/bert_ner.yaml", overrides)
