@@ -108,13 +108,14 @@ def git_commit() -> str:
 METRICS = ("accuracy", "accuracy_without_o", "mean_f1", "entity_f1")
 
 
-def add_comparison_arguments(parser: argparse.ArgumentParser, results: str) -> None:
+def add_comparison_arguments(parser: argparse.ArgumentParser, results: str, fresh_also: str = "") -> None:
     """The options of a resumable comparison script: `--set` (every model run, not the feature CRF's),
-    `--output` (the directory of `<results>.*`) and `--fresh` (ignore the runs recorded in `<results>/`)."""
+    `--output` (the directory of `<results>.*`) and `--fresh` (ignore the runs recorded in `<results>/`, and
+    what `fresh_also` says)."""
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key in every model run (not the feature CRF's)")
     parser.add_argument("--output", default="results", help=f"directory for {results}.* (default: %(default)s)")
-    parser.add_argument("--fresh", action="store_true", help=f"ignore the runs recorded in <output>/{results}/")
+    parser.add_argument("--fresh", action="store_true", help=f"ignore the runs recorded in <output>/{results}/{fresh_also}")
 
 
 def invocation(module: str, argv: Optional[Sequence[str]]) -> str:

@@ -168,7 +168,8 @@ def main(argv=None) -> None:
                         help="split.protocol of every run: leak_free (the package's), or seed001, seed 001's original, "
                              "leaky one with its KL details, written to reproduction_seed001_protocol.md/.csv "
                              "(default: %(default)s)")
-    add_comparison_arguments(parser, "reproduction[_<protocol>_protocol]")
+    add_comparison_arguments(parser, "reproduction[_<protocol>_protocol]",
+                             " and train every run again (not evaluate one trained earlier with the same config)")
     args = parser.parse_args(argv)
     stem = results_name(args.protocol)
     command = invocation("examples.reproduce_seed001", argv)
