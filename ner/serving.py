@@ -164,6 +164,9 @@ def _span_scores(label_ids: tf.Tensor, scores: tf.Tensor, rows: tf.Tensor, span_
                  reading: SpanReading) -> tf.Tensor:
     """Each word's entity confidence [B, W] float32 (`span_scores`, module docstring).
 
+    An "O" word takes its own `scores` value, not its span marginal: both are p(y = O), and the span marginal
+    (float64 inside) differs from the CRF's float32 forward-backward by its round-off (~1e-5 on long rows).
+
     Args:
       label_ids: [B, W] int32, the sentences' label ids, 0 ("O") on padding.
       scores: [B, W] float32, the probability of each word's label.
@@ -178,10 +181,11 @@ def _span_scores(label_ids: tf.Tensor, scores: tf.Tensor, rows: tf.Tensor, span_
     def per_span(reduce, values: tf.Tensor) -> tf.Tensor:  # [B, W] -> [B·W], reduced over each word's span
         return tf.gather(reduce(tf.reshape(values, [-1]), span_of_word, num_spans), span_of_word)
 
-    confidence = per_span(tf.math.unsorted_segment_mean, scores)
-    if span_marginals is not None:  # a span cut between two rows keeps the mean
+    confidence = per_span(tf.math.unsorted_segment_mean, scores)  # an "O" word's own score
+    if span_marginals is not None:  # a span cut between two rows, and an "O" word, keep the mean
         cut = per_span(tf.math.unsorted_segment_max, rows) > per_span(tf.math.unsorted_segment_min, rows)
-        confidence = tf.where(cut, confidence, tf.reshape(span_marginals, [-1]))
+        outside = tf.equal(tf.gather(tf.constant(reading.types, tf.int32), tf.reshape(label_ids, [-1])), 0)
+        confidence = tf.where(cut | outside, confidence, tf.reshape(span_marginals, [-1]))
     return tf.reshape(confidence, tf.shape(label_ids))
 
 
