@@ -28,10 +28,7 @@ probability → the entity spans of each sentence's labels, read as `ner predict
                                  of the word's row (`ner.layers.crf.crf_span_marginals`); for a softmax
                                  model, and for a span cut between two rows of a long sentence, the mean
                                  of its words' `scores`. A word outside every entity ("O") is a span of its
-                                 own: its `scores` value (under a CRF, its marginal p(O)). (`ner predict`
-                                 computes the CRF span marginal in NumPy with BILUO patterns that assume
-                                 the scheme's constraints, `model.crf_constraints`, the default; a BILUO
-                                 CRF trained without them gets the exact value here, which may differ.)
+                                 own: its `scores` value (under a CRF, its marginal p(O)).
     num_words    [B] int64       how many of the W positions are words
 
 Padding positions hold "" and 0. Loading it needs TensorFlow and tensorflow-text, not this package.
@@ -139,7 +136,8 @@ class ServingModule(tf.Module):
         # and a CRF model's span marginals [R, T].
         span_marginals = None
         if isinstance(self.model, CrfOutput):
-            probabilities, label_ids, span_marginals = self.model.predict_span_outputs(features, self.span_reading)
+            _, probabilities, label_ids, span_marginals = self.model.predict_span_outputs(features,
+                                                                                          self.span_reading)
         else:
             _, probabilities, label_ids = self.model.predict_outputs(features)
         word_probabilities = tf.boolean_mask(probabilities, first_piece > 0)  # [N, C], in word order
