@@ -23,9 +23,10 @@ word's label is the model's decoded label (`TokenClassifier.decode`: the argmax 
 Viterbi path of a CRF model), or with T > 0 the argmax of the mean; its confidence is the probability of
 that label. Entities are the spans of the labels read as IOB2 (the way the evaluator
 reads predictions: `LabelMap.to_bio`). An entity's confidence is, for a CRF model with dropout off, the
-marginal probability of its exact span and type under the CRF (forward-backward over the row's words,
-`ner.uncertainty.entities`), and otherwise the mean confidence of its words. (A span that crosses the cut
-between two rows of a long sentence belongs to no one CRF and gets the mean too.) `review` marks the
+marginal probability of its exact span and type under the CRF (forward-backward over the row's words, from
+the pass that gives the labels: `CrfOutput.predict_span_outputs`, as the serving SavedModel computes it),
+and otherwise the mean confidence of its words. (A span that crosses the cut between two rows of a long
+sentence belongs to no one CRF and gets the mean too.) `review` marks the
 entities whose confidence is below `threshold`.
 
 Choosing sentences to annotate: `tagger.select(pool, budget, strategy="mnlp")` takes a pool of sentences
@@ -54,7 +55,6 @@ from ner.tagging import OUTSIDE, LabelMap
 from ner.text import Token, tokenize
 from ner.trainers.trainer import WEIGHTS_DIR, load_weights
 from ner.uncertainty.mc_dropout import MCDropoutPredictor
-from ner.uncertainty.entities import crf_span_probabilities
 from ner.uncertainty.metrics import span_uncertainties
 
 CONFIDENCE_DIGITS = 4  # decimals of the confidences `ner predict` and `ner tag-corpus` write
@@ -93,12 +93,12 @@ class Entity:
 @dataclass(frozen=True)
 class SentencePrediction:
     """One sentence's words: label ids int32 [n_words], probabilities float32 [n_words, C], and for a CRF
-    model with dropout off its emission scores float32 [n_words, C] and the word offsets where its rows
-    start (int [rows]; a long sentence fills several rows)."""
+    model with dropout off each word's span marginal within its row float32 [n_words] (`FirstPiecePredictions`)
+    and the word offsets where its rows start (int [rows]; a long sentence fills several rows)."""
 
     label_ids: np.ndarray
     probabilities: np.ndarray
-    emission_scores: Optional[np.ndarray] = None
+    span_marginals: Optional[np.ndarray] = None
     row_starts: Optional[np.ndarray] = None
 
 
@@ -147,7 +147,7 @@ class Tagger:
         self.featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                               self.label_map, long_sentences="split",
                                               lexical_features=config.model.lexical_features)
-        self._predictor = FirstPiecePredictor(model)
+        self._predictor = FirstPiecePredictor(model, label_map.span_reading())
 
     @classmethod
     def from_run(cls, run: str, saved_models_dir: str = "saved_models") -> "Tagger":
@@ -186,7 +186,7 @@ class Tagger:
                            for prediction in predicted]
             results.append(tag_text(
                 text, document, labels, confidences, self.label_map, threshold,
-                lambda index, start, end, kind, mean: self._span_confidence(predicted[index], start, end, kind, mean)))
+                lambda index, start, end, _, mean: self._span_confidence(predicted[index], start, end, mean)))
         return results
 
     def predict_words(self, sentences: Sequence[Sequence[str]], mc_samples: int = 0,
@@ -198,25 +198,21 @@ class Tagger:
         compares)."""
         return [(p.label_ids, p.probabilities) for p in self._predict_sentences(sentences, mc_samples, sort_by_length)]
 
-    def _span_confidence(self, prediction: SentencePrediction, start: int, end: int, kind: str,
+    def _span_confidence(self, prediction: SentencePrediction, start: int, end: int,
                          mean_word_confidence: float) -> float:
-        """The CRF marginal of the span `start:end` of type `kind` within its row; else `mean_word_confidence`."""
-        if prediction.emission_scores is None:
+        """The CRF marginal of the entity `start:end` within its row (word `start`'s span marginal: within a
+        row the row's reading of the labels has the same span there); else `mean_word_confidence`."""
+        if prediction.span_marginals is None:
             return mean_word_confidence
         row_ends = np.r_[prediction.row_starts[1:], len(prediction.label_ids)]
         row = int(np.searchsorted(prediction.row_starts, start, side="right")) - 1
         if end > row_ends[row]:  # the span crosses a row cut
             return mean_word_confidence
-        offset = prediction.row_starts[row]
-        transitions, crf_start, crf_end = (values.numpy() for values in self.model.crf.parameters(constrain=True))
-        [marginal] = crf_span_probabilities(prediction.emission_scores[offset:row_ends[row]], transitions, crf_start,
-                                            crf_end, [(start - offset, end - offset, kind)], self.label_map.labels,
-                                            self.label_map.scheme)
-        return float(marginal)
+        return float(prediction.span_marginals[start])
 
     def _predict_sentences(self, sentences: Sequence[Sequence[str]], mc_samples: int,
                            sort_by_length: bool = True) -> List[SentencePrediction]:
-        """`predict_words`, plus a CRF model's emission scores and row starts when `mc_samples` is 0."""
+        """`predict_words`, plus a CRF model's span marginals and row starts when `mc_samples` is 0."""
         if mc_samples < 0:
             raise ValueError(f"mc_samples must be 0 (softmax) or positive, got {mc_samples}")
         if not sentences:
@@ -229,7 +225,7 @@ class Tagger:
             label_ids = probabilities.argmax(axis=-1).astype(np.int32)
         else:
             prediction = restore_row_order(self._predictor.predict(
-                dataset, probabilities=True, emission_scores=isinstance(self.model, CrfOutput)), order)
+                dataset, probabilities=True, span_marginals=isinstance(self.model, CrfOutput)), order)
             probabilities, label_ids = prediction.probabilities, prediction.label_ids
         # Rows are in sentence order and words in row order, so the words of a sentence are consecutive.
         lengths = [len(words_of_sentence) for words_of_sentence in sentences]
@@ -237,14 +233,14 @@ class Tagger:
             raise RuntimeError(f"{len(label_ids)} first pieces for {sum(lengths)} words; the rows lost words")
         cuts = np.cumsum(lengths)[:-1]
         per_sentence = [np.split(values, cuts) for values in (label_ids, probabilities)]
-        if prediction.emission_scores is None:
+        if prediction.span_marginals is None:
             return [SentencePrediction(ids, p) for ids, p in zip(*per_sentence)]
         row_offsets = np.r_[0, np.cumsum(prediction.row_lengths)[:-1]]  # [R] first word of each row
         sentence_starts = np.r_[0, cuts]
         row_starts = [row_offsets[encoded.sentence_ids == index] - sentence_starts[index]
                       for index in range(len(sentences))]
         return [SentencePrediction(ids, p, scores, starts) for ids, p, scores, starts
-                in zip(*per_sentence, np.split(prediction.emission_scores, cuts), row_starts)]
+                in zip(*per_sentence, np.split(prediction.span_marginals, cuts), row_starts)]
 
     def select(self, sentences: Sequence[Sequence[str]], budget: int, strategy: str = "mnlp",
                diversity: float = 0.0, mc_samples: Optional[int] = None, seed: int = 0) -> Selection:

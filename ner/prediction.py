@@ -5,7 +5,8 @@ Evaluation (`ner.evaluation`), raw-text tagging (`ner.api`) and the MC-dropout s
 (each word's first piece; every position of a `WordFeatureNER` batch), rows in dataset order and words in
 row order. Label ids come from `model.decode`: the argmax of the probabilities, or the Viterbi path of a
 CRF model; `model.decoded_log_probability` gives each row's log-probability of those labels (selection
-for annotation, `ner.selection`).
+for annotation, `ner.selection`), and a CRF model's `predict_span_outputs` each word's span marginal in
+them (entity confidence: `ner.api`, the uncertainty study).
 
 A caller that can choose the row order (raw-text tagging) reads its rows sorted by length
 (`ner.preprocessor.length_order`), so that each batch pads little, and puts the outputs back in input
@@ -21,7 +22,7 @@ import tensorflow as tf
 
 from ner.models.base import TokenClassifier
 from ner.models.crf_output import CrfOutput
-from ner.tagging import IGNORE_LABEL
+from ner.tagging import IGNORE_LABEL, SpanReading
 from ner.uncertainty.mc_dropout import MCDropoutPredictor
 from ner.uncertainty.metrics import MCStatistics, summarize_samples
 
@@ -44,7 +45,9 @@ class FirstPiecePredictions:
         None without an MC predictor.
       log_probability: float32 [R], each row's log p of `model.decode`'s labels (dropout off); None when
         not asked for.
-      emission_scores: float32 [n, C], a CRF model's emission scores (dropout off); None when not asked for.
+      span_marginals: float32 [n], a CRF model's span marginals (dropout off): each word's probability of
+        the span of `model.decode`'s path that holds it (`CrfOutput.predict_span_outputs`); None when not
+        asked for.
     """
 
     labels: np.ndarray
@@ -54,7 +57,7 @@ class FirstPiecePredictions:
     latent: Optional[np.ndarray] = None
     mc: Optional[MCStatistics] = None
     log_probability: Optional[np.ndarray] = None
-    emission_scores: Optional[np.ndarray] = None
+    span_marginals: Optional[np.ndarray] = None
 
 
 _PER_ROW = ("row_lengths", "log_probability")  # kept per row; every other array per labelled position
@@ -67,20 +70,23 @@ class FirstPiecePredictor:
       model: a built `TokenClassifier` (a `WordFeatureNER` for cached features). Its weights may be loaded
         before or after the predictor is made; one predictor serves any number of datasets (its traced
         functions are kept).
+      span_reading: how the model's labels read as entity spans (`LabelMap.span_reading`); a CRF model
+        needs it for span marginals.
     """
 
-    def __init__(self, model: TokenClassifier):
+    def __init__(self, model: TokenClassifier, span_reading: Optional[SpanReading] = None):
         self.model = model
         # One trace serves batches of every length (reduce_retracing relaxes the shapes after the first).
         self._decode = tf.function(model.decode, reduce_retracing=True)
         self._outputs = tf.function(model.predict_outputs, reduce_retracing=True)
         self._log_probability = tf.function(model.decoded_log_probability, reduce_retracing=True)
-        self._scores = (tf.function(lambda features: model.latent_and_scores(features, training=False)[1],
-                                    reduce_retracing=True) if isinstance(model, CrfOutput) else None)
+        self._span_outputs = (tf.function(lambda features: model.predict_span_outputs(features, span_reading),
+                                          reduce_retracing=True)
+                              if isinstance(model, CrfOutput) and span_reading is not None else None)
 
     def predict(self, dataset: tf.data.Dataset, decode: bool = True, probabilities: bool = False,
                 latent_batches: int = 0, mc_predictor: Optional[MCDropoutPredictor] = None,
-                log_probability: bool = False, emission_scores: bool = False) -> FirstPiecePredictions:
+                log_probability: bool = False, span_marginals: bool = False) -> FirstPiecePredictions:
         """The model's outputs at the labelled positions of `dataset` (unshuffled), in row order.
 
         Args:
@@ -93,13 +99,17 @@ class FirstPiecePredictor:
             deterministic pass gives the probabilities.
           log_probability: keep each row's `model.decoded_log_probability` (one more pass, which also gives
             the latent points).
-          emission_scores: keep a CRF model's emission scores (one more pass below the CRF).
+          span_marginals: keep a CRF model's span marginals (its pass gives the probabilities, the labels
+            and the latent points too).
 
         Raises:
-          ValueError: a dataset without batches, or `emission_scores` for a model without a CRF.
+          ValueError: a dataset without batches, or `span_marginals` for a model without a CRF or a predictor
+            without a `span_reading`.
         """
-        if emission_scores and self._scores is None:
-            raise ValueError(f"emission scores need a CRF model; {type(self.model).__name__} has no CRF")
+        if span_marginals and not isinstance(self.model, CrfOutput):
+            raise ValueError(f"span marginals need a CRF model; {type(self.model).__name__} has no CRF")
+        if span_marginals and self._span_outputs is None:
+            raise ValueError("span marginals need the labels' span reading: give FirstPiecePredictor a span_reading")
         kept = defaultdict(list)  # name -> per-batch arrays at the labelled positions
         for index, (features, labels) in enumerate(dataset):
             labels = labels.numpy()
@@ -115,8 +125,12 @@ class FirstPiecePredictor:
                 batch.update(probabilities=deterministic.numpy(), mc_mean=statistics.mean,
                              mc_variance=statistics.variance, mc_expected_entropy=statistics.expected_entropy)
             deterministic_probabilities = probabilities and mc_predictor is None
-            if deterministic_probabilities or (index < latent_batches and latent is None):  # one pass gives all three
-                latent, batch_probabilities, label_ids = self._outputs(features)  # [B, T, L], [B, T, C], [B, T]
+            if deterministic_probabilities or span_marginals or (index < latent_batches and latent is None):
+                # One pass gives all three (and the span marginals [B, T]).
+                outputs = self._span_outputs(features) if span_marginals else self._outputs(features)
+                latent, batch_probabilities, label_ids = outputs[:3]  # [B, T, L], [B, T, C], [B, T]
+                if span_marginals:
+                    batch["span_marginals"] = outputs[3].numpy()
                 if deterministic_probabilities:
                     batch["probabilities"] = batch_probabilities.numpy()
                 if decode:
@@ -125,8 +139,6 @@ class FirstPiecePredictor:
                 batch["label_ids"] = self._decode(features).numpy()
             if index < latent_batches:
                 batch["latent"] = latent.numpy()
-            if emission_scores:
-                batch["emission_scores"] = self._scores(features).numpy()
             for name, values in batch.items():
                 kept[name].append(values if name in _PER_ROW else values[labelled])
         if not kept:
@@ -169,4 +181,4 @@ def restore_row_order(predictions: FirstPiecePredictions, order: np.ndarray) -> 
     return FirstPiecePredictions(labels=take(predictions.labels), row_lengths=lengths,
                                  label_ids=take(predictions.label_ids), probabilities=take(predictions.probabilities),
                                  mc=mc, log_probability=log_probability,
-                                 emission_scores=take(predictions.emission_scores))
+                                 span_marginals=take(predictions.span_marginals))

@@ -28,10 +28,7 @@ probability → the entity spans of each sentence's labels, read as `ner predict
                                  of the word's row (`ner.layers.crf.crf_span_marginals`); for a softmax
                                  model, and for a span cut between two rows of a long sentence, the mean
                                  of its words' `scores`. A word outside every entity ("O") is a span of its
-                                 own: its `scores` value (under a CRF, its marginal p(O)). (`ner predict`
-                                 computes the CRF span marginal in NumPy with BILUO patterns that assume
-                                 the scheme's constraints, `model.crf_constraints`, the default; a BILUO
-                                 CRF trained without them gets the exact value here, which may differ.)
+                                 own: its `scores` value (under a CRF, its marginal p(O)).
     num_words    [B] int64       how many of the W positions are words
 
 Padding positions hold "" and 0. Loading it needs TensorFlow and tensorflow-text, not this package.
@@ -139,7 +136,8 @@ class ServingModule(tf.Module):
         # and a CRF model's span marginals [R, T].
         span_marginals = None
         if isinstance(self.model, CrfOutput):
-            probabilities, label_ids, span_marginals = self.model.predict_span_outputs(features, self.span_reading)
+            _, probabilities, label_ids, span_marginals = self.model.predict_span_outputs(features,
+                                                                                          self.span_reading)
         else:
             _, probabilities, label_ids = self.model.predict_outputs(features)
         word_probabilities = tf.boolean_mask(probabilities, first_piece > 0)  # [N, C], in word order
@@ -164,6 +162,9 @@ def _span_scores(label_ids: tf.Tensor, scores: tf.Tensor, rows: tf.Tensor, span_
                  reading: SpanReading) -> tf.Tensor:
     """Each word's entity confidence [B, W] float32 (`span_scores`, module docstring).
 
+    An "O" word takes its own `scores` value, not its span marginal: both are p(y = O), and the span marginal
+    (float64 inside) differs from the CRF's float32 forward-backward by its round-off (~1e-5 on long rows).
+
     Args:
       label_ids: [B, W] int32, the sentences' label ids, 0 ("O") on padding.
       scores: [B, W] float32, the probability of each word's label.
@@ -178,10 +179,11 @@ def _span_scores(label_ids: tf.Tensor, scores: tf.Tensor, rows: tf.Tensor, span_
     def per_span(reduce, values: tf.Tensor) -> tf.Tensor:  # [B, W] -> [B·W], reduced over each word's span
         return tf.gather(reduce(tf.reshape(values, [-1]), span_of_word, num_spans), span_of_word)
 
-    confidence = per_span(tf.math.unsorted_segment_mean, scores)
-    if span_marginals is not None:  # a span cut between two rows keeps the mean
+    confidence = per_span(tf.math.unsorted_segment_mean, scores)  # an "O" word's own score
+    if span_marginals is not None:  # a span cut between two rows, and an "O" word, keep the mean
         cut = per_span(tf.math.unsorted_segment_max, rows) > per_span(tf.math.unsorted_segment_min, rows)
-        confidence = tf.where(cut, confidence, tf.reshape(span_marginals, [-1]))
+        outside = tf.equal(tf.gather(tf.constant(reading.types, tf.int32), tf.reshape(label_ids, [-1])), 0)
+        confidence = tf.where(cut | outside, confidence, tf.reshape(span_marginals, [-1]))
     return tf.reshape(confidence, tf.shape(label_ids))
 
 

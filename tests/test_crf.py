@@ -2,7 +2,7 @@
 
 Small means at most 5 labels and 5 words, so all C ** W paths can be listed: the log-partition, the
 marginals, the Viterbi path and the span marginals must match the enumeration exactly (to float32
-precision). The span marginals also match the NumPy ones of `ner.uncertainty.entities`.
+precision).
 """
 import itertools
 
@@ -14,9 +14,9 @@ import ner  # noqa: F401
 from ner.layers.crf import (CRF, CrfParameters, constrained, crf_log_likelihood, crf_log_partition, crf_marginals,
                             crf_sequence_score, crf_span_marginals, crf_viterbi, span_starts, spread_to_pieces,
                             word_positions)
-from ner.tagging import IGNORE_LABEL, OUTSIDE, TAG_SCHEMES, LabelMap
+from ner.tagging import IGNORE_LABEL, TAG_SCHEMES, LabelMap
 from ner.losses import masked_cross_entropy
-from ner.uncertainty.entities import crf_span_probabilities, entity_spans
+from ner.uncertainty.entities import entity_spans
 
 
 def random_case(seed, num_labels, lengths, width=5):
@@ -235,13 +235,12 @@ def test_compiled_with_unknown_shapes_including_one_word():
         assert np.isfinite(float(loss)) and probabilities.shape == (2, cut, 3) and decoded.shape == (2, cut)
 
 
-def word_span(label_map, tags, position):
-    """The span `(start, end, type)` of `to_bio`'s reading of the label ids `tags` that holds `position`;
-    None for an "O" word."""
-    for _, start, end, kind in entity_spans([label_map.to_bio([label_map.id_to_label(i) for i in tags])]):
-        if start <= position < end:
-            return start, end, kind
-    return None
+def path_spans(label_map, path):
+    """Each word's span `(start, end, type)` in `to_bio`'s reading of the label ids `path`; None for "O"."""
+    spans = [None] * len(path)
+    for _, start, end, kind in entity_spans([label_map.to_bio([label_map.id_to_label(i) for i in path])]):
+        spans[start:end] = [(start, end, kind)] * (end - start)
+    return spans
 
 
 @pytest.mark.parametrize("scheme", TAG_SCHEMES)
@@ -256,50 +255,32 @@ def test_span_starts_are_where_to_bio_starts_a_span(scheme):
 
 
 @pytest.mark.parametrize("scheme, constrain", [("io", False), ("bio", True), ("bio", False), ("iob1", True),
-                                               ("iob1", False), ("biluo", True)])
-def test_span_marginals_match_numpy_span_probabilities(scheme, constrain):
-    """On random scores, parameters and label paths (rows of 6, 4, 1 and 5 of 6 words), each entity word
-    gets `crf_span_probabilities` of its span (which `tests/test_uncertainty_entities.py` checks against
-    enumeration) and each "O" word its marginal p(y = O); 0 on padding. The NumPy BILUO patterns assume
-    the constrained parameters, so BILUO is compared with them only."""
+                                               ("iob1", False), ("biluo", True), ("biluo", False)])
+def test_span_marginals_match_enumeration(scheme, constrain):
+    """On random scores, parameters and label paths (rows of 4, 3 and 1 of 4 words; two entity types), each
+    entity word gets the summed probability of the label paths whose `to_bio` reading holds its span exactly
+    (start, end and type), each "O" word its marginal p(y = O), padding 0. Without constraints a path may be
+    one that `to_bio` reads leniently (a stray "I-a" starts a span); with them, forbidden paths weigh
+    exp(FORBIDDEN)."""
     label_map = LabelMap.for_scheme(scheme, entity_types=("a", "b"))
-    lengths = [6, 4, 1, 5]
+    lengths = [4, 3, 1]
     for seed in range(3):
-        scores, mask, parameters = random_case(seed, label_map.num_labels, lengths, width=6)
+        scores, mask, parameters = random_case(seed, label_map.num_labels, lengths, width=4)
         if constrain:
             parameters = constrained(parameters, label_map.allowed_transitions())
         tags = np.random.default_rng(seed).integers(0, label_map.num_labels, size=mask.shape)
         got = crf_span_marginals(scores, mask, parameters, np.where(mask, tags, IGNORE_LABEL),
                                  label_map.span_reading()).numpy()
-        marginals = crf_marginals(scores, mask, parameters).numpy()
-        numpy_parameters = [np.asarray(values, np.float64) for values in parameters]
         for row, length in enumerate(lengths):
-            for position in range(length):
-                span = word_span(label_map, tags[row, :length], position)
-                if span is None:
-                    expected = marginals[row, position, label_map.label_to_id(OUTSIDE)]
-                else:
-                    [expected] = crf_span_probabilities(scores[row, :length], *numpy_parameters, [span],
-                                                        label_map.labels, scheme)
-                assert got[row, position] == pytest.approx(expected, abs=1e-5), (row, position, span)
+            paths = enumerate_paths(scores[row], length, parameters)
+            values = np.array([score for _, score in paths])
+            weights = np.exp(values - np.logaddexp.reduce(values))
+            readings = [path_spans(label_map, path) for path, _ in paths]
+            for position, span in enumerate(path_spans(label_map, tags[row, :length])):
+                expected = sum(weight for (path, _), reading, weight in zip(paths, readings, weights)
+                               if (path[position] == 0 if span is None else reading[position] == span))
+                assert got[row, position] == pytest.approx(expected, abs=1e-6), (row, position, span)
         assert not got[~mask].any()
-
-
-def test_span_marginals_of_biluo_match_enumeration_without_constraints():
-    """Without constraints a BILUO path may be one that `to_bio` reads leniently ("I-a" after "O" starts a
-    span): the span marginal is still the summed probability of the paths whose reading holds the span."""
-    label_map = LabelMap.for_scheme("biluo", entity_types=("a",))  # O B-a I-a L-a U-a
-    scores, mask, parameters = random_case(9, label_map.num_labels, [4])
-    tags = np.array([[2, 3, 0, 4]])  # I-a L-a O U-a: spans (0, 2) and (3, 4)
-    got = crf_span_marginals(scores, mask, parameters, np.pad(tags, [(0, 0), (0, 1)], constant_values=-1),
-                             label_map.span_reading()).numpy()[0]
-    paths = enumerate_paths(scores[0], 4, parameters)
-    weights = np.exp(np.array([score for _, score in paths]) - brute_force(scores[0], 4, parameters)[0])
-    for position in range(4):
-        span = word_span(label_map, tags[0], position)
-        expected = sum(weight for (path, _), weight in zip(paths, weights)
-                       if (path[position] == 0 if span is None else word_span(label_map, path, span[0]) == span))
-        assert got[position] == pytest.approx(expected, abs=1e-5)
 
 
 def test_layer_span_marginals_sit_on_first_pieces():

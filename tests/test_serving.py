@@ -76,8 +76,7 @@ def assert_agree(sentences, served):
         assert served["words"][row][:count] == [w.text for w, _ in sentence]
         assert served["tags"][row][:count] == [w.label for w, _ in sentence]
         np.testing.assert_allclose(served["scores"][row][:count], [w.confidence for w, _ in sentence], atol=1e-5)
-        np.testing.assert_allclose(served["span_scores"][row][:count], [score for _, score in sentence],
-                                   atol=3e-5)  # serving sums in float32, predict (NumPy) in float64
+        np.testing.assert_allclose(served["span_scores"][row][:count], [score for _, score in sentence], atol=1e-5)
         assert set(served["tags"][row][count:]) <= {""}
         assert not any(served["scores"][row][count:]) and not any(served["span_scores"][row][count:])
 
@@ -134,12 +133,13 @@ def test_span_scores_by_hand(crf):
     """BIO labels O, B-a, I-a. Sentence 1: B-a I-a | O | B-a I-a I-a, its last span cut between rows 0
     and 1; sentence 2: a stray I-a (a span start), then padding. A CRF model's words take their row's span
     marginal, except in the cut span, which takes the mean of its words' scores (0.6 + 0.5 + 0.4) / 3; a
-    softmax model's take the mean of their span's scores; an O word keeps its own score; padding gets 0."""
+    softmax model's take the mean of their span's scores; an O word keeps its own score (0.8, not its CRF
+    span marginal 0.79); padding gets 0."""
     reading = LabelMap.for_scheme("bio", entity_types=("a",)).span_reading()
     label_ids = tf.constant([[1, 2, 0, 1, 2, 2], [2, 0, 0, 0, 0, 0]])
     scores = tf.constant([[0.9, 0.7, 0.8, 0.6, 0.5, 0.4], [0.3, 0, 0, 0, 0, 0]])
     rows = tf.constant([[0, 0, 0, 0, 1, 1], [2, -1, -1, -1, -1, -1]], tf.int64)
-    marginals = tf.constant([[0.55, 0.55, 0.8, 0.2, 0.3, 0.3], [0.25, 0, 0, 0, 0, 0]])
+    marginals = tf.constant([[0.55, 0.55, 0.79, 0.2, 0.3, 0.3], [0.25, 0, 0, 0, 0, 0]])
     got = _span_scores(label_ids, scores, rows, marginals if crf else None, reading).numpy()
     expected = ([[0.55, 0.55, 0.8, 0.5, 0.5, 0.5], [0.25, 0, 0, 0, 0, 0]] if crf else
                 [[0.8, 0.8, 0.8, 0.5, 0.5, 0.5], [0.3, 0, 0, 0, 0, 0]])

@@ -15,7 +15,7 @@ from ner.encoders.hub_encoder import INPUT_NAMES
 from ner.errors import ConfigError
 from ner.models import MLPHead, ScalarMix, WordFeatureNER, build_model
 from ner.models.bert_ner import WORD_FEATURES
-from ner.tagging import FIRST_PIECE_MASK
+from ner.tagging import FIRST_PIECE_MASK, LabelMap
 from ner import registry, uncertainty_reporting
 from ner.uncertainty import metrics as um
 from ner.prediction import FirstPiecePredictor
@@ -429,17 +429,23 @@ def test_figures_are_written_as_png(tmp_path):
             tmp_path / "bad.png", "bad")
 
 
-def test_first_piece_predictor_keeps_a_crf_models_emission_scores(tiny_encoder_handle):
-    """The emission scores are the CRF's input at each word's first piece (pieces 1, 2 and 4 of each row)."""
+def test_first_piece_predictor_keeps_a_crf_models_span_marginals(tiny_encoder_handle):
+    """The span marginals are `predict_span_outputs`' at each word's first piece (pieces 1, 2 and 4 of each
+    row), from the pass that gives the probabilities and the labels."""
     set_seed(0)
     model, features = _model_and_features("bert_bilstm_crf", tiny_encoder_handle)
+    reading = LabelMap.for_scheme("bio", entity_types=("a",)).span_reading()  # LABELS = 3: O, B-a, I-a
     labels = np.where(features[FIRST_PIECE_MASK].numpy() == 1, 0, -1).astype(np.int32)
     dataset = tf.data.Dataset.from_tensors((features, labels))
-    prediction = FirstPiecePredictor(model).predict(dataset, emission_scores=True)
-    _, scores = model.latent_and_scores(features, training=False)  # [B, T, C]
-    np.testing.assert_allclose(prediction.emission_scores, scores.numpy()[:, [1, 2, 4]].reshape(-1, LABELS),
-                               rtol=1e-5, atol=1e-6)
-    baseline = _baseline()
-    with pytest.raises(ValueError, match="emission scores need a CRF model; BaselineNER has no CRF"):
-        FirstPiecePredictor(baseline).predict(tf.data.Dataset.from_tensors((_features(), labels[:4])),
-                                              emission_scores=True)
+    prediction = FirstPiecePredictor(model, reading).predict(dataset, probabilities=True, span_marginals=True)
+    _, probabilities, label_ids, span_marginals = model.predict_span_outputs(features, reading)
+    words = [1, 2, 4]
+    np.testing.assert_allclose(prediction.span_marginals, span_marginals.numpy()[:, words].reshape(-1), atol=1e-6)
+    np.testing.assert_allclose(prediction.probabilities, probabilities.numpy()[:, words].reshape(-1, LABELS),
+                               atol=1e-6)
+    np.testing.assert_array_equal(prediction.label_ids, label_ids.numpy()[:, words].reshape(-1))
+    with pytest.raises(ValueError, match="span marginals need the labels' span reading"):
+        FirstPiecePredictor(model).predict(dataset, span_marginals=True)
+    with pytest.raises(ValueError, match="span marginals need a CRF model; BaselineNER has no CRF"):
+        FirstPiecePredictor(_baseline(), reading).predict(
+            tf.data.Dataset.from_tensors((_features(), labels[:4])), span_marginals=True)

@@ -6,7 +6,8 @@ import pytest
 
 import ner  # noqa: F401
 from ner.tagging import LabelMap
-from ner.uncertainty.analysis import Baselines, LinearChain, WordPredictions, analyse
+from ner.layers.crf import CrfParameters, crf_span_marginals
+from ner.uncertainty.analysis import Baselines, WordPredictions, analyse
 from ner.uncertainty.mahalanobis import MahalanobisScorer
 from ner.uncertainty.metrics import auroc, expected_calibration_error
 from ner.uncertainty.temperature import fit_temperature, scaled_probabilities
@@ -43,8 +44,7 @@ def _example():
     """The hand-made rows of `test_analysis_numbers`, with latent vectors on the test and OOD words."""
     probs = [[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.9, 0.05, 0.05], [0.4, 0.5, 0.1], [0.1, 0.1, 0.8]]
     rng = np.random.default_rng(0)
-    test = dataclasses.replace(predictions(probs, [1, 1, 0, 2, 2], [4, 1]), latent=rng.standard_normal((5, 2)),
-                               emission_scores=np.log(probs))
+    test = dataclasses.replace(predictions(probs, [1, 1, 0, 2, 2], [4, 1]), latent=rng.standard_normal((5, 2)))
     ood = dataclasses.replace(predictions([[0.34, 0.33, 0.33]] * 3, [0, 0, 0], [2, 1]),
                               latent=10.0 + rng.standard_normal((3, 2)))
     gold = [["B-per", "I-per", "O", "B-geo"], ["B-geo"]]
@@ -68,15 +68,21 @@ def test_entity_numbers_by_hand():
 
 
 def test_baselines_temperature_mahalanobis_and_crf_span_marginals():
-    """With zero CRF parameters and emission scores log p, an IO path's probability is the product of its
-    words' p, so span (0, 0-2, per) has 0.8 · 0.8 · (1 − 0.05) (word 2 not per), (0, 3-4, per) has
-    (1 − 0.05) · 0.5, and (1, 0-1, geo) has 0.8."""
+    """The span marginals of a CRF with zero parameters and emission scores log p (`crf_span_marginals`):
+    an IO path's probability is the product of its words' p, so span (0, 0-2, per) has 0.8 · 0.8 · (1 − 0.05)
+    (word 2 not per), (0, 3-4, per) has (1 − 0.05) · 0.5, and (1, 0-1, geo) has 0.8."""
     test, ood, gold = _example()
+    zero = CrfParameters(np.zeros((3, 3)), np.zeros(3), np.zeros(3))
+    span_marginals = np.concatenate([
+        crf_span_marginals(np.log(p)[None], np.ones((1, len(p)), bool), zero, tags[None], LABELS.span_reading())[0]
+        for p, tags in zip(test.per_row(test.deterministic), test.per_row(test.decoded()))])
+    marginals = np.array([0.8 * 0.8 * 0.95, 0.95 * 0.5, 0.8])
+    np.testing.assert_allclose(span_marginals[[0, 1, 3, 4]], marginals[[0, 0, 1, 2]], rtol=1e-12)
+    test = dataclasses.replace(test, span_marginals=span_marginals)
     validation = predictions([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4]], [0, 2, 2], [3])
     labelled = dataclasses.replace(predictions(np.full((6, 3), 1 / 3), [0, 0, 1, 1, 2, 2], [6]),
                                    latent=np.random.default_rng(1).standard_normal((6, 2)))
-    crf = LinearChain(np.zeros((3, 3)), np.zeros(3), np.zeros(3), "io")
-    result = analyse(test, gold, LABELS.to_bio, ood, LABELS.labels, Baselines(validation, labelled, crf))
+    result = analyse(test, gold, LABELS.to_bio, ood, LABELS.labels, Baselines(validation, labelled))
 
     temperature = fit_temperature(validation.deterministic, validation.labels)
     assert result.temperature == pytest.approx(temperature)
@@ -92,7 +98,6 @@ def test_baselines_temperature_mahalanobis_and_crf_span_marginals():
     out_max = [ood_distances[:2].max(), ood_distances[2:].max()]
     assert result.ood["mahalanobis (max)"].auroc == pytest.approx(auroc(np.r_[in_max, out_max], np.r_[0, 0, 1, 1]))
 
-    marginals = np.array([0.8 * 0.8 * 0.95, 0.95 * 0.5, 0.8])
     right = np.array([True, False, True])
     assert result.entity_calibration["span marginal (CRF)"].ece == pytest.approx(
         expected_calibration_error(marginals, right).ece)

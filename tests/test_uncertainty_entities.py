@@ -1,63 +1,9 @@
-"""Entity-level confidence: CRF span marginals against brute-force enumeration of all label paths, entity
-correctness, and selective prediction against hand-computed values."""
-import itertools
-
+"""Entity-level confidence: entity correctness and selective prediction against hand-computed values (a CRF
+model's span marginals are checked against brute-force enumeration in tests/test_crf.py)."""
 import numpy as np
 import pytest
 
-from ner.layers.crf import FORBIDDEN
-from ner.tagging import LabelMap
-from ner.uncertainty.entities import (crf_log_partition, crf_span_probabilities, entity_correctness, entity_spans,
-                                      selective_prediction)
-
-
-def _random_crf(label_map: LabelMap, seed: int, constrain: bool = True):
-    """Random emission scores [4, C] and parameters, with the scheme's forbidden moves at FORBIDDEN when
-    `constrain`."""
-    rng = np.random.default_rng(seed)
-    c = label_map.num_labels
-    allowed = label_map.allowed_transitions()
-    restrict = lambda values, mask: np.where(np.asarray(mask) | (not constrain), values, FORBIDDEN)  # noqa: E731
-    return (rng.standard_normal((4, c)), restrict(rng.standard_normal((c, c)), allowed.transitions),
-            restrict(rng.standard_normal(c), allowed.start), restrict(rng.standard_normal(c), allowed.end))
-
-
-def _brute_force(scores, transitions, start, end, label_map):
-    """Span (start, end, type) -> probability, summing p(y) over all C^W label paths, each read as the
-    evaluator reads it (`to_bio`, then seqeval's strict IOB2)."""
-    length, c = scores.shape
-    paths = list(itertools.product(range(c), repeat=length))
-    path_scores = np.array([start[y[0]] + end[y[-1]] + sum(scores[t, y[t]] for t in range(length))
-                            + sum(transitions[y[t - 1], y[t]] for t in range(1, length)) for y in paths])
-    weights = np.exp(path_scores - path_scores.max())
-    weights /= weights.sum()
-    marginal = {}
-    for y, weight in zip(paths, weights):
-        for _, a, b, kind in entity_spans([label_map.to_bio([label_map.labels[i] for i in y])]):
-            marginal[(a, b, kind)] = marginal.get((a, b, kind), 0.0) + weight
-    return marginal
-
-
-@pytest.mark.parametrize("scheme, types, constrain", [("io", ("a", "b"), False), ("bio", ("a",), True),
-                                                      ("bio", ("a",), False), ("iob1", ("a",), True),
-                                                      ("biluo", ("a",), True)])
-def test_span_marginals_match_brute_force_enumeration(scheme, types, constrain):
-    """io: 3 labels (O, a, b); bio and iob1: 3 labels (O, B-a, I-a); biluo: 5; rows of 4 words. Without
-    constraints a bio path may start a span with a stray I-a, which the evaluator reads as B-a."""
-    label_map = LabelMap.for_scheme(scheme, entity_types=types)
-    for seed in range(3):
-        scores, transitions, start, end = _random_crf(label_map, seed, constrain)
-        expected = _brute_force(scores, transitions, start, end, label_map)
-        spans = [(a, b, kind) for a in range(4) for b in range(a + 1, 5) for kind in types]
-        got = crf_span_probabilities(scores, transitions, start, end, spans, label_map.labels, scheme)
-        np.testing.assert_allclose(got, [expected.get(span, 0.0) for span in spans], atol=1e-12)
-
-
-def test_log_partition_of_a_one_word_row_and_a_masked_label():
-    scores = np.array([[0.0, np.log(3.0)]])
-    transitions, start, end = np.zeros((2, 2)), np.array([0.0, 0.0]), np.array([np.log(2.0), 0.0])
-    assert crf_log_partition(scores, transitions, start, end) == pytest.approx(np.log(2.0 + 3.0))
-    assert crf_log_partition(np.array([[-np.inf, 0.0]]), transitions, start, end) == pytest.approx(0.0)
+from ner.uncertainty.entities import entity_correctness, entity_spans, selective_prediction
 
 
 def test_entity_correctness_needs_exact_span_and_type():
@@ -80,16 +26,6 @@ def test_selective_prediction_by_hand():
     np.testing.assert_allclose(result.precision, precision)
     np.testing.assert_allclose(result.recall, recall)
     np.testing.assert_allclose(result.f1, 2 * precision * recall / (precision + recall))
-
-
-def test_bad_spans_are_rejected():
-    labels = LabelMap.for_scheme("bio", entity_types=("a",)).labels
-    with pytest.raises(ValueError, match="does not fit a row of 2 words"):
-        crf_span_probabilities(np.zeros((2, 3)), np.zeros((3, 3)), np.zeros(3), np.zeros(3), [(1, 3, "a")], labels,
-                               "bio")
-    with pytest.raises(ValueError, match="span type 'b' has no label"):
-        crf_span_probabilities(np.zeros((2, 3)), np.zeros((3, 3)), np.zeros(3), np.zeros(3), [(0, 1, "b")], labels,
-                               "bio")
 
 
 def test_entity_ece_by_hand():

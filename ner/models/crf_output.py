@@ -18,7 +18,7 @@ class CrfOutput:
     consecutive words. `call` returns `(latent [B, T, latent_dim], probabilities [B, T, C])` where the
     probabilities are the CRF's per-word marginals (forward-backward) on first pieces and 1 / C elsewhere;
     `decode` gives the Viterbi path, which evaluation, `predict` and serving use; `predict_span_outputs`
-    adds each word's span marginal in that path (serving's entity confidence).
+    adds each word's span marginal in that path (the entity confidence of `predict` and serving).
 
     With `lexical` (a `LexicalScores`), the emission scores are the head's plus the scores of the word's
     lexical features (`lexical_ids` [B, T, K] in the inputs).
@@ -65,14 +65,14 @@ class CrfOutput:
         return latent, self.crf(scores, first_pieces), self.crf.decode(scores, first_pieces)
 
     def predict_span_outputs(self, inputs: Dict[str, tf.Tensor],
-                             reading: SpanReading) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """`(marginals [B, T, C], Viterbi label ids [B, T] int32, span marginals [B, T])` from one pass with
-        dropout off: `predict_outputs`' marginals and labels, and on each first piece the probability of the
+                             reading: SpanReading) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """`(latent [B, T, L], marginals [B, T, C], Viterbi label ids [B, T] int32, span marginals [B, T])` from
+        one pass with dropout off: `predict_outputs`' three, and on each first piece the probability of the
         Viterbi path's span that holds the word, read by `reading` (`CRF.span_marginals`)."""
-        _, scores = self.latent_and_scores(inputs, training=False)
+        latent, scores = self.latent_and_scores(inputs, training=False)
         first_pieces = inputs[FIRST_PIECE_MASK]
         label_ids = self.crf.decode(scores, first_pieces)
-        return (self.crf(scores, first_pieces), label_ids,
+        return (latent, self.crf(scores, first_pieces), label_ids,
                 self.crf.span_marginals(scores, first_pieces, label_ids, reading))
 
     def decode(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:

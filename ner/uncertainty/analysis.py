@@ -14,15 +14,15 @@ Methods, each a row group of the study's table:
 - ensemble: the mean of M runs' probabilities (`ner.uncertainty.ensemble`), when given.
 Entity-level numbers (`ner.uncertainty.entities`) are over the model's decoded entities (a CRF model's
 Viterbi path), whose confidence is the mean or min probability of the decoded label over the span's
-words, or a CRF model's span marginal.
+words, or a CRF model's span marginal (`WordPredictions.span_marginals`, from the model's own pass).
 """
 import dataclasses
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ner.uncertainty.entities import (EntitySpan, SelectivePrediction, crf_span_probabilities, entity_correctness,
-                                      entity_spans, selective_prediction)
+from ner.uncertainty.entities import (EntitySpan, SelectivePrediction, entity_correctness, entity_spans,
+                                      selective_prediction)
 from ner.uncertainty.mahalanobis import MahalanobisScorer
 from ner.uncertainty.metrics import (REJECTION_RATES, AccuracyRejection, Calibration, RocCurve,
                                      accuracy_rejection_curve, expected_calibration_error, ood_detection, roc_curve,
@@ -46,7 +46,8 @@ class WordPredictions:
       label_ids: [n] the model's decoded labels (a CRF model's Viterbi path); None: the argmax of
         `deterministic`.
       latent: [n, L] the head's latent vectors (for the Mahalanobis score); None when not kept.
-      emission_scores: [n, C] a CRF model's emission scores (for span marginals); None otherwise.
+      span_marginals: [n] a CRF model's span marginals: each word's probability of the span of `label_ids`
+        that holds it (`CrfOutput.predict_span_outputs`, the same for every word of a span); None otherwise.
     """
 
     deterministic: np.ndarray
@@ -56,7 +57,7 @@ class WordPredictions:
     row_lengths: np.ndarray
     label_ids: Optional[np.ndarray] = None
     latent: Optional[np.ndarray] = None
-    emission_scores: Optional[np.ndarray] = None
+    span_marginals: Optional[np.ndarray] = None
 
     def per_row(self, values: np.ndarray) -> List[np.ndarray]:
         """Splits a word array [n, ...] into one array per row."""
@@ -74,30 +75,17 @@ class WordPredictions:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class LinearChain:
-    """A CRF model's constrained parameters as NumPy arrays (`CRF.parameters(constrain=True)`) and its tag
-    scheme: transitions [C, C], start [C], end [C]."""
-
-    transitions: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-    scheme: str
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
 class Baselines:
     """What the methods beside MC dropout need.
 
     Attributes:
       validation: predictions on the validation part (`deterministic`, `labels`): fits the temperature.
       labelled: predictions on the labelled part (`latent`, `labels`): fits the Mahalanobis scorer.
-      crf: a CRF model's parameters, for span marginals (the test predictions then carry emission scores).
       ensemble: the ensemble's test and OOD predictions (`mc_mean`, `expected_entropy` over the members).
     """
 
     validation: WordPredictions
     labelled: WordPredictions
-    crf: Optional[LinearChain] = None
     ensemble: Optional[Tuple[WordPredictions, WordPredictions]] = None
 
 
@@ -237,25 +225,10 @@ def _entity_numbers(test: WordPredictions, gold_tags: Sequence[Sequence[str]], t
         rows = test.per_row(p[np.arange(len(label_ids)), label_ids])  # the probability of the decoded label
         confidences[f"mean word probability{suffix}"] = np.array([rows[r][a:b].mean() for r, a, b, _ in spans])
         confidences[f"min word probability{suffix}"] = np.array([rows[r][a:b].min() for r, a, b, _ in spans])
-    if baselines is not None and baselines.crf is not None:
-        confidences["span marginal (CRF)"] = _span_marginals(test, spans, baselines.crf, label_names)
+    if test.span_marginals is not None:  # the same on every word of a span: read at its first
+        rows = test.per_row(test.span_marginals)
+        confidences["span marginal (CRF)"] = np.array([rows[row][start] for row, start, _, _ in spans])
     calibration = {name: _calibration(values, correct) for name, values in confidences.items()}
     errors = {name: roc_curve(1.0 - values, ~correct) for name, values in confidences.items()}
     selective = {name: selective_prediction(values, correct, num_gold) for name, values in confidences.items()}
     return (len(spans), num_gold), calibration, errors, selective
-
-
-def _span_marginals(test: WordPredictions, spans: List[EntitySpan], crf: LinearChain,
-                    label_names: Sequence[str]) -> np.ndarray:
-    """The CRF marginal probability [m] of each predicted span, row by row."""
-    if test.emission_scores is None:
-        raise ValueError("the test predictions carry no emission scores; CRF span marginals need them")
-    rows = test.per_row(test.emission_scores)
-    by_row: Dict[int, List[int]] = {}
-    for index, (row, *_) in enumerate(spans):
-        by_row.setdefault(row, []).append(index)
-    out = np.empty(len(spans))
-    for row, indices in by_row.items():
-        out[indices] = crf_span_probabilities(rows[row], crf.transitions, crf.start, crf.end,
-                                              [spans[i][1:] for i in indices], label_names, crf.scheme)
-    return out

@@ -28,7 +28,7 @@ from ner.reporting import Row, markdown_table, write_csv
 from ner.runs import CONFIG_FILE, SPLIT_FILE, find_run
 from ner.tagging import OUTSIDE
 from ner.trainers.trainer import load_weights
-from ner.uncertainty.analysis import Baselines, LinearChain, UncertaintyAnalysis, WordPredictions, analyse
+from ner.uncertainty.analysis import Baselines, UncertaintyAnalysis, WordPredictions, analyse
 from ner.uncertainty.ensemble import ensemble_predictions
 from ner.uncertainty.mc_dropout import MCDropoutPredictor
 from ner.uncertainty_reporting import (plot_accuracy_rejection, plot_ood_histograms, plot_reliability_diagram,
@@ -50,7 +50,7 @@ class UncertaintyStudy:
       test_words: words in those rows.
       ood_sentences: out-of-domain sentences read from `config.data.ood_path`.
       mc_seconds: seconds of MC prediction on the test rows, with the deterministic pass that gives the
-        latent vectors and decoded labels (and a CRF's emission-score pass), reading cached features included.
+        latent vectors and decoded labels (and a CRF's span marginals), reading cached features included.
       ensemble_size: M, the runs averaged by the ensemble method (0: no ensemble).
     """
 
@@ -127,15 +127,16 @@ def run_study(run: str, overrides: Sequence[str] = (), mc_samples: Optional[int]
     load_weights(inputs.trainable_model, run_dir)
     uncertainty = config.uncertainty
     is_crf = isinstance(inputs.model, CrfOutput)
+    label_map = data.label_map
 
     def predict(model, dataset) -> WordPredictions:
-        """MC dropout, the decoded labels and the latent vectors (and a CRF's emission scores) of every word."""
-        prediction = FirstPiecePredictor(model).predict(
+        """MC dropout, the decoded labels and the latent vectors (and a CRF's span marginals) of every word."""
+        prediction = FirstPiecePredictor(model, label_map.span_reading()).predict(
             dataset, latent_batches=EVERY_BATCH, mc_predictor=MCDropoutPredictor.from_config(model, uncertainty),
-            emission_scores=is_crf)
+            span_marginals=is_crf)
         return WordPredictions(prediction.probabilities, prediction.mc.mean, prediction.mc.expected_entropy,
                                prediction.labels, prediction.row_lengths, prediction.label_ids, prediction.latent,
-                               prediction.emission_scores)
+                               prediction.span_marginals)
 
     test_data = inputs.dataset("test", shuffle=False)
     start = time.perf_counter()
@@ -163,18 +164,13 @@ def run_study(run: str, overrides: Sequence[str] = (), mc_samples: Optional[int]
                             length_buckets=config.training.length_buckets)
     ood = predict(inputs.model, ood_data)
 
-    label_map = data.label_map
-    crf = None
-    if is_crf:
-        parameters = inputs.model.crf.parameters(constrain=True)
-        crf = LinearChain(*(values.numpy() for values in parameters), scheme=label_map.scheme)
     members = [inputs] + [_ensemble_member(name, config, data, overrides, verbose) for name in ensemble]
     ensemble_runs = None
     if ensemble:
         ensemble_runs = (_ensemble(ensemble_predictions([m.trainable_model for m in members], test_data)),
                          _ensemble(ensemble_predictions([m.model for m in members], ood_data)))
     analysis = analyse(test, gold_tags, label_map.to_bio, ood, label_map.labels,
-                       Baselines(validation, labelled, crf, ensemble_runs))
+                       Baselines(validation, labelled, ensemble_runs))
     return UncertaintyStudy(config, analysis, len(encoded.sentence_ids), int(test.row_lengths.sum()),
                             len(ood_sentences), mc_seconds, len(members) if ensemble else 0)
 
