@@ -109,6 +109,10 @@ def test_sequence_tagger_configs_and_training_options():
     default = load_config(CONFIG_DIR / "bert_ner.yaml", environ={})  # the new keys change nothing by default
     assert default.training.clip_norm is None and default.training.encoder_learning_rate is None
     assert load_config(CONFIG_DIR / "bert_ner.yaml", ["training.clip_norm=2"], environ={}).training.clip_norm == 2.0
+    finetune = load_config(CONFIG_DIR / "bert_crf_finetune.yaml", environ={})
+    assert finetune.encoder.trainable and finetune.model.type == "bert_crf" and finetune.model.casing_dim == 16
+    assert (finetune.training.encoder_learning_rate, finetune.training.early_stopping_patience,
+            finetune.training.early_stopping_monitor, finetune.training.batch_size) == (5e-5, 3, "val_loss", 32)
 
 
 def test_early_stopping_is_off_by_default_and_set_by_two_keys():
