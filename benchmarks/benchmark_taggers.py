@@ -5,6 +5,8 @@
     python -m benchmarks.benchmark_taggers --suite gmb --models bert_gru --epochs bert_gru=1
     python -m benchmarks.benchmark_taggers --suite conll2003 --models bert_ner bert_gru
     python -m benchmarks.benchmark_taggers --suite gmb --models bert_gru --reuse-trained   # score a finished run again
+    python -m benchmarks.benchmark_taggers --suite gmb --models bert_crf --epochs bert_crf=30 \
+        --set training.early_stopping_patience=3                                          # up to 30, best kept
 
 Suites: "gmb" is the GMB corpus under a seeded 80/10/10 split by sentence (test / train / validation);
 "conll2003" trains on CoNLL-2003 train, monitors and scores valid, and reports test. Every model trains
@@ -60,13 +62,16 @@ def main(argv=None) -> None:
                         help="epochs of a model (default: its config's training.epochs)")
     parser.add_argument("--seed", type=int, default=1, help="split and initialisation seed (default: %(default)s)")
     parser.add_argument("--output", default="results", help="directory of benchmarks.md/.csv (default: %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every trained model, after the suite's, e.g. "
+                             "training.early_stopping_patience=3 (repeatable)")
     parser.add_argument("--reuse-trained", action="store_true",
                         help="score a model's finished run (saved_models/benchmark_<suite>_<model>, trained with "
                              "the same config) instead of training it again; its total time is then not measured")
     args = parser.parse_args(argv)
     command = " ".join(["python -m benchmarks.benchmark_taggers"] + (sys.argv[1:] if argv is None else list(argv)))
     exit_on_error(lambda: run_suite(args.suite, args.models, parse_epochs(args.epochs), args.seed,
-                                    Path(args.output), command, args.reuse_trained))
+                                    Path(args.output), command, args.reuse_trained, args.overrides))
 
 
 def parse_epochs(items: Sequence[str]) -> Dict[str, int]:
@@ -83,13 +88,13 @@ def parse_epochs(items: Sequence[str]) -> Dict[str, int]:
 
 
 def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: int, output: Path,
-              command: str, reuse_trained: bool = False) -> None:
+              command: str, reuse_trained: bool = False, extra: Sequence[str] = ()) -> None:
     from ner.config import load_config
 
     for model in models:
         shown, config_file, model_overrides = MODELS[model]
         overrides = [f"run_name=benchmark_{suite}_{model}", f"split.seed={seed}", f"training.seed={seed}",
-                     *SUITES[suite][1], *model_overrides]
+                     *SUITES[suite][1], *model_overrides, *extra]
         if model in epochs:
             overrides.append(f"training.epochs={epochs[model]}")
         config = load_config(config_file, overrides)
@@ -97,10 +102,11 @@ def run_suite(suite: str, models: Sequence[str], epochs: Dict[str, int], seed: i
         if model == FEATURE_CRF:
             validation, test, epoch_seconds, train_seconds = score_feature_crf(suite, config)
         else:
-            validation, test, epoch_seconds, train_seconds = train_and_score(suite, model, config, reuse_trained)
+            validation, test, epoch_seconds, train_seconds, best = train_and_score(suite, model, config,
+                                                                                   reuse_trained)
         row = {
             "suite": suite, "model": model, "shown_as": shown,
-            "epochs": "L-BFGS" if model == FEATURE_CRF else config.training.epochs,
+            "epochs": "L-BFGS" if model == FEATURE_CRF else epochs_run(epoch_seconds, best, config.training),
             "test_entity_f1": test.entity.f1, "test_entity_precision": test.entity.precision,
             "test_entity_recall": test.entity.recall, "validation_entity_f1": validation.entity.f1,
             **{f"f1_{name}": scores[2] for name, scores in test.entity.per_type.items()},
@@ -124,16 +130,24 @@ def score_feature_crf(suite: str, config):
     return reports["validation"], reports["test"], [seconds], seconds
 
 
+def epochs_run(epoch_seconds: Sequence[float], best, training) -> str:
+    """The epochs column: those trained, and with early stopping the best one, whose weights were kept."""
+    if training.early_stopping_patience is None:
+        return str(len(epoch_seconds))
+    return f"{len(epoch_seconds)} of {training.epochs}, best {best}"
+
+
 def train_and_score(suite: str, model: str, config, reuse_trained: bool):
     """Trains the config's run (or checks the finished one with `reuse_trained`) and scores it:
-    `(validation report, test report, per-epoch seconds, training seconds or "" when reused)`."""
+    `(validation report, test report, per-epoch seconds, training seconds or "" when reused, best epoch)`:
+    with early stopping the best epoch by `training.early_stopping_monitor` (whose weights were kept), else None."""
     import tf_keras as keras
 
     from ner.config import load_config
     from ner.errors import NerError
     from ner.experiment import evaluate, train
     from ner.runs import CONFIG_FILE
-    from ner.trainers.trainer import read_history
+    from ner.trainers.trainer import best_epoch, read_history
 
     start = time.perf_counter()
     if reuse_trained:
@@ -148,7 +162,10 @@ def train_and_score(suite: str, model: str, config, reuse_trained: bool):
     validation = evaluate(str(run_dir), verbose=False, part="validation").report
     test = evaluate(str(run_dir), verbose=False, part="test").report
     keras.backend.clear_session()
-    return validation, test, [row["train_seconds"] for row in read_history(run_dir)], train_seconds
+    history = read_history(run_dir)
+    return (validation, test, [row["train_seconds"] for row in history], train_seconds,
+            best_epoch(history, config.training.early_stopping_monitor)
+            if config.training.early_stopping_patience is not None else None)
 
 
 def read_rows(path: Path) -> List[dict]:

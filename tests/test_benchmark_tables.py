@@ -1,7 +1,7 @@
 """The tagger benchmark's tables: rows of different corpora (entity types) share one CSV and Markdown file."""
 import csv
 
-from benchmarks.benchmark_taggers import parse_epochs, write_tables
+from benchmarks.benchmark_taggers import epochs_run, parse_epochs, write_tables
 from ner.errors import ConfigError
 
 import pytest
@@ -25,6 +25,13 @@ def test_rows_with_different_entity_types_and_a_rescored_run(tmp_path):
     assert "| 12 | 30 | CPU |" in markdown and "| 12 | — | CPU |" in markdown
     write_tables(tmp_path, rows)  # rows read back from the CSV (strings) make the same tables
     assert (tmp_path / "benchmarks.md").read_text(encoding="utf-8") == markdown
+
+
+def test_epochs_column_names_the_kept_epoch_under_early_stopping():
+    from ner.config import TrainingConfig
+
+    assert epochs_run([1.0] * 7, None, TrainingConfig(epochs=10)) == "7"
+    assert epochs_run([1.0] * 7, 4, TrainingConfig(epochs=30, early_stopping_patience=3)) == "7 of 30, best 4"
 
 
 def test_bad_epochs_argument_names_it():
