@@ -52,9 +52,17 @@ MODELS = {
     "bert_both_kl": ("config/bert_both_kl.yaml", "+ both KL", None),
     "bert_ce_control": ("config/bert_both_kl.yaml", "control: both-KL schedule, KL weight 0", None),
     "bert_crf": ("config/bert_crf.yaml", "bert_crf: + casing, lexical features and a CRF (results/taggers.md)", None),
+    "bert_crf_self_training": ("config/bert_crf_self_training.yaml", "bert_crf + self-training with uncertainty",
+                               None),
+    "bert_crf_self_training_control": ("config/bert_crf_self_training_control.yaml",
+                                       "control: the self-training schedule on labelled batches", None),
 }
-SEMI_SUPERVISED = {"bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl", "bert_ce_control"}
-INIT_MODEL = "bert_ner"  # the stages' `semi_supervised.init_run`
+# stage → the model whose run of the same seed it starts from (`semi_supervised.init_run`)
+INIT_MODEL = {"bert_data_dist_kl": "bert_ner", "bert_confidence_kl": "bert_ner", "bert_both_kl": "bert_ner",
+              "bert_ce_control": "bert_ner", "bert_crf_self_training": "bert_crf",
+              "bert_crf_self_training_control": "bert_crf"}
+KL_STAGES = {"bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl", "bert_ce_control"}
+LEAK_FREE_ONLY = {"bert_crf_self_training", "bert_crf_self_training_control"}  # self-training needs a fixed pool
 PCA_MODELS = {"bert_ner", "bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl"}
 # Seed 001's KL details, set in its stages under `--protocol seed001`; [CLS]/[SEP] in the KL masks need
 # live encoder features, which only the stage itself needs (its init run trains on cached ones).
@@ -77,10 +85,10 @@ def run_overrides(name: str, seed: int, extra: Sequence[str], protocol: str = "l
     overrides = [f"run_name={run_name(name, seed, protocol)}", f"split.seed={seed}", f"training.seed={seed}"]
     if protocol != "leak_free":
         overrides.append(f"split.protocol={protocol}")
-    if name in SEMI_SUPERVISED:
-        overrides.append(f"semi_supervised.init_run={run_name(INIT_MODEL, seed, protocol)}")
-        if protocol == "seed001":
-            overrides += SEED001_KL
+    if name in INIT_MODEL:
+        overrides.append(f"semi_supervised.init_run={run_name(INIT_MODEL[name], seed, protocol)}")
+    if name in KL_STAGES and protocol == "seed001":
+        overrides += SEED001_KL
     if name == "bert_ce_control":
         overrides.append("semi_supervised.loss_weights=[0.0, 0.0]")
     return overrides + list(extra)
@@ -161,9 +169,10 @@ def write_tables(output: Path, protocol: str, rows: List[Dict], per_class: List[
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Seed-001 protocol over several seeds.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS),
+    parser.add_argument("--models", nargs="+", choices=list(MODELS),
                         help="run these models only, each seed in the default order (a stage needs its seed's "
-                             f"{INIT_MODEL} run, trained now or earlier; default: all)")
+                             "run of the model it starts from, trained now or earlier; default: all that the "
+                             "protocol allows: self-training only under leak_free)")
     parser.add_argument("--protocol", choices=SPLIT_PROTOCOLS, default="leak_free",
                         help="split.protocol of every run: leak_free (the package's), or seed001, seed 001's original, "
                              "leaky one with its KL details, written to reproduction_seed001_protocol.md/.csv "
@@ -171,6 +180,11 @@ def main(argv=None) -> None:
     add_comparison_arguments(parser, "reproduction[_<protocol>_protocol]",
                              " and train every run again (not evaluate one trained earlier with the same config)")
     args = parser.parse_args(argv)
+    if args.models is None:
+        args.models = [name for name in MODELS if args.protocol == "leak_free" or name not in LEAK_FREE_ONLY]
+    elif args.protocol != "leak_free" and LEAK_FREE_ONLY & set(args.models):
+        parser.error(f"--models {' '.join(sorted(LEAK_FREE_ONLY & set(args.models)))}: self-training runs under "
+                     "--protocol leak_free only")
     stem = results_name(args.protocol)
     command = invocation("examples.reproduce_seed001", argv)
 
@@ -198,7 +212,7 @@ def main(argv=None) -> None:
                 if name not in args.models or (name, seed) in done:
                     continue
                 # A stage trained from an earlier init run is trained again when the init run was.
-                reuse = not args.fresh and not (name in SEMI_SUPERVISED and (INIT_MODEL, seed) in trained)
+                reuse = not args.fresh and (INIT_MODEL.get(name), seed) not in trained
                 report, evaluation, seconds = run_model(name, seed, args.overrides, args.protocol, reuse)
                 if not math.isnan(seconds):
                     trained.add((name, seed))

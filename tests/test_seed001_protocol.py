@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import ner  # noqa: F401
 from examples.reproduce_seed001 import SEED001_KL, results_name, run_overrides
+from examples.reproduce_seed001 import main as reproduce_main
 from ner.config import CONFIG_DIR, SemiSupervisedConfig, build_dataclass, load_config
 from ner.data import ModelInputs, model_for, prepare_data
 from ner.errors import ConfigError
@@ -288,6 +289,16 @@ def test_reproduce_script_sets_the_seeds_kl_switches_under_its_protocol():
     stage = config.semi_supervised
     assert (stage.kl_special_tokens, stage.confidence_stop_gradient, stage.confidence_reduction,
             stage.prior_source, config.training.feature_cache) == (True, False, "sum", "seed001", False)
+
+
+def test_reproduce_script_starts_self_training_from_bert_crf_and_only_under_the_leak_free_protocol(capsys):
+    assert run_overrides("bert_crf_self_training", 3, []) == [
+        "run_name=bert_crf_self_training_seed3", "split.seed=3", "training.seed=3",
+        "semi_supervised.init_run=bert_crf_seed3"]
+    assert run_overrides("bert_crf_self_training_control", 3, [])[-1] == "semi_supervised.init_run=bert_crf_seed3"
+    with pytest.raises(SystemExit):
+        reproduce_main(["--protocol", "seed001", "--models", "bert_ner", "bert_crf_self_training"])
+    assert "--models bert_crf_self_training: self-training runs under --protocol leak_free only" in capsys.readouterr().err
 
 
 def test_defaults_are_the_leak_free_protocol_and_the_packages_kl():
