@@ -71,6 +71,9 @@ SEED001_KL = ["semi_supervised.kl_special_tokens=true", "semi_supervised.confide
               "training.feature_cache=false"]
 
 
+NOTES_FILE = "notes.md"
+
+
 def results_name(protocol: str) -> str:
     """The stem of the results files and directory: reproduction, or reproduction_<protocol>_protocol."""
     return "reproduction" if protocol == "leak_free" else f"reproduction_{protocol}_protocol"
@@ -113,7 +116,8 @@ def run_model(name: str, seed: int, extra: Sequence[str], protocol: str = "leak_
 def write_tables(output: Path, protocol: str, rows: List[Dict], per_class: List[Dict], distributions: List[Dict],
                  command: str) -> str:
     """Writes the runs' CSVs (`runs.csv` last: a run is recorded once it is there), `<stem>.csv` and
-    `<stem>.md` from the runs so far (at least one); returns the Markdown."""
+    `<stem>.md` from the runs so far (at least one), ending with `<stem>/notes.md` when there is one (a
+    hand-written reading of the table); returns the Markdown."""
     from ner.reporting import write_csv
     from ner.utils import write_text_atomic
 
@@ -162,6 +166,9 @@ def write_tables(output: Path, protocol: str, rows: List[Dict], per_class: List[
         f"`{stem}/label_distributions.csv`; latent PCA plots (first seed): `{stem}/<model>/`.",
         "",
     ])
+    notes = output / stem / NOTES_FILE  # the reading of the table, written by hand, kept across rewrites
+    if notes.is_file():
+        markdown += "\n" + notes.read_text(encoding="utf-8")
     write_text_atomic(output / f"{stem}.md", markdown)
     return markdown
 

@@ -226,6 +226,15 @@ def test_reproduce_records_every_run_and_a_second_invocation_runs_only_the_missi
     assert len(read_records(reproduce.output / "reproduction" / "runs.csv")) == 20
 
 
+def test_reproduce_keeps_the_hand_written_notes_under_the_rewritten_table(reproduce):
+    notes = reproduce.output / "reproduction" / "notes.md"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("## Reading the table\n\n- by hand\n", encoding="utf-8")
+    reproduce.main("--seeds", "1", "--models", "feature_crf")
+    markdown = (reproduce.output / "reproduction.md").read_text(encoding="utf-8")
+    assert markdown.endswith("`reproduction/<model>/`.\n\n## Reading the table\n\n- by hand\n")
+
+
 def test_reproduce_resumes_after_a_failed_run_and_drops_its_partial_rows(reproduce):
     from examples.common import read_records
 
