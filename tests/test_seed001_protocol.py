@@ -298,7 +298,10 @@ def test_reproduce_script_starts_self_training_from_bert_crf_and_only_under_the_
     assert run_overrides("bert_crf_self_training_control", 3, [])[-1] == "semi_supervised.init_run=bert_crf_seed3"
     with pytest.raises(SystemExit):
         reproduce_main(["--protocol", "seed001", "--models", "bert_ner", "bert_crf_self_training"])
-    assert "--models bert_crf_self_training: self-training runs under --protocol leak_free only" in capsys.readouterr().err
+    assert "--models bert_crf_self_training: these run under --protocol leak_free only" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        reproduce_main(["--protocol", "seed001", "--models", "bert_crf_finetune"])
+    assert "--models bert_crf_finetune: these run under --protocol leak_free only" in capsys.readouterr().err
 
 
 def test_defaults_are_the_leak_free_protocol_and_the_packages_kl():
