@@ -11,6 +11,9 @@ A checkpoint directory holds `config.json`, `model.safetensors` (PyTorch layout:
 - `obj.vocab_file` (an asset holding vocab.txt), `obj.do_lower_case` (a bool variable),
   `obj.variables`, `obj.trainable_variables`, `obj.regularization_losses`.
 
+An MPNet export's vocabulary is rewritten to BERT's conventions (`ner.encoders.mpnet_export`), so the
+same preprocessing serves both.
+
 Command line (install.sh calls this; an existing export is kept unless `--force` is given):
 
     python -m ner.encoders.bert_export --output saved_models/encoders/all-MiniLM-L6-v2 [--checkpoint DIR]
@@ -23,6 +26,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import tensorflow as tf
 
+from ner.encoders import mpnet_export
 from ner.encoders.bert_network import BertConfig, build_bert_network
 from ner.encoders.hf_checkpoint import (  # noqa: F401  (file names and read_do_lower_case: re-exported)
     CONFIG_FILE,
@@ -107,6 +111,7 @@ def convert_bert(checkpoint_dir: Path, work_dir: Path) -> ConvertedEncoder:
 # config.json `model_type` -> converter(checkpoint_dir, work_dir for files it writes).
 CONVERTERS: Dict[str, Callable[[Path, Path], ConvertedEncoder]] = {
     "bert": convert_bert,
+    "mpnet": mpnet_export.convert_mpnet,
 }
 
 
