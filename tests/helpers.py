@@ -1,9 +1,9 @@
-"""Helpers the tests share: a tiny random BERT checkpoint and vocabulary, and a tiny GMB corpus and config."""
+"""Helpers the tests share: tiny random BERT and MPNet checkpoints and vocabularies, a tiny GMB corpus and config."""
 import csv
 import json
 import string
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, List, Sequence
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -11,6 +11,7 @@ from safetensors.numpy import save_file
 from ner.config import CONFIG_DIR, ExperimentConfig, load_config
 from ner.encoders.bert_export import CONFIG_FILE, TOKENIZER_CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE
 from ner.utils import PathLike, atomic_path
+from tests.numpy_reference import BERT_ATTENTION, MPNET_ATTENTION
 
 if TYPE_CHECKING:
     from ner.api import Tagger
@@ -41,6 +42,60 @@ def tiny_test_vocab() -> List[str]:
     return list(dict.fromkeys(tokens))  # drops repeats such as the word "a" and the letter "a"
 
 
+def tiny_mpnet_vocab() -> List[str]:
+    """`tiny_test_vocab()` laid out like all-mpnet-base-v2's vocab.txt: `<s>`, `<pad>`, `</s>`, `<unk>` first
+    (ids 0-3), then BERT's tokens (its [PAD], [UNK], [CLS], [SEP], [MASK] at 4-8), then `<mask>` last."""
+    return ["<s>", "<pad>", "</s>", "<unk>"] + tiny_test_vocab() + ["<mask>"]
+
+
+def _random_layers(
+    normal: Callable[..., np.ndarray], num_layers: int, h: int, intermediate_size: int, attention: Sequence[str]
+) -> Dict[str, np.ndarray]:
+    """`encoder.layer.{i}` weights; `attention` names the query, key, value, output and norm sub-keys."""
+    query, key, value, output, norm = attention
+    weights = {}
+    for i in range(num_layers):
+        p = f"encoder.layer.{i}"
+        shapes = {  # PyTorch Linear layout [out, in]
+            query: (h, h),
+            key: (h, h),
+            value: (h, h),
+            output: (h, h),
+            "intermediate.dense": (intermediate_size, h),
+            "output.dense": (h, intermediate_size),
+        }
+        for name, (out_dim, in_dim) in shapes.items():
+            weights[f"{p}.{name}.weight"] = normal(out_dim, in_dim)
+            weights[f"{p}.{name}.bias"] = normal(out_dim)
+        for name in (norm, "output.LayerNorm"):
+            weights[f"{p}.{name}.weight"] = normal(h, mean=1.0)
+            weights[f"{p}.{name}.bias"] = normal(h)
+    return weights
+
+
+def _normal_sampler(seed: int) -> Callable[..., np.ndarray]:
+    rng = np.random.default_rng(seed)
+
+    def normal(*shape: int, mean: float = 0.0, std: float = _RANDOM_WEIGHT_STD) -> np.ndarray:
+        return (mean + std * rng.standard_normal(shape)).astype(np.float32)
+
+    return normal
+
+
+def _write_checkpoint(
+    output_dir: PathLike, weights: Dict[str, np.ndarray], config: dict, vocab_tokens: Sequence[str],
+    tokenizer_config: dict,
+) -> Path:
+    output_dir = Path(output_dir)
+    with atomic_path(output_dir) as tmp:
+        tmp.mkdir()
+        save_file(weights, str(tmp / WEIGHTS_FILE))
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+        (tmp / VOCAB_FILE).write_text("".join(t + "\n" for t in vocab_tokens), encoding="utf-8")
+        (tmp / TOKENIZER_CONFIG_FILE).write_text(json.dumps(tokenizer_config), encoding="utf-8")
+    return output_dir
+
+
 def make_random_bert_checkpoint(
     output_dir: PathLike,
     vocab_tokens: Sequence[str],
@@ -52,12 +107,7 @@ def make_random_bert_checkpoint(
     seed: int = 0,
 ) -> Path:
     """Writes a Hugging Face-format BERT checkpoint with random weights (for tests) and returns its path."""
-    output_dir = Path(output_dir)
-    rng = np.random.default_rng(seed)
-
-    def normal(*shape: int, mean: float = 0.0) -> np.ndarray:
-        return (mean + _RANDOM_WEIGHT_STD * rng.standard_normal(shape)).astype(np.float32)
-
+    normal = _normal_sampler(seed)
     h, n_vocab = hidden_size, len(vocab_tokens)
     weights = {
         "embeddings.word_embeddings.weight": normal(n_vocab, h),
@@ -69,22 +119,7 @@ def make_random_bert_checkpoint(
         "pooler.dense.weight": normal(h, h),
         "pooler.dense.bias": normal(h),
     }
-    for i in range(num_layers):
-        p = f"encoder.layer.{i}"
-        shapes = {  # PyTorch Linear layout [out, in]
-            "attention.self.query": (h, h),
-            "attention.self.key": (h, h),
-            "attention.self.value": (h, h),
-            "attention.output.dense": (h, h),
-            "intermediate.dense": (intermediate_size, h),
-            "output.dense": (h, intermediate_size),
-        }
-        for name, (out_dim, in_dim) in shapes.items():
-            weights[f"{p}.{name}.weight"] = normal(out_dim, in_dim)
-            weights[f"{p}.{name}.bias"] = normal(out_dim)
-        for name in ("attention.output.LayerNorm", "output.LayerNorm"):
-            weights[f"{p}.{name}.weight"] = normal(h, mean=1.0)
-            weights[f"{p}.{name}.bias"] = normal(h)
+    weights.update(_random_layers(normal, num_layers, h, intermediate_size, BERT_ATTENTION))
     config = {
         "architectures": ["BertModel"],
         "model_type": "bert",
@@ -101,13 +136,67 @@ def make_random_bert_checkpoint(
         "layer_norm_eps": 1e-12,
         "position_embedding_type": "absolute",
     }
-    with atomic_path(output_dir) as tmp:
-        tmp.mkdir()
-        save_file(weights, str(tmp / WEIGHTS_FILE))
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
-        (tmp / VOCAB_FILE).write_text("".join(t + "\n" for t in vocab_tokens), encoding="utf-8")
-        (tmp / TOKENIZER_CONFIG_FILE).write_text(json.dumps({"do_lower_case": True}), encoding="utf-8")
-    return output_dir
+    return _write_checkpoint(output_dir, weights, config, vocab_tokens, {"do_lower_case": True})
+
+
+def make_random_mpnet_checkpoint(
+    output_dir: PathLike,
+    vocab_tokens: Sequence[str],
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    intermediate_size: int = 64,
+    max_position: int = 40,
+    seed: int = 0,
+) -> Path:
+    """Writes a Hugging Face-format MPNet checkpoint with random weights and returns its path.
+
+    Its config and tokenizer_config.json are all-mpnet-base-v2's with smaller sizes; the relative-position
+    bias is drawn wider than the other weights (std 1), so that a wrong bucket changes the outputs visibly.
+    """
+    normal = _normal_sampler(seed)
+    h, n_vocab = hidden_size, len(vocab_tokens)
+    weights = {
+        "embeddings.word_embeddings.weight": normal(n_vocab, h),
+        "embeddings.position_embeddings.weight": normal(max_position, h),
+        "embeddings.LayerNorm.weight": normal(h, mean=1.0),
+        "embeddings.LayerNorm.bias": normal(h),
+        "embeddings.position_ids": np.arange(max_position, dtype=np.int64)[np.newaxis, :],
+        "encoder.relative_attention_bias.weight": normal(32, num_heads, std=1.0),
+        "pooler.dense.weight": normal(h, h),
+        "pooler.dense.bias": normal(h),
+    }
+    weights.update(_random_layers(normal, num_layers, h, intermediate_size, MPNET_ATTENTION))
+    config = {
+        "architectures": ["MPNetForMaskedLM"],
+        "model_type": "mpnet",
+        "vocab_size": n_vocab,
+        "hidden_size": h,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": num_heads,
+        "intermediate_size": intermediate_size,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": max_position,
+        "layer_norm_eps": 1e-05,
+        "relative_attention_num_buckets": 32,
+        "pad_token_id": 1,
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+    }
+    tokenizer_config = {
+        "do_lower_case": True,
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "sep_token": "</s>",
+        "cls_token": "<s>",
+        "unk_token": "[UNK]",
+        "pad_token": "<pad>",
+        "mask_token": {"content": "<mask>", "single_word": False, "lstrip": True, "rstrip": False},
+        "tokenizer_class": "MPNetTokenizer",
+    }
+    return _write_checkpoint(output_dir, weights, config, vocab_tokens, tokenizer_config)
 
 
 # Tiny sentences whose entities are predictable from the word itself, so a few epochs learn them.

@@ -1,13 +1,12 @@
 """Tests for `ner.encoders`: the checkpoint export, the hub.KerasLayer loader and the vocabulary reader.
 
-Numerical checks compare the exported SavedModel with an independent NumPy forward pass of BERT written
-here from the safetensors weights.
+Numerical checks compare the exported SavedModel with an independent NumPy forward pass of BERT
+(`tests/numpy_reference.py`) from the safetensors weights.
 """
 import json
-import math
 import shutil
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from safetensors.numpy import load_file
 from ner.encoders import bert_export
 from ner.encoders.bert_export import export_bert_savedmodel, read_do_lower_case
 from tests.helpers import tiny_test_vocab
+from tests.numpy_reference import numpy_bert
 from ner.encoders.hub_encoder import (
     DEFAULT_ENCODER_HANDLE,
     REPO_ROOT,
@@ -32,58 +32,6 @@ from ner.encoders.hub_encoder import (
 from ner.errors import EncoderError
 
 TINY_HIDDEN, TINY_LAYERS, TINY_MAX_POSITION = 32, 2, 128
-
-_erf = np.vectorize(math.erf)
-
-
-# ----------------------------------------------------------------------------------- NumPy reference
-
-
-def numpy_bert(
-    checkpoint_dir: Path, word_ids: np.ndarray, mask: np.ndarray, type_ids: np.ndarray
-) -> Tuple[np.ndarray, np.ndarray, List[np.ndarray]]:
-    """Float64 BERT forward pass. Inputs [B, T]; returns sequence [B, T, H], pooled [B, H], per-layer list."""
-    w = {k: v.astype(np.float64) for k, v in load_file(str(checkpoint_dir / "model.safetensors")).items()}
-    config = json.loads((checkpoint_dir / "config.json").read_text())
-    eps, n_heads = config["layer_norm_eps"], config["num_attention_heads"]
-
-    def layer_norm(x: np.ndarray, prefix: str) -> np.ndarray:
-        mean = x.mean(-1, keepdims=True)
-        var = ((x - mean) ** 2).mean(-1, keepdims=True)
-        return (x - mean) / np.sqrt(var + eps) * w[prefix + ".weight"] + w[prefix + ".bias"]
-
-    def linear(x: np.ndarray, prefix: str) -> np.ndarray:
-        return x @ w[prefix + ".weight"].T + w[prefix + ".bias"]
-
-    b, t = word_ids.shape
-    x = (
-        w["embeddings.word_embeddings.weight"][word_ids]
-        + w["embeddings.position_embeddings.weight"][:t][np.newaxis]
-        + w["embeddings.token_type_embeddings.weight"][type_ids]
-    )
-    x = layer_norm(x, "embeddings.LayerNorm")
-    h = x.shape[-1]
-    d = h // n_heads
-    layers = []
-    for i in range(config["num_hidden_layers"]):
-        p = f"encoder.layer.{i}"
-
-        def heads(y: np.ndarray) -> np.ndarray:  # [B, T, H] -> [B, N, T, D]
-            return y.reshape(b, t, n_heads, d).transpose(0, 2, 1, 3)
-
-        q, k, v = (heads(linear(x, f"{p}.attention.self.{name}")) for name in ("query", "key", "value"))
-        scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d)  # [B, N, T, T]
-        scores = np.where(mask[:, np.newaxis, np.newaxis, :] == 1, scores, -np.inf)
-        probs = np.exp(scores - scores.max(-1, keepdims=True))
-        probs /= probs.sum(-1, keepdims=True)
-        context = (probs @ v).transpose(0, 2, 1, 3).reshape(b, t, h)
-        x = layer_norm(linear(context, f"{p}.attention.output.dense") + x, f"{p}.attention.output.LayerNorm")
-        inner = linear(x, f"{p}.intermediate.dense")
-        inner = 0.5 * inner * (1.0 + _erf(inner / math.sqrt(2.0)))
-        x = layer_norm(linear(inner, f"{p}.output.dense") + x, f"{p}.output.LayerNorm")
-        layers.append(x)
-    pooled = np.tanh(linear(x[:, 0], "pooler.dense"))
-    return x, pooled, layers
 
 
 def as_inputs(word_ids: np.ndarray, mask: np.ndarray, type_ids: np.ndarray) -> Dict[str, tf.Tensor]:
