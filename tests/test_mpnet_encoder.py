@@ -22,10 +22,11 @@ from ner.encoders.bert_export import export_bert_savedmodel
 from ner.encoders.hub_encoder import EncoderInfo, encoder_info, encoder_vocab, load_encoder
 from ner.encoders.mpnet_network import relative_position_buckets
 from ner.errors import EncoderError
+from ner.experiment import train
 from ner.preprocessor import WordPieceFeaturizer
 from ner.readers import Sentence
 from ner.tagging import LabelMap
-from tests.helpers import make_random_mpnet_checkpoint, tiny_mpnet_vocab
+from tests.helpers import make_random_mpnet_checkpoint, tiny_config, tiny_mpnet_vocab
 from tests.numpy_reference import mpnet_bucket, numpy_mpnet
 
 TINY_HIDDEN, TINY_LAYERS, TINY_MAX_POSITION = 32, 2, 40
@@ -267,3 +268,13 @@ def test_fetch_skips_an_existing_export(
     monkeypatch.setattr(fetch_mpnet, "download_parts", lambda _: pytest.fail("must not download"))
     assert fetch_mpnet.main(["--output", handle]) == 0
     assert "skipping" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------- in use
+
+
+def test_a_tagger_trains_and_tags_on_the_mpnet_encoder(handle: str, tmp_path: Path):
+    """The package's own pipeline (featurizer, feature cache, bert_crf, `ner.load(...).predict`) on the export."""
+    run_dir = train(tiny_config(tmp_path, handle, "bert_crf", "bio", epochs=1), verbose=False)
+    [result] = ner.load(str(run_dir)).predict(["John Smith said the president in London today"])
+    assert [word.text for word in result.sentences[0]] == "John Smith said the president in London today".split()
