@@ -19,7 +19,7 @@ from safetensors.numpy import load_file, save_file
 
 from ner.encoders import fetch_mpnet
 from ner.encoders.bert_export import export_bert_savedmodel
-from ner.encoders.hub_encoder import EncoderInfo, encoder_info, encoder_vocab, load_encoder
+from ner.encoders.hub_encoder import REPO_ROOT, EncoderInfo, encoder_info, encoder_vocab, load_encoder
 from ner.encoders.mpnet_network import relative_position_buckets
 from ner.errors import EncoderError
 from ner.experiment import train
@@ -278,3 +278,14 @@ def test_a_tagger_trains_and_tags_on_the_mpnet_encoder(handle: str, tmp_path: Pa
     run_dir = train(tiny_config(tmp_path, handle, "bert_crf", "bio", epochs=1), verbose=False)
     [result] = ner.load(str(run_dir)).predict(["John Smith said the president in London today"])
     assert [word.text for word in result.sentences[0]] == "John Smith said the president in London today".split()
+
+
+@pytest.mark.integration
+def test_installed_all_mpnet_base_v2_export():
+    exported = REPO_ROOT / fetch_mpnet.DEFAULT_OUTPUT
+    if not (exported / "saved_model.pb").is_file():
+        pytest.skip(f"{exported} not exported; run ./install.sh --mpnet")
+    vocab = encoder_vocab(str(exported))
+    tokens = vocab.vocab_path.read_text(encoding="utf-8").splitlines()
+    assert tokens[:3] == ["[PAD]", "[CLS]", "[SEP]"] and tokens[104] == "[UNK]" and len(tokens) == 30527
+    assert encoder_info(load_encoder(str(exported), trainable=False)) == EncoderInfo(hidden_size=768, num_layers=12)
