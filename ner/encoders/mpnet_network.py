@@ -36,6 +36,13 @@ class MPNetConfig(TransformerConfig):
     pad_position: int = 1  # position id of padding; real tokens start at pad_position + 1
 
 
+def _check_buckets(num_buckets: int, max_distance: int) -> None:
+    if num_buckets < 4 or max_distance <= num_buckets // 4:
+        raise ValueError(
+            f"need num_buckets >= 4 and max_distance > num_buckets // 4, got {num_buckets} and {max_distance}"
+        )
+
+
 def relative_position_buckets(relative_position: tf.Tensor, num_buckets: int, max_distance: int) -> tf.Tensor:
     """Bidirectional T5-style bucket of each relative position `key - query` (int32, any shape).
 
@@ -44,12 +51,9 @@ def relative_position_buckets(relative_position: tf.Tensor, num_buckets: int, ma
     logarithmically wider buckets up to `max_distance`, and all beyond it the last bucket of the half.
     Returns int32 buckets in [0, num_buckets) with the shape of `relative_position`.
     """
+    _check_buckets(num_buckets, max_distance)
     half = num_buckets // 2
     exact = half // 2
-    if exact < 1 or max_distance <= exact:
-        raise ValueError(
-            f"need num_buckets >= 4 and max_distance > num_buckets // 4, got {num_buckets} and {max_distance}"
-        )
     relative_position = tf.convert_to_tensor(relative_position, tf.int32)
     distance = tf.abs(relative_position)
     # log(d / exact) / log(max_distance / exact) spreads d in [exact, max_distance) over the other buckets.
@@ -79,7 +83,7 @@ class RelativePositionBias(keras.layers.Layer):
     def __init__(self, config: MPNetConfig, name: str = "relative_position_bias"):
         super().__init__(name=name)
         self._config = config
-        relative_position_buckets(0, config.relative_attention_num_buckets, config.relative_attention_max_distance)
+        _check_buckets(config.relative_attention_num_buckets, config.relative_attention_max_distance)
 
     def build(self, input_shape: tf.TensorShape) -> None:
         c = self._config
