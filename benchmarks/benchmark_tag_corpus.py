@@ -24,11 +24,11 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=10_000, help="texts to tag (default: %(default)s)")
     parser.add_argument("--input", help="a UTF-8 text file, one text per line (default: the run's corpus)")
     parser.add_argument("--workers", type=int, default=1, help="Ray actors (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=64, help="lines per actor call (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, help="lines per actor call (default: ner.bulk.BulkOptions's)")
     args = parser.parse_args()
 
     import ner
-    from ner.bulk import BulkOptions, tag_corpus
+    from ner.bulk import bulk_options, tag_corpus
     from ner.bulk_input import read_corpus as read_lines
     from ner.corpora import read_corpus
     from ner.serving import export_serving
@@ -41,13 +41,14 @@ def main() -> None:
     else:
         with open(args.input, encoding="utf-8") as handle:
             texts = [line.rstrip("\r\n") for line in itertools.islice(handle, args.sentences)]
+    options = bulk_options(args.workers, args.batch_size)
     with tempfile.TemporaryDirectory(prefix="benchmark-tag-corpus-") as tmp:
         corpus_file = Path(tmp) / "corpus.txt"
         corpus_file.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
         export_dir = export_serving(tagger, Path(tmp) / "export")
         start = time.perf_counter()
         summary = tag_corpus(export_dir, tagger.label_map, read_lines(corpus_file), Path(tmp) / "tagged.jsonl",
-                             Path(tmp) / "errors.jsonl", BulkOptions(workers=args.workers, batch_size=args.batch_size))
+                             Path(tmp) / "errors.jsonl", options)
         bulk = time.perf_counter() - start
     tagger.predict(texts[:64])  # tracing
     start = time.perf_counter()
@@ -55,7 +56,8 @@ def main() -> None:
     predict = time.perf_counter() - start
     print(f"machine: {os.cpu_count()} CPU cores; python -m benchmarks.benchmark_tag_corpus " + " ".join(sys.argv[1:]))
     print(f"{len(texts):,} texts: {summary.tagged:,} tagged, {len(summary.bad):,} bad; "
-          f"{args.workers} worker(s), batches of {args.batch_size} lines")
+          f"{options.workers} worker(s), batches of {options.batch_size} lines, "
+          f"{options.chunk_size} sentences per signature call in order of length")
     print(f"{'tag-corpus (Ray Data, end to end)':36}: {summary.lines / bulk:8.1f} sentences/s ({bulk:.1f} s)")
     print(f"{'Tagger.predict (one process)':36}: {len(texts) / predict:8.1f} sentences/s ({predict:.1f} s)")
     print(f"bulk takes {bulk / predict:.2f}x predict's time (target: at most 1.5x)")

@@ -8,8 +8,8 @@ file at once, one JSON object per line (`{"line": 7, "error": "not valid JSON (.
 ones into Arrow blocks of `BulkOptions.block_lines` lines in Ray's object store (which spills to disk
 when full). Ray Data hands batches of `BulkOptions.batch_size` lines to `BulkOptions.workers` actors
 (`ServingTagger`), each holding the serving SavedModel (`ner.serving`). An actor splits each text into
-sentences and words as `ner predict` does (`ner.text`), runs the signature on the batch's sentences and
-writes one JSON object per line: `{"line": n, "text": ..., "entities": [...], "tokens": [...]}`, the
+sentences and words as `ner predict` does (`ner.text`), runs the signature on the batch's sentences,
+`BulkOptions.chunk_size` at a time in order of length (as `predict` sorts its rows), and writes one JSON object per line: `{"line": n, "text": ..., "entities": [...], "tokens": [...]}`, the
 record of `ner predict --format jsonl` (`TaggedText.to_rounded_dict(with_tokens=True)`) keyed by the
 line's number. The output keeps the input's order (Ray Data's `preserve_order`), and the driver checks
 that it receives every good line exactly once, in increasing line order, before it renames the output
@@ -29,7 +29,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -48,18 +48,26 @@ class BulkOptions:
     """How a corpus is cut up and spread over Ray.
 
     workers: actors running the SavedModel, each on one Ray CPU.
-    batch_size: lines per actor call (their sentences go through the signature together).
+    batch_size: lines per actor call; the actor sorts their sentences by length and runs the signature on
+      `chunk_size` of them at a time, so a larger batch means rows of closer lengths and less padding.
+    chunk_size: sentences per signature call.
     block_lines: good lines per Arrow block (the unit Ray Data spreads over the actors).
     """
 
     workers: int = 1
-    batch_size: int = 64
+    batch_size: int = 1024
+    chunk_size: int = 64
     block_lines: int = 4096
 
     def __post_init__(self):
-        for name in ("workers", "batch_size", "block_lines"):
+        for name in ("workers", "batch_size", "chunk_size", "block_lines"):
             if getattr(self, name) < 1:
                 raise ValueError(f"BulkOptions.{name} must be a positive integer, got {getattr(self, name)}")
+
+
+def bulk_options(workers: int, batch_size: Optional[int] = None) -> BulkOptions:
+    """The options of `ner tag-corpus --workers N [--batch-size N]`: the defaults where a value is None."""
+    return BulkOptions(workers=workers) if batch_size is None else BulkOptions(workers=workers, batch_size=batch_size)
 
 
 @dataclass(frozen=True)
@@ -78,9 +86,10 @@ class ServingTagger:
     Args:
       export_dir: a serving SavedModel written by `ner.serving.export_serving`.
       label_map: the run's labels (the signature's tags are labels in its scheme).
+      chunk_size: sentences per signature call, taken in order of length.
     """
 
-    def __init__(self, export_dir: str, label_map: LabelMap):
+    def __init__(self, export_dir: str, label_map: LabelMap, chunk_size: int = BulkOptions.chunk_size):
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (registers the tokenizer's ops)
 
@@ -89,6 +98,27 @@ class ServingTagger:
         self.tf = tf
         self.serve = tf.saved_model.load(export_dir).signatures[SIGNATURE]
         self.label_map = label_map
+        self.chunk_size = chunk_size
+
+    def serve_by_length(self, sentences: List[Sequence[str]]) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each sentence's (tags [W] bytes, scores [W] float32, span_scores [W] float32), in input order, from
+        signature calls on `chunk_size` sentences at a time, shortest first (rows of close lengths pad little).
+
+        Raises RuntimeError if the signature splits a sentence into other words than `sentences` holds.
+        """
+        order = np.argsort([len(words) for words in sentences], kind="stable")
+        results: List[Tuple[np.ndarray, np.ndarray, np.ndarray]] = [None] * len(sentences)
+        for start in range(0, len(order), self.chunk_size):
+            chunk = order[start:start + self.chunk_size]
+            out = self.serve(sentences=self.tf.constant([" ".join(sentences[i]) for i in chunk]))
+            num_words = out["num_words"].numpy()  # [S]
+            if num_words.tolist() != [len(sentences[i]) for i in chunk]:
+                raise RuntimeError("the serving signature split a sentence into other words than ner.text")
+            tags, scores = out["tags"].numpy(), out["scores"].numpy()  # [S, W] bytes, float32
+            span_scores = out["span_scores"].numpy()  # [S, W] float32: each word's entity confidence
+            for k, i in enumerate(chunk):
+                results[i] = tags[k, :num_words[k]], scores[k, :num_words[k]], span_scores[k, :num_words[k]]
+        return results
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         from ner.api import tag_text
@@ -96,21 +126,15 @@ class ServingTagger:
 
         texts = [str(text) for text in batch["text"]]
         documents = [tokenize(text) for text in texts]
-        sentences = [sentence for document in documents for sentence in document]
-        out = self.serve(sentences=self.tf.constant([" ".join(word.text for word in s) for s in sentences]))
-        num_words = out["num_words"].numpy()  # [S]
-        if num_words.tolist() != [len(sentence) for sentence in sentences]:
-            raise RuntimeError("the serving signature split a sentence into other words than ner.text")
-        tags = out["tags"].numpy()  # [S, W] bytes
-        scores = out["scores"].numpy()  # [S, W] float32
-        span_scores = out["span_scores"].numpy()  # [S, W] float32: each word's entity confidence
+        served = self.serve_by_length([[word.text for word in sentence] for document in documents
+                                       for sentence in document])
         records, row = [], 0
         for line, text, document in zip(batch["line"], texts, documents):
-            rows = range(row, row + len(document))
+            rows = served[row:row + len(document)]
             row += len(document)
-            labels = [[tag.decode("utf-8") for tag in tags[r, :num_words[r]]] for r in rows]
-            tagged = tag_text(text, document, labels, [scores[r, :num_words[r]] for r in rows], self.label_map,
-                              span_confidence=lambda index, start, *_: float(span_scores[rows[index], start]))
+            labels = [[tag.decode("utf-8") for tag in tags] for tags, _, _ in rows]
+            tagged = tag_text(text, document, labels, [scores for _, scores, _ in rows], self.label_map,
+                              span_confidence=lambda index, start, *_: float(rows[index][2][start]))
             records.append(json.dumps({"line": int(line), **tagged.to_rounded_dict(with_tokens=True)},
                                       ensure_ascii=False))
         return {"line": np.asarray(batch["line"], dtype=np.int64), "record": np.asarray(records, dtype=object)}
@@ -178,7 +202,8 @@ def _tagged_records(blocks: List[pa.Table], export_dir: str, label_map: LabelMap
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
         dataset = ray.data.from_arrow(blocks).map_batches(
-            ServingTagger, fn_constructor_args=(export_dir, label_map), batch_size=options.batch_size,
+            ServingTagger, fn_constructor_args=(export_dir, label_map, options.chunk_size),
+            batch_size=options.batch_size,
             batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=options.workers), num_cpus=1)
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             yield from zip(batch["line"].tolist(), batch["record"].tolist())

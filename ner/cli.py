@@ -229,7 +229,7 @@ def _tag_corpus(args: argparse.Namespace, command: str) -> None:
     import tempfile
 
     from ner.api import load
-    from ner.bulk import BulkOptions, tag_corpus
+    from ner.bulk import bulk_options, tag_corpus
     from ner.bulk_input import read_corpus
     from ner.serving import export_serving
 
@@ -237,7 +237,7 @@ def _tag_corpus(args: argparse.Namespace, command: str) -> None:
     with tempfile.TemporaryDirectory(prefix="ner-export-") as tmp:
         export_dir = export_serving(tagger, Path(tmp) / "export")
         summary = tag_corpus(export_dir, tagger.label_map, read_corpus(args.input, args.input_format, args.text_field),
-                             args.output, errors, BulkOptions(workers=args.workers, batch_size=args.batch_size))
+                             args.output, errors, bulk_options(args.workers, args.batch_size))
     print(f"[tag-corpus] {summary.lines} lines: {summary.tagged} tagged, written to {args.output}; "
           f"{len(summary.bad)} bad, listed in {errors}", file=sys.stderr)
     for bad in summary.bad[:10]:
@@ -428,8 +428,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="JSONL file listing the bad lines (default: the output's name + .errors.jsonl)")
     bulk.add_argument("--workers", type=_positive, default=1, metavar="N",
                       help="Ray actors running the model (default: %(default)s)")
-    bulk.add_argument("--batch-size", type=_positive, default=64, metavar="N",
-                      help="lines per model call (default: %(default)s)")
+    bulk.add_argument("--batch-size", type=_positive, metavar="N",
+                      help="lines per actor call, their sentences run in order of length "
+                           "(default: ner.bulk.BulkOptions's, 1024)")
     bulk.set_defaults(run_command=_tag_corpus)
     return parser
 
