@@ -92,9 +92,10 @@ class BertEmbeddings(keras.layers.Layer):
             message="sequence length exceeds max_position_embeddings",
         )
         with tf.control_dependencies([check]):  # fail with this message before any shape error
-            x = tf.gather(self.word_embeddings, word_ids) + tf.gather(self.position_embeddings, position_ids)
-        if self._type_vocab_size:
+            x = tf.gather(self.word_embeddings, word_ids)
+        if self._type_vocab_size:  # summed in BERT's order (word, type, position): the same floats as before
             x += tf.gather(self.type_embeddings, type_ids)
+        x += tf.gather(self.position_embeddings, position_ids)
         return self.dropout(self.layer_norm(x), training=training)
 
 
