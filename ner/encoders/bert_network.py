@@ -93,9 +93,10 @@ class BertEmbeddings(keras.layers.Layer):
         )
         with tf.control_dependencies([check]):  # fail with this message before any shape error
             x = tf.gather(self.word_embeddings, word_ids)
+            positions = tf.gather(self.position_embeddings, position_ids)
         if self._type_vocab_size:  # summed in BERT's order (word, type, position): the same floats as before
             x += tf.gather(self.type_embeddings, type_ids)
-        x += tf.gather(self.position_embeddings, position_ids)
+        x += positions
         return self.dropout(self.layer_norm(x), training=training)
 
 
