@@ -66,6 +66,7 @@ MODELS = {
 INIT_MODEL = {"bert_data_dist_kl": "bert_ner", "bert_confidence_kl": "bert_ner", "bert_both_kl": "bert_ner",
               "bert_ce_control": "bert_ner", "bert_crf_self_training": "bert_crf",
               "bert_crf_self_training_control": "bert_crf"}
+STAGE_SECTION = "semi_supervised."
 KL_STAGES = {"bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl", "bert_ce_control"}
 # self-training needs a fixed pool, early stopping a fixed validation part
 LEAK_FREE_ONLY = {"bert_crf_finetune", "bert_crf_self_training", "bert_crf_self_training_control"}
@@ -90,7 +91,9 @@ def run_name(name: str, seed: int, protocol: str) -> str:
 
 
 def run_overrides(name: str, seed: int, extra: Sequence[str], protocol: str = "leak_free") -> List[str]:
-    """The config overrides of model `name`'s run for `seed` under `protocol` (then `extra`)."""
+    """The config overrides of model `name`'s run for `seed` under `protocol`, then those of `extra` that apply
+    to it: a `semi_supervised.*` override goes to the semi-supervised stages only (on any other model it would
+    create a stage)."""
     overrides = [f"run_name={run_name(name, seed, protocol)}", f"split.seed={seed}", f"training.seed={seed}"]
     if protocol != "leak_free":
         overrides.append(f"split.protocol={protocol}")
@@ -100,7 +103,8 @@ def run_overrides(name: str, seed: int, extra: Sequence[str], protocol: str = "l
         overrides += SEED001_KL
     if name == "bert_ce_control":
         overrides.append("semi_supervised.loss_weights=[0.0, 0.0]")
-    return overrides + list(extra)
+    return overrides + [override for override in extra
+                        if name in INIT_MODEL or not override.startswith(STAGE_SECTION)]
 
 
 def run_model(name: str, seed: int, extra: Sequence[str], protocol: str = "leak_free", reuse: bool = True):

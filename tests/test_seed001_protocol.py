@@ -285,6 +285,10 @@ def test_reproduce_script_sets_the_seeds_kl_switches_under_its_protocol():
     assert kl[:5] == ["run_name=bert_confidence_kl_seed001protocol_seed2", "split.seed=2", "training.seed=2",
                       "split.protocol=seed001", "semi_supervised.init_run=bert_ner_seed001protocol_seed2"]
     assert kl[5:] == SEED001_KL
+    # a stage's override reaches the stages only: on another model it would create a stage
+    assert run_overrides("ner_baseline", 2, ["semi_supervised.evaluate_every=40", "a=b"])[-1] == "a=b"
+    assert run_overrides("bert_both_kl", 2, ["semi_supervised.evaluate_every=40"])[-1] == \
+        "semi_supervised.evaluate_every=40"
     config = load_config(CONFIG_DIR / "bert_confidence_kl.yaml", kl, environ={})
     stage = config.semi_supervised
     assert (stage.kl_special_tokens, stage.confidence_stop_gradient, stage.confidence_reduction,
