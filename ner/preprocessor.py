@@ -31,7 +31,7 @@ from ner.registry import LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES
 from ner.casing import WORD_CASING, casing_ids
 from ner.lexical import LEXICAL_IDS, lexical_ids_in_graph
 from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL, OUTSIDE, LabelMap
-from ner.utils import PathLike, write_text_atomic
+from ner.utils import PathLike, read_vocab_lines, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -489,15 +489,7 @@ class WordPieceFeaturizer:
 
 def _read_vocab(path: Path) -> list[str]:
     """The tokens of a BERT vocab.txt, one per line (id = 0-based line index)."""
-    if not path.is_file():
-        raise DataError(f"vocab file not found: {path}; expected the encoder's vocab.txt")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: vocab file is not UTF-8 ({error.reason})") from None
-    tokens = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-    if tokens and tokens[-1] == "":
-        tokens.pop()
+    tokens = read_vocab_lines(path, DataError)
     seen: dict[str, int] = {}
     for line, token in enumerate(tokens, start=1):
         if token in seen:

@@ -5,7 +5,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, List, Type, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -56,3 +56,19 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
 def file_sha256(path: PathLike) -> str:
     """The SHA-256 of a file's bytes, in hex (what `sha256sum` prints)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_vocab_lines(path: PathLike, error: Type[Exception]) -> List[str]:
+    """The tokens of a vocab.txt, one per line (id = 0-based line index; a final newline adds no token);
+    a missing or non-UTF-8 file raises `error` naming the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"vocab file not found: {path}; expected the encoder's vocab.txt")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as decode_error:
+        raise error(f"{path}: vocab file is not UTF-8 ({decode_error.reason})") from None
+    tokens = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    return tokens

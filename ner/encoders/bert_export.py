@@ -33,6 +33,8 @@ from ner.encoders.hf_checkpoint import (  # noqa: F401  (file names and read_do_
     TOKENIZER_CONFIG_FILE,
     VOCAB_FILE,
     WEIGHTS_FILE,
+    TRANSFORMER_OPTIONAL_KEYS,
+    TRANSFORMER_REQUIRED_KEYS,
     ConvertedEncoder,
     WeightMap,
     check_transformer_config,
@@ -44,22 +46,6 @@ from ner.encoders.hf_checkpoint import (  # noqa: F401  (file names and read_do_
 from ner.errors import EncoderError
 from ner.utils import PathLike, atomic_path
 
-# Hugging Face config key -> BertConfig field, for the keys every BERT config must have.
-_REQUIRED_KEYS = {
-    "vocab_size": "vocab_size",
-    "hidden_size": "hidden_size",
-    "num_hidden_layers": "num_layers",
-    "num_attention_heads": "num_heads",
-    "intermediate_size": "intermediate_size",
-    "max_position_embeddings": "max_position",
-    "type_vocab_size": "type_vocab_size",
-}
-_OPTIONAL_KEYS = {
-    "hidden_act": "hidden_act",
-    "hidden_dropout_prob": "hidden_dropout",
-    "attention_probs_dropout_prob": "attention_dropout",
-    "layer_norm_eps": "layer_norm_eps",
-}
 # TransformerBlock layer -> sub-key of `encoder.layer.{i}` in a BERT checkpoint.
 BERT_BLOCK_KEYS = {
     "query": "attention.self.query",
@@ -83,7 +69,8 @@ def read_bert_config(checkpoint_dir: PathLike) -> BertConfig:
         raise EncoderError(
             f"{path}: position_embedding_type must be 'absolute', got {raw['position_embedding_type']!r}"
         )
-    fields = config_fields(path, raw, _REQUIRED_KEYS, _OPTIONAL_KEYS, "BERT")
+    fields = config_fields(path, raw, {**TRANSFORMER_REQUIRED_KEYS, "type_vocab_size": "type_vocab_size"},
+                           TRANSFORMER_OPTIONAL_KEYS, "BERT")
     config = BertConfig(**fields)
     check_transformer_config(path, config)
     return config

@@ -18,7 +18,7 @@ from safetensors.numpy import load_file
 
 from ner.encoders.bert_network import ACTIVATIONS, TransformerBlock, TransformerConfig
 from ner.errors import EncoderError
-from ner.utils import PathLike
+from ner.utils import PathLike, read_vocab_lines
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -45,6 +45,23 @@ def read_json(path: Path) -> dict:
     if not isinstance(raw, dict):
         raise EncoderError(f"{path} must hold a JSON object")
     return raw
+
+
+# config.json key -> network config field, shared by the BERT-family checkpoints (BERT adds type_vocab_size).
+TRANSFORMER_REQUIRED_KEYS = {
+    "vocab_size": "vocab_size",
+    "hidden_size": "hidden_size",
+    "num_hidden_layers": "num_layers",
+    "num_attention_heads": "num_heads",
+    "intermediate_size": "intermediate_size",
+    "max_position_embeddings": "max_position",
+}
+TRANSFORMER_OPTIONAL_KEYS = {
+    "hidden_act": "hidden_act",
+    "hidden_dropout_prob": "hidden_dropout",
+    "attention_probs_dropout_prob": "attention_dropout",
+    "layer_norm_eps": "layer_norm_eps",
+}
 
 
 def config_fields(
@@ -89,17 +106,8 @@ def read_do_lower_case(checkpoint_dir: PathLike) -> bool:
 
 
 def read_vocab(path: Path) -> List[str]:
-    """The tokens of a vocab.txt, one per line (id = 0-based line index)."""
-    if not path.is_file():
-        raise EncoderError(f"{path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise EncoderError(f"{path} is not UTF-8 ({e.reason})") from None
-    tokens = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-    if tokens and tokens[-1] == "":
-        tokens.pop()
-    return tokens
+    """The tokens of a checkpoint's vocab.txt, one per line (id = 0-based line index)."""
+    return read_vocab_lines(path, EncoderError)
 
 
 def read_weights(path: Path, prefix: str) -> Dict[str, np.ndarray]:

@@ -29,6 +29,8 @@ from ner.encoders.hf_checkpoint import (
     TOKENIZER_CONFIG_FILE,
     VOCAB_FILE,
     WEIGHTS_FILE,
+    TRANSFORMER_OPTIONAL_KEYS,
+    TRANSFORMER_REQUIRED_KEYS,
     ConvertedEncoder,
     WeightMap,
     check_transformer_config,
@@ -41,21 +43,6 @@ from ner.encoders.mpnet_network import MPNetConfig, build_mpnet_network
 from ner.errors import EncoderError
 from ner.utils import PathLike
 
-# Hugging Face config key -> MPNetConfig field.
-_REQUIRED_KEYS = {
-    "vocab_size": "vocab_size",
-    "hidden_size": "hidden_size",
-    "num_hidden_layers": "num_layers",
-    "num_attention_heads": "num_heads",
-    "intermediate_size": "intermediate_size",
-    "max_position_embeddings": "max_position",
-}
-_OPTIONAL_KEYS = {
-    "hidden_act": "hidden_act",
-    "hidden_dropout_prob": "hidden_dropout",
-    "attention_probs_dropout_prob": "attention_dropout",
-    "layer_norm_eps": "layer_norm_eps",
-}
 # Hugging Face's MPNetModel buckets relative positions into 32, whatever config.json says.
 _NUM_BUCKETS = 32
 
@@ -109,7 +96,8 @@ def read_mpnet_config(checkpoint_dir: PathLike) -> MPNetConfig:
             f"{path}: relative_attention_num_buckets is {buckets!r}; expected {_NUM_BUCKETS}, the number "
             "Hugging Face's MPNetModel always uses"
         )
-    config = MPNetConfig(**config_fields(path, raw, _REQUIRED_KEYS, _OPTIONAL_KEYS, "MPNet"))
+    config = MPNetConfig(**config_fields(path, raw, TRANSFORMER_REQUIRED_KEYS, TRANSFORMER_OPTIONAL_KEYS,
+                                               "MPNet"))
     check_transformer_config(path, config)
     return config
 
