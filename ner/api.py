@@ -196,7 +196,8 @@ class Tagger:
         `mc_samples` > 0 the mean of that many MC-dropout samples and its argmax (module docstring).
         `sort_by_length` False batches the rows in input order instead (what `benchmarks/benchmark_predict.py`
         compares)."""
-        return [(p.label_ids, p.probabilities) for p in self._predict_sentences(sentences, mc_samples, sort_by_length)]
+        return [(p.label_ids, p.probabilities) for p in
+                self._predict_sentences(sentences, mc_samples, sort_by_length, span_marginals=False)]
 
     def _span_confidence(self, prediction: SentencePrediction, start: int, end: int,
                          mean_word_confidence: float) -> float:
@@ -211,8 +212,9 @@ class Tagger:
         return float(prediction.span_marginals[start])
 
     def _predict_sentences(self, sentences: Sequence[Sequence[str]], mc_samples: int,
-                           sort_by_length: bool = True) -> List[SentencePrediction]:
-        """`predict_words`, plus a CRF model's span marginals and row starts when `mc_samples` is 0."""
+                           sort_by_length: bool = True, span_marginals: bool = True) -> List[SentencePrediction]:
+        """`predict_words`, plus a CRF model's span marginals and row starts when `mc_samples` is 0 and
+        `span_marginals` (they cost one more pass over the spans)."""
         if mc_samples < 0:
             raise ValueError(f"mc_samples must be 0 (softmax) or positive, got {mc_samples}")
         if not sentences:
@@ -224,8 +226,9 @@ class Tagger:
             probabilities = prediction.mc.mean
             label_ids = probabilities.argmax(axis=-1).astype(np.int32)
         else:
+            with_spans = span_marginals and isinstance(self.model, CrfOutput)
             prediction = restore_row_order(self._predictor.predict(
-                dataset, probabilities=True, span_marginals=isinstance(self.model, CrfOutput)), order)
+                dataset, probabilities=True, span_marginals=with_spans), order)
             probabilities, label_ids = prediction.probabilities, prediction.label_ids
         # Rows are in sentence order and words in row order, so the words of a sentence are consecutive.
         lengths = [len(words_of_sentence) for words_of_sentence in sentences]
