@@ -1,0 +1,139 @@
+"""The gap between seed 001's reported table and the package's leak-free one, measured in steps (issue #15).
+
+    python -m examples.decompose_seed001_gap   # → results/reproduction_gap.{md,csv}
+
+Reads the runs that `examples.reproduce_seed001` wrote under both protocols (`results/reproduction/runs.csv`,
+`results/reproduction_seed001_protocol/runs.csv`) and the all-mpnet-base-v2 runs of the same leak-free
+protocol (`results/encoder_mpnet/reproduction/runs.csv`). For each row seed 001 reported (BERT NER and its
+two KL stages) and each of its metrics, it starts from the leak-free MiniLM BERT NER and adds, each as the
+mean ± sample std over seeds of per-seed differences:
+
+- **encoder**: MPNet (the size of seed 001's BERT-base) − MiniLM, leak-free BERT NER;
+- **protocol**: seed 001's leaky protocol − leak-free, BERT NER (the test draw differs too);
+- **extra labelled batches** (KL rows): the KL schedule with KL weight 0 − BERT NER, seed 001's protocol,
+  where each KL pass draws fresh labelled batches;
+- **KL terms** (KL rows): the KL stage − that control, seed 001's protocol, with its KL details;
+
+then the sum, seed 001's number and what is left unexplained (seed 001 − sum). The start is the mean over
+all its seeds; each difference pairs the runs of the same seed.
+"""
+import argparse
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from examples.common import exit_on_error, read_records
+from examples.reproduce_seed001 import MODELS
+
+SEED001_METRICS = ("accuracy", "accuracy_without_o", "mean_f1")
+# the models whose row seed 001 reported; their names, and seed 001's numbers, are reproduce_seed001's
+SEED001_MODELS = ("bert_ner", "bert_data_dist_kl", "bert_confidence_kl")
+CONTROL = "bert_ce_control"
+STARTS_FROM = "leak-free MiniLM BERT NER"
+LEVELS = ("sum", "seed 001 reported")  # values, not differences
+
+
+def by_seed(rows: Sequence[Dict], model: str, metric: str) -> Dict[int, float]:
+    """seed → `metric` of `model`'s runs (accuracies in %)."""
+    scale = 100.0 if metric.startswith("accuracy") else 1.0
+    return {row["seed"]: scale * row[metric] for row in rows if row["model"] == model}
+
+
+def summary(values: Sequence[float]) -> Optional[Tuple[float, float, int]]:
+    """(mean, sample std (0 for one value), n) of `values`, or None if there are none."""
+    if not len(values):
+        return None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, len(values)
+
+
+def paired_difference(minuend: Dict[int, float], subtrahend: Dict[int, float]) -> Optional[Tuple[float, float, int]]:
+    """`summary` of minuend − subtrahend over the seeds both have."""
+    return summary([minuend[seed] - subtrahend[seed] for seed in sorted(set(minuend) & set(subtrahend))])
+
+
+def decompose(leak_free: Sequence[Dict], seed001: Sequence[Dict], mpnet: Sequence[Dict]) -> List[Dict]:
+    """One record per (seed 001 row, metric, step): the step's mean, std and seeds (see the module docstring);
+    a step whose runs are missing is left out, and so are the sum and the residual."""
+    records = []
+    for stage in SEED001_MODELS:
+        _, row, reported = MODELS[stage]
+        for metric, theirs in zip(SEED001_METRICS, reported):
+            base = by_seed(leak_free, "bert_ner", metric)
+            protocol_ner = by_seed(seed001, "bert_ner", metric)
+            steps = [(STARTS_FROM, summary(list(base.values()))),
+                     ("encoder: MPNet − MiniLM", paired_difference(by_seed(mpnet, "bert_ner", metric), base)),
+                     ("protocol: seed 001's − leak-free", paired_difference(protocol_ner, base))]
+            if stage != "bert_ner":
+                control = by_seed(seed001, CONTROL, metric)
+                steps += [("extra labelled batches: control − BERT NER", paired_difference(control, protocol_ner)),
+                          ("KL terms: stage − control", paired_difference(by_seed(seed001, stage, metric), control))]
+            for step, value in steps:
+                if value is not None:
+                    records.append({"row": row, "metric": metric, "step": step, "mean": value[0], "std": value[1],
+                                    "seeds": value[2]})
+            if all(value is not None for _, value in steps):
+                total = sum(value[0] for _, value in steps)
+                records += [{"row": row, "metric": metric, "step": LEVELS[0], "mean": total, "std": float("nan"),
+                             "seeds": 0},
+                            {"row": row, "metric": metric, "step": LEVELS[1], "mean": theirs,
+                             "std": float("nan"), "seeds": 1},
+                            {"row": row, "metric": metric, "step": "unexplained: seed 001 − sum",
+                             "mean": theirs - total, "std": float("nan"), "seeds": 0}]
+    return records
+
+
+def cell(record: Dict, digits: int) -> str:
+    """"0.1234 ± 0.0056 (5)" for the start, signed for the differences, the value alone for the totals."""
+    value = f"{record['mean']:{'' if record['step'] in (STARTS_FROM,) + LEVELS else '+'}.{digits}f}"
+    return value if record["seeds"] == 0 or record["step"] in LEVELS else \
+        f"{value} ± {record['std']:.{digits}f} ({record['seeds']})"
+
+
+def markdown(records: Sequence[Dict]) -> str:
+    """A table per seed 001 row: a line per step, a column per metric ("mean ± std (n seeds)")."""
+    lines = ["# Seed 001's table, step by step from the leak-free one", "",
+             "Produced by `python -m examples.decompose_seed001_gap` from the runs of "
+             "`results/reproduction/runs.csv`, `results/reproduction_seed001_protocol/runs.csv` and "
+             "`results/encoder_mpnet/reproduction/runs.csv` (each with its command and commits). Each step is "
+             "the mean ± sample std over seeds of per-seed differences (n seeds in brackets); accuracies in %. "
+             "The module docstring defines the steps."]
+    for row in (MODELS[stage][1] for stage in SEED001_MODELS):
+        steps = list(dict.fromkeys(r["step"] for r in records if r["row"] == row))
+        lines += ["", f"## {row}", "", "| step | " + " | ".join(SEED001_METRICS) + " |",
+                  "|---|" + "---|" * len(SEED001_METRICS)]
+        for step in steps:
+            cells = []
+            for metric in SEED001_METRICS:
+                found = [r for r in records if (r["row"], r["metric"], r["step"]) == (row, metric, step)]
+                if not found:
+                    cells.append("—")
+                    continue
+                cells.append(cell(found[0], 2 if metric.startswith("accuracy") else 4))
+            lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", default="results", help="the results directory (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    def run() -> None:
+        from ner.reporting import write_csv
+        from ner.utils import write_text_atomic
+
+        results = Path(args.results)
+        records = decompose(read_records(results / "reproduction" / "runs.csv"),
+                            read_records(results / "reproduction_seed001_protocol" / "runs.csv"),
+                            read_records(results / "encoder_mpnet" / "reproduction" / "runs.csv"))
+        write_csv(results / "reproduction_gap.csv", records)
+        text = markdown(records)
+        write_text_atomic(results / "reproduction_gap.md", text)
+        print(text)
+
+    exit_on_error(run)
+
+
+if __name__ == "__main__":
+    main()

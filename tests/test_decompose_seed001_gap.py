@@ -1,0 +1,48 @@
+"""The gap decomposition against hand-computed sums of per-seed differences."""
+import pytest
+
+from examples.decompose_seed001_gap import decompose, markdown
+
+
+def runs(model, values):
+    """Runs of `model`, seed → value of every metric."""
+    return [{"model": model, "seed": seed, "accuracy": value, "accuracy_without_o": value, "mean_f1": value}
+            for seed, value in values.items()]
+
+
+LEAK_FREE = runs("bert_ner", {1: 0.95, 2: 0.96})
+MPNET = runs("bert_ner", {1: 0.97})
+SEED001 = (runs("bert_ner", {1: 0.955, 2: 0.965}) + runs("bert_ce_control", {1: 0.96, 2: 0.97})
+           + runs("bert_confidence_kl", {1: 0.97, 2: 0.975}))
+
+
+def steps(records, row, metric):
+    return {r["step"]: (r["mean"], r["std"], r["seeds"]) for r in records if (r["row"], r["metric"]) == (row, metric)}
+
+
+def test_each_step_is_a_paired_difference_and_the_residual_is_what_seed_001_adds():
+    found = steps(decompose(LEAK_FREE, SEED001, MPNET), "+ confidence KL", "accuracy")
+    assert found["leak-free MiniLM BERT NER"] == pytest.approx((95.5, 0.70710678, 2))
+    assert found["encoder: MPNet − MiniLM"] == pytest.approx((2.0, 0.0, 1))  # seed 1 only
+    assert found["protocol: seed 001's − leak-free"] == pytest.approx((0.5, 0.0, 2))
+    assert found["extra labelled batches: control − BERT NER"] == pytest.approx((0.5, 0.0, 2))
+    assert found["KL terms: stage − control"] == pytest.approx((0.75, 0.35355339, 2))  # +1.0 and +0.5
+    assert found["sum"][0] == pytest.approx(99.25)
+    assert found["seed 001 reported"][0] == 96.05
+    assert found["unexplained: seed 001 − sum"][0] == pytest.approx(96.05 - 99.25)
+    mean_f1 = steps(decompose(LEAK_FREE, SEED001, MPNET), "+ confidence KL", "mean_f1")
+    assert mean_f1["sum"][0] == pytest.approx(0.955 + 0.02 + 0.005 + 0.005 + 0.0075)  # no % scaling
+
+
+def test_a_row_without_its_stage_runs_has_no_sum():
+    found = steps(decompose(LEAK_FREE, SEED001, MPNET), "+ data-distribution KL", "accuracy")
+    assert "KL terms: stage − control" not in found and "sum" not in found
+    assert "extra labelled batches: control − BERT NER" in found
+
+
+def test_markdown_signs_the_differences_only():
+    text = markdown(decompose(LEAK_FREE, SEED001, MPNET))
+    assert "| leak-free MiniLM BERT NER | 95.50 ± 0.71 (2) | 95.50 ± 0.71 (2) | 0.9550 ± 0.0071 (2) |" in text
+    assert "| KL terms: stage − control | +0.75 ± 0.35 (2) |" in text
+    assert "| sum | 99.25 | 99.25 | 0.9925 |" in text
+    assert "| unexplained: seed 001 − sum | -3.20 |" in text
