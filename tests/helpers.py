@@ -82,6 +82,14 @@ def _normal_sampler(seed: int) -> Callable[..., np.ndarray]:
     return normal
 
 
+def _transformer_config(vocab_size: int, hidden_size: int, num_layers: int, num_heads: int, intermediate_size: int,
+                        max_position: int) -> dict:
+    """The config.json keys BERT and MPNet share, with Hugging Face's defaults for gelu and dropout 0.1."""
+    return {"vocab_size": vocab_size, "hidden_size": hidden_size, "num_hidden_layers": num_layers,
+            "num_attention_heads": num_heads, "intermediate_size": intermediate_size, "hidden_act": "gelu",
+            "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "max_position_embeddings": max_position}
+
+
 def _write_checkpoint(
     output_dir: PathLike, weights: Dict[str, np.ndarray], config: dict, vocab_tokens: Sequence[str],
     tokenizer_config: dict,
@@ -123,15 +131,7 @@ def make_random_bert_checkpoint(
     config = {
         "architectures": ["BertModel"],
         "model_type": "bert",
-        "vocab_size": n_vocab,
-        "hidden_size": h,
-        "num_hidden_layers": num_layers,
-        "num_attention_heads": num_heads,
-        "intermediate_size": intermediate_size,
-        "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1,
-        "max_position_embeddings": max_position,
+        **_transformer_config(n_vocab, h, num_layers, num_heads, intermediate_size, max_position),
         "type_vocab_size": 2,
         "layer_norm_eps": 1e-12,
         "position_embedding_type": "absolute",
@@ -170,15 +170,7 @@ def make_random_mpnet_checkpoint(
     config = {
         "architectures": ["MPNetForMaskedLM"],
         "model_type": "mpnet",
-        "vocab_size": n_vocab,
-        "hidden_size": h,
-        "num_hidden_layers": num_layers,
-        "num_attention_heads": num_heads,
-        "intermediate_size": intermediate_size,
-        "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1,
-        "attention_probs_dropout_prob": 0.1,
-        "max_position_embeddings": max_position,
+        **_transformer_config(n_vocab, h, num_layers, num_heads, intermediate_size, max_position),
         "layer_norm_eps": 1e-05,
         "relative_attention_num_buckets": 32,
         "pad_token_id": 1,
