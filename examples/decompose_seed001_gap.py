@@ -97,7 +97,9 @@ def markdown(records: Sequence[Dict]) -> str:
              "`results/reproduction/runs.csv`, `results/reproduction_seed001_protocol/runs.csv` and "
              "`results/encoder_mpnet/reproduction/runs.csv` (each with its command and commits). Each step is "
              "the mean ± sample std over seeds of per-seed differences (n seeds in brackets); accuracies in %. "
-             "The module docstring defines the steps."]
+             "The module docstring defines the steps. The control runs the 80 pairs of the confidence stage; the "
+             "data-distribution stage runs 40, so on its row the extra labelled batches count twice as many "
+             "passes as the stage had. Seeds 1–3 under seed 001's protocol, so far."]
     for row in (MODELS[stage][1] for stage in SEED001_MODELS):
         steps = list(dict.fromkeys(r["step"] for r in records if r["row"] == row))
         lines += ["", f"## {row}", "", "| step | " + " | ".join(SEED001_METRICS) + " |",
