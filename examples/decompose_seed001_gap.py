@@ -99,7 +99,7 @@ def markdown(records: Sequence[Dict]) -> str:
              "the mean ± sample std over seeds of per-seed differences (n seeds in brackets); accuracies in %. "
              "The module docstring defines the steps. The control runs the 80 pairs of the confidence stage; the "
              "data-distribution stage runs 40, so on its row the extra labelled batches count twice as many "
-             "passes as the stage had. Seeds 1–3 under seed 001's protocol, so far."]
+             "passes as the stage had."]
     for row in (MODELS[stage][1] for stage in SEED001_MODELS):
         steps = list(dict.fromkeys(r["step"] for r in records if r["row"] == row))
         lines += ["", f"## {row}", "", "| step | " + " | ".join(SEED001_METRICS) + " |",
