@@ -11,9 +11,10 @@ when full). Ray Data hands batches of `BulkOptions.batch_size` lines to `BulkOpt
 sentences and words as `ner predict` does (`ner.text`), runs the signature on the batch's sentences,
 `BulkOptions.chunk_size` at a time in order of length (as `predict` sorts its rows), and writes one JSON
 object per line: `{"line": n, "text": ..., "entities": [...], "tokens": [...]}`, the record of
-`ner predict --format jsonl` (`TaggedText.to_rounded_dict(with_tokens=True)`) keyed by the line's number. The output keeps the input's order (Ray Data's `preserve_order`), and the driver checks
-that it receives every good line exactly once, in increasing line order, before it renames the output
-into place: together the output and the errors file hold each input line exactly once.
+`ner predict --format jsonl` (`TaggedText.to_rounded_dict(with_tokens=True)`) keyed by the line's number.
+The output keeps the input's order (Ray Data's `preserve_order`), and the driver checks that it receives
+every good line exactly once, in increasing line order, before it renames the output into place: together
+the output and the errors file hold each input line exactly once.
 
 Labels, word and entity confidences are those of `ner predict` without MC dropout (the serving graph
 computes them, the entity's as `span_scores`: a CRF model's span marginal; `tests/test_serving.py`);
