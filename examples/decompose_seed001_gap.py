@@ -16,6 +16,11 @@ mean ± sample std over seeds of per-seed differences:
 
 then the sum, seed 001's number and what is left unexplained (seed 001 − sum). The start is the mean over
 all its seeds; each difference pairs the runs of the same seed.
+
+Mean F1 is the mean of the 9 classes' token F1, so every step of it splits exactly into the share of the three
+rare classes (art, nat, eve: their F1 summed and divided by 9) and the share of the other six; the two extra
+columns show where each step, and the unexplained rest, lies (from each run's `per_class_f1.csv` and seed
+001's per-class table).
 """
 import argparse
 from pathlib import Path
@@ -24,9 +29,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from examples.common import exit_on_error, read_records
-from examples.reproduce_seed001 import MODELS
+from examples.reproduce_seed001 import MODELS, SEED001_PER_CLASS_F1
 
-SEED001_METRICS = ("accuracy", "accuracy_without_o", "mean_f1")
+RARE_CLASSES = ("art", "nat", "eve")
+RARE_SHARE, OTHER_SHARE = "mean_f1: art, nat, eve", "mean_f1: the other six"
+SEED001_METRICS = ("accuracy", "accuracy_without_o", "mean_f1", RARE_SHARE, OTHER_SHARE)
 # the models whose row seed 001 reported; their names, and seed 001's numbers, are reproduce_seed001's
 SEED001_MODELS = ("bert_ner", "bert_data_dist_kl", "bert_confidence_kl")
 CONTROL = "bert_ce_control"
@@ -34,10 +41,29 @@ STARTS_FROM = "leak-free MiniLM BERT NER"
 LEVELS = ("sum", "seed 001 reported")  # values, not differences
 
 
+def class_shares(per_class_f1: Dict[str, float]) -> Dict[str, float]:
+    """The rare classes' and the other classes' shares of the mean F1 of one run's per-class F1 (label → F1)."""
+    rare = sum(per_class_f1[label] for label in RARE_CLASSES)
+    return {RARE_SHARE: rare / len(per_class_f1), OTHER_SHARE: (sum(per_class_f1.values()) - rare) / len(per_class_f1)}
+
+
+def with_class_shares(runs: Sequence[Dict], per_class: Sequence[Dict]) -> List[Dict]:
+    """`runs` (model, seed, metrics) with the `class_shares` of the per-class row of the same model and seed
+    (rows: model, seed, one F1 per class); a run without one gets none."""
+    shares = {(row["model"], row["seed"]): class_shares({label: value for label, value in row.items()
+                                                          if label not in ("model", "seed")}) for row in per_class}
+    return [{**run, **shares.get((run["model"], run["seed"]), {})} for run in runs]
+
+
 def by_seed(rows: Sequence[Dict], model: str, metric: str) -> Dict[int, float]:
-    """seed → `metric` of `model`'s runs (accuracies in %)."""
+    """seed → `metric` of `model`'s runs that have it (accuracies in %)."""
     scale = 100.0 if metric.startswith("accuracy") else 1.0
-    return {row["seed"]: scale * row[metric] for row in rows if row["model"] == model}
+    return {row["seed"]: scale * row[metric] for row in rows if row["model"] == model and metric in row}
+
+
+def seed001_reported(stage: str) -> Dict[str, float]:
+    """metric → seed 001's number for the row of `stage`."""
+    return {**dict(zip(SEED001_METRICS, MODELS[stage][2])), **class_shares(SEED001_PER_CLASS_F1[stage])}
 
 
 def summary(values: Sequence[float]) -> Optional[Tuple[float, float, int]]:
@@ -54,11 +80,12 @@ def paired_difference(minuend: Dict[int, float], subtrahend: Dict[int, float]) -
 
 def decompose(leak_free: Sequence[Dict], seed001: Sequence[Dict], mpnet: Sequence[Dict]) -> List[Dict]:
     """One record per (seed 001 row, metric, step): the step's mean, std and seeds (see the module docstring);
-    a step whose runs are missing is left out, and so are the sum and the residual."""
+    a step whose runs are missing is left out, and so are the sum and the residual. Runs: model, seed, metrics
+    (the class shares from `with_class_shares`)."""
     records = []
     for stage in SEED001_MODELS:
-        _, row, reported = MODELS[stage]
-        for metric, theirs in zip(SEED001_METRICS, reported):
+        row = MODELS[stage][1]
+        for metric, theirs in seed001_reported(stage).items():
             base = by_seed(leak_free, "bert_ner", metric)
             protocol_ner = by_seed(seed001, "bert_ner", metric)
             steps = [(STARTS_FROM, summary(list(base.values()))),
@@ -99,7 +126,8 @@ def markdown(records: Sequence[Dict]) -> str:
              "the mean ± sample std over seeds of per-seed differences (n seeds in brackets); accuracies in %. "
              "The module docstring defines the steps. The control runs the 80 pairs of the confidence stage; the "
              "data-distribution stage runs 40, so on its row the extra labelled batches count twice as many "
-             "passes as the stage had."]
+             "passes as the stage had. The last two columns split mean F1 exactly: the F1 of art, nat and eve "
+             "summed and divided by 9, and the same for the other six classes."]
     for row in (MODELS[stage][1] for stage in SEED001_MODELS):
         steps = list(dict.fromkeys(r["step"] for r in records if r["row"] == row))
         lines += ["", f"## {row}", "", "| step | " + " | ".join(SEED001_METRICS) + " |",
@@ -122,13 +150,19 @@ def main(argv: Sequence[str] = None) -> None:
     args = parser.parse_args(argv)
 
     def run() -> None:
+        from ner.errors import DataError
         from ner.reporting import write_csv
         from ner.utils import write_text_atomic
 
         results = Path(args.results)
-        records = decompose(read_records(results / "reproduction" / "runs.csv"),
-                            read_records(results / "reproduction_seed001_protocol" / "runs.csv"),
-                            read_records(results / "encoder_mpnet" / "reproduction" / "runs.csv"))
+        folders = (results / "reproduction", results / "reproduction_seed001_protocol",
+                   results / "encoder_mpnet" / "reproduction")
+        missing = [str(folder / "runs.csv") for folder in folders if not (folder / "runs.csv").is_file()]
+        if missing:
+            raise DataError(f"no runs to decompose: {', '.join(missing)} not found (written by "
+                            "examples.reproduce_seed001 under each protocol and encoder)")
+        records = decompose(*(with_class_shares(read_records(folder / "runs.csv"),
+                                                read_records(folder / "per_class_f1.csv")) for folder in folders))
         write_csv(results / "reproduction_gap.csv", records)
         text = markdown(records)
         write_text_atomic(results / "reproduction_gap.md", text)

@@ -1,7 +1,8 @@
 """The gap decomposition against hand-computed sums of per-seed differences."""
 import pytest
 
-from examples.decompose_seed001_gap import decompose, markdown
+from examples.decompose_seed001_gap import OTHER_SHARE, RARE_SHARE, decompose, main, markdown, with_class_shares
+from examples.reproduce_seed001 import MODELS, SEED001_PER_CLASS_F1
 
 
 def runs(model, values):
@@ -46,3 +47,39 @@ def test_markdown_signs_the_differences_only():
     assert "| KL terms: stage − control | +0.75 ± 0.35 (2) |" in text
     assert "| sum | 99.25 | 99.25 | 0.9925 |" in text
     assert "| unexplained: seed 001 − sum | -3.20 |" in text
+
+
+def per_class(model, seed, rare, other):
+    """A per-class row: art, nat, eve at `rare` each, the other six classes at `other` each."""
+    labels = ("O", "geo", "gpe", "per", "org", "tim")
+    return {"model": model, "seed": seed, **dict.fromkeys(labels, other), **dict.fromkeys(("art", "nat", "eve"), rare)}
+
+
+def test_mean_f1_splits_into_the_rare_and_the_other_classes_shares():
+    runs = with_class_shares(LEAK_FREE, [per_class("bert_ner", 1, 0.3, 0.9)])  # seed 2 has no per-class row
+    assert runs[0][RARE_SHARE] == pytest.approx(0.9 / 9) and runs[0][OTHER_SHARE] == pytest.approx(5.4 / 9)
+    assert RARE_SHARE not in runs[1]
+    seed001 = with_class_shares(SEED001[:2], [per_class("bert_ner", 1, 0.0, 0.9)])
+    mpnet = with_class_shares(MPNET, [per_class("bert_ner", 1, 0.6, 0.9)])
+    found = steps(decompose(runs, seed001, mpnet), "BERT NER", RARE_SHARE)
+    assert found["leak-free MiniLM BERT NER"] == pytest.approx((0.1, 0.0, 1))
+    assert found["encoder: MPNet − MiniLM"] == pytest.approx((0.1, 0.0, 1))
+    assert found["protocol: seed 001's − leak-free"] == pytest.approx((-0.1, 0.0, 1))
+    seed001_rare = (0.0 + 0.178 + 0.243) / 9  # seed 001's art, nat and eve F1 for BERT NER
+    assert found["seed 001 reported"][0] == pytest.approx(seed001_rare)
+    assert found["unexplained: seed 001 − sum"][0] == pytest.approx(seed001_rare - 0.1)
+    other = steps(decompose(runs, seed001, mpnet), "BERT NER", OTHER_SHARE)
+    assert other["seed 001 reported"][0] == pytest.approx((0.985 + 0.827 + 0.864 + 0.878 + 0.638 + 0.876) / 9)
+    assert other["sum"][0] == pytest.approx(5.4 / 9)
+
+
+@pytest.mark.parametrize("stage", SEED001_PER_CLASS_F1)
+def test_seed_001s_per_class_f1_averages_to_its_reported_mean_f1(stage):
+    assert sum(SEED001_PER_CLASS_F1[stage].values()) / 9 == pytest.approx(MODELS[stage][2][2], abs=5e-5)
+
+
+def test_missing_runs_are_named(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--results", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert f"{tmp_path / 'reproduction' / 'runs.csv'}" in capsys.readouterr().err
