@@ -292,6 +292,11 @@ class TrainingConfig:
     makes the best epoch's weights the run's final weights, whether it stopped early or ran all `epochs`.
     It selects the model on the validation part, so it needs one: not under `split.protocol: seed001`,
     whose monitored part is a draw of the test part. The semi-supervised stage runs its `pairs` without it.
+
+    `logit_adjustment` is τ of the logit-adjusted loss (Menon et al., ICLR 2021), for rare classes: the
+    supervised loss (training and validation) reads each word's scores plus τ · log of the labelled
+    words' label distribution, so a frequent label must win by a wider margin; evaluation and prediction
+    read the plain scores. 0 (the default) is the plain loss; Menon et al. use τ = 1.
     """
 
     batch_size: int = 128
@@ -309,9 +314,12 @@ class TrainingConfig:
     distribute: str = "none"
     early_stopping_patience: Optional[int] = None
     early_stopping_monitor: str = "val_loss"
+    logit_adjustment: float = 0.0
 
     def problems(self) -> list:
         out = []
+        if not 0.0 <= self.logit_adjustment < float("inf"):
+            out.append(("logit_adjustment", "a non-negative number (τ; 0: the plain loss)", self.logit_adjustment))
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             out.append(("early_stopping_patience", "null (no early stopping) or a positive integer (epochs)",
                         self.early_stopping_patience))

@@ -8,15 +8,16 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from ner.config import ExperimentConfig, load_config, save_config
-from ner.data import ModelInputs, model_for, prepare_data
+from ner.data import ModelInputs, PreparedData, model_for, prepare_data
 from ner.distribute import make_strategy
 from ner.errors import ConfigError, NerError
 from ner.evaluation import evaluate, write_results
-from ner.losses import KLOptions, label_prior, unlabelled_loss
+from ner.losses import KLOptions, label_prior, logit_adjustment, unlabelled_loss
 from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import DataSplit
 from ner.reporting import write_csv
@@ -80,7 +81,7 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
         write_label_map(run_dir, data.label_map)
         trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
                           verbose=verbose, seed=training.seed, jit_compile=training.jit_compile,
-                          precision=training.precision, strategy=strategy)
+                          precision=training.precision, strategy=strategy, score_offset=_score_offset(config, data))
         # Epoch k's order depends only on (seed, k), so a resumed run reads the same batches as an uninterrupted one.
         train_data = inputs.dataset("labelled", shuffle=True, epoch=trainer.epoch)
         validation_data = inputs.monitor_dataset(epoch=trainer.epoch)
@@ -90,6 +91,15 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
                     early_stopping_patience=training.early_stopping_patience,
                     early_stopping_monitor=training.early_stopping_monitor)
     return run_dir
+
+
+def _score_offset(config: ExperimentConfig, data: PreparedData) -> Optional[np.ndarray]:
+    """The logit adjustment [C] of the supervised loss (`training.logit_adjustment` times the log of the
+    labelled part's label distribution), or None when it is 0."""
+    if config.training.logit_adjustment == 0:
+        return None
+    prior = label_prior(data.encoded("labelled").label_ids, data.label_map.num_labels)
+    return logit_adjustment(prior, config.training.logit_adjustment)
 
 
 def _check_resumable(config: ExperimentConfig, run_dir: Path) -> None:
@@ -186,7 +196,7 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
     unlabelled = unlabelled_loss(stage.losses, stage.loss_weights, prior, options) if stage.losses else None
     trainer = Trainer(inputs.trainable_model, run_dir, outside_id=data.label_map.label_to_id(OUTSIDE),
                       verbose=verbose, jit_compile=config.training.jit_compile,
-                      precision=config.training.precision)
+                      precision=config.training.precision, score_offset=_score_offset(config, data))
     if stage.self_training is not None:
         _self_train(config, inputs, trainer, unlabelled, initial_weights)
         return run_dir

@@ -5,7 +5,9 @@ word piece ([CLS], [SEP], continuation pieces, padding); those never enter a los
 loss here maps `(labels [B, T], probabilities [B, T, C])` to a scalar, so the shared trainer can
 alternate them.
 
-- Masked cross-entropy: the supervised loss (`TokenClassifier.forward_loss` by default).
+- Masked cross-entropy: the supervised loss (`TokenClassifier.forward_loss` by default), optionally
+  logit-adjusted (Menon et al., ICLR 2021): the scores it reads are offset by τ · log of the label prior
+  (`logit_adjustment`), so that frequent labels need a wider margin and rare ones are predicted more.
 - KL regularisers for unlabelled batches (semi-supervised stage), by name in `ner.registry.UNLABELLED_LOSSES`
   and summed with weights by `unlabelled_loss`. On an unlabelled batch the label *values* are never read:
   `labels` only marks which positions are words.
@@ -78,15 +80,28 @@ def kl_mask(labels: tf.Tensor, input_mask: Optional[tf.Tensor], special_tokens: 
     return tf.maximum(words, special)
 
 
-def masked_cross_entropy(labels: tf.Tensor, probabilities: tf.Tensor) -> tf.Tensor:
+def logit_adjustment(prior: Sequence[float], tau: float) -> np.ndarray:
+    """The score offset [C] float32 of the logit-adjusted loss: τ · log prior, a class with prior 0 counted
+    as `PROBABILITY_FLOOR` (so its offset is large and negative, not -inf)."""
+    return (tau * np.log(np.maximum(np.asarray(prior, dtype=np.float64), PROBABILITY_FLOOR))).astype(np.float32)
+
+
+def masked_cross_entropy(labels: tf.Tensor, probabilities: tf.Tensor,
+                         score_offset: Optional[tf.Tensor] = None) -> tf.Tensor:
     """Mean negative log-likelihood over labelled positions.
 
     Args:
       labels: [B, T] int32, `IGNORE_LABEL` where no label applies.
       probabilities: [B, T, C] float, softmax outputs.
+      score_offset: [C] or None; when given, the loss reads softmax(log probabilities + score_offset), the
+        logit-adjusted probabilities (`logit_adjustment`; the softmax of shifted logits, since a softmax
+        ignores a constant shift).
     Returns:
       A scalar; 0 when the batch has no labelled position.
     """
+    if score_offset is not None:
+        log_probabilities = tf.math.log(tf.clip_by_value(probabilities, PROBABILITY_FLOOR, 1.0))
+        probabilities = tf.nn.softmax(log_probabilities + tf.cast(score_offset, probabilities.dtype), axis=-1)
     mask = word_mask(labels, probabilities.dtype)
     safe_labels = tf.maximum(labels, 0)
     picked = tf.gather(probabilities, safe_labels, batch_dims=2)

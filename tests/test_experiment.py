@@ -168,3 +168,15 @@ def test_semi_supervised_stage_rejects_a_mismatched_init_run(tmp_path, tiny_enco
         init_run=supervised.run_name, prior=(0.5, 0.5)))
     with pytest.raises(ConfigError, match="semi_supervised.prior has 2 values; expected one per label"):
         train(wrong_prior, verbose=False)
+
+
+def test_logit_adjustment_is_tau_log_of_the_labelled_words_label_distribution(tmp_path, tiny_encoder_handle):
+    from types import SimpleNamespace
+    from ner.experiment import _score_offset
+
+    labelled = SimpleNamespace(label_ids=np.array([[-1, 0, 0, 1, -1], [-1, 0, 2, -1, -1]]))  # O O x O z: 3/5, 1/5, 1/5
+    data = SimpleNamespace(encoded={"labelled": labelled}.__getitem__, label_map=SimpleNamespace(num_labels=3))
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner")
+    assert _score_offset(config, data) is None  # τ = 0: the plain loss
+    config = dataclasses.replace(config, training=dataclasses.replace(config.training, logit_adjustment=0.5))
+    np.testing.assert_allclose(_score_offset(config, data), 0.5 * np.log([0.6, 0.2, 0.2]), rtol=1e-6)

@@ -1,10 +1,11 @@
-"""KL losses against direct NumPy computations on small hand-made batches."""
+"""KL losses and the logit-adjusted cross-entropy against NumPy or hand computations on small batches."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import ner  # noqa: F401
-from ner.losses import ConfidenceKL, DataDistributionKL, WeightedSum, confidence_target, label_prior
+from ner.losses import (ConfidenceKL, DataDistributionKL, WeightedSum, confidence_target, label_prior, logit_adjustment,
+                        masked_cross_entropy)
 
 RNG = np.random.default_rng(7)
 PROBS = RNG.dirichlet(np.ones(3), size=(2, 5)).astype(np.float64)
@@ -98,3 +99,17 @@ def test_weighted_sum_and_prior():
         label_prior(np.full(3, -1), 2)
     with pytest.raises(ValueError, match="summing to 1"):
         DataDistributionKL([0.5, 0.6])
+
+
+def test_logit_adjustment_is_tau_log_prior_with_a_floor_for_unseen_labels():
+    np.testing.assert_allclose(logit_adjustment([0.5, 0.5, 0.0], 2.0), [2 * np.log(0.5), 2 * np.log(0.5), 2 * np.log(1e-7)],
+                               rtol=1e-6)
+
+
+def test_logit_adjusted_cross_entropy_by_hand():
+    probabilities = np.array([[[0.5, 0.25, 0.25]]], dtype=np.float32)
+    labels = np.array([[1]], dtype=np.int32)
+    offset = logit_adjustment([0.5, 0.25, 0.25], 1.0)
+    # p · prior = (0.25, 0.0625, 0.0625), normalised (2/3, 1/6, 1/6): label 1 costs log 6 (plain: log 4)
+    assert float(masked_cross_entropy(labels, probabilities, offset)) == pytest.approx(np.log(6.0), rel=1e-5)
+    assert float(masked_cross_entropy(labels, probabilities, np.zeros(3, np.float32))) == pytest.approx(np.log(4.0))

@@ -61,6 +61,12 @@ def test_crf_model_owns_its_loss_and_decodes_valid_bio(built):
     scores = model.emission_scores(outputs, features)
     assert float(loss) == pytest.approx(float(model.crf.loss(scores, features[FIRST_PIECE_MASK], labels)))
     np.testing.assert_allclose(probabilities.numpy(), model(features, training=False)[1].numpy(), atol=1e-6)
+    offset = np.log(np.arange(1, LABEL_MAP.num_labels + 1, dtype=np.float32))  # a logit adjustment
+    adjusted_loss, adjusted_probabilities = model.forward_loss(features, labels, training=False, score_offset=offset)
+    assert float(adjusted_loss) == pytest.approx(
+        float(model.crf.loss(scores + offset, features[FIRST_PIECE_MASK], labels)), rel=1e-5)
+    assert float(adjusted_loss) != pytest.approx(float(loss), rel=1e-3)
+    np.testing.assert_allclose(adjusted_probabilities.numpy(), probabilities.numpy(), atol=1e-6)  # plain marginals
     first = features[FIRST_PIECE_MASK].numpy().astype(bool)
     np.testing.assert_allclose(probabilities.numpy()[~first], 1.0 / LABEL_MAP.num_labels)
     decoded = model.decode(features).numpy()

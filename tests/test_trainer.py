@@ -9,7 +9,7 @@ import ner  # noqa: F401
 import tf_keras as keras
 from ner.config import HeadConfig, ModelConfig, EncoderConfig
 from ner.models import BaselineNER, MLPHead, build_model
-from ner.losses import masked_cross_entropy, token_counts
+from ner.losses import logit_adjustment, masked_cross_entropy, token_counts
 from ner.errors import NerError
 from ner.trainers.trainer import Trainer, load_weights, read_history, reseed_dropout
 from ner.utils import set_seed
@@ -28,6 +28,21 @@ def test_masked_cross_entropy_matches_numpy_and_ignores_masked_positions():
     changed[~keep] = np.array([1.0, 0.0, 0.0])
     assert float(masked_cross_entropy(labels, changed)) == pytest.approx(expected, rel=1e-5)
     assert float(masked_cross_entropy(np.full((1, 2), -1, np.int32), probabilities[:1, :2])) == 0.0
+
+
+def test_trainer_evaluates_the_logit_adjusted_loss_and_reports_plain_accuracy(tmp_path):
+    set_seed(0)
+    model = _baseline()
+    offset = logit_adjustment([0.6, 0.3, 0.1], 1.0)
+    plain = Trainer(model, tmp_path, outside_id=0, verbose=False).evaluate(_toy_data())
+    adjusted = Trainer(model, tmp_path, outside_id=0, verbose=False, score_offset=offset).evaluate(_toy_data())
+    features, labels = zip(*_toy_data())
+    probabilities = [model(batch, training=False)[1] for batch in features]
+    words = [float(np.sum(batch >= 0)) for batch in labels]
+    expected = sum(w * float(masked_cross_entropy(y, p, offset)) for w, y, p in zip(words, labels, probabilities))
+    assert adjusted["loss"] == pytest.approx(expected / sum(words), rel=1e-5)
+    assert adjusted["loss"] != pytest.approx(plain["loss"], rel=1e-3)
+    assert adjusted["accuracy"] == plain["accuracy"]
 
 
 def test_token_counts():
@@ -128,9 +143,9 @@ def test_head_l2_gives_one_regularisation_loss_per_kernel_and_zero_gives_none(tm
 class _OwnLossNER(BaselineNER):
     """The baseline with a model-owned loss (like the CRF tagger's `forward_loss`): twice the cross-entropy."""
 
-    def forward_loss(self, features, labels, training=None):
+    def forward_loss(self, features, labels, training=None, score_offset=None):
         _, probabilities = self(features, training=training)
-        return 2.0 * masked_cross_entropy(labels, probabilities), probabilities
+        return 2.0 * masked_cross_entropy(labels, probabilities, score_offset), probabilities
 
 
 @pytest.mark.parametrize("path", ["supervised", "alternating", "forward_loss"])

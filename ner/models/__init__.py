@@ -2,7 +2,8 @@
 
 Which model a config's `model.type` builds, and what it can do, is one row of `ner.registry.MODELS`; each
 model's module holds its builder. Every model is a `TokenClassifier` (`ner.models.base`): it declares its
-`encoder` (or None) and its supervised `forward_loss(features, labels, training) -> (loss, probabilities)`.
+`encoder` (or None) and its supervised `forward_loss(features, labels, training, score_offset) -> (loss,
+probabilities)` (`score_offset`: the logit adjustment of the loss, or None).
 """
 from typing import Optional
 

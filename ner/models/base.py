@@ -44,15 +44,17 @@ class TokenClassifier(keras.Model):
         latent, outputs = self.head(self.head_inputs(inputs, training=training), training=training)
         return latent, self.probabilities_from_head(outputs, inputs)
 
-    def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor,
-                     training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+    def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor, training=None,
+                     score_offset: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, tf.Tensor]:
         """`(loss, probabilities [B, T, C])` of one batch from one forward pass.
 
         labels: [B, T] int32, a label id on each word's first piece and `IGNORE_LABEL` elsewhere.
+        score_offset: [C] or None: added to the scores the loss reads, not to the returned probabilities
+          (the logit-adjusted loss, `ner.losses.logit_adjustment`).
         The loss is a scalar without the model's regularisation losses (the trainer adds `model.losses`).
         """
         _, probabilities = self(inputs, training=training)
-        return masked_cross_entropy(labels, probabilities), probabilities
+        return masked_cross_entropy(labels, probabilities, score_offset), probabilities
 
     def decode(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """The predicted label ids [B, T] int32 with dropout off: the argmax of the probabilities, unless a

@@ -47,15 +47,18 @@ class CrfOutput:
         latent, outputs = self.head(self.head_inputs(inputs, training=training), training=training)
         return latent, self.emission_scores(outputs, inputs)
 
-    def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor,
-                     training=None) -> Tuple[tf.Tensor, tf.Tensor]:
+    def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor, training=None,
+                     score_offset: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, tf.Tensor]:
         """The CRF's negative log-likelihood per word (scalar) and the marginals [B, T, C], from one pass.
 
         labels: [B, T] int32, a label id on each first piece and `IGNORE_LABEL` elsewhere.
+        score_offset: [C] or None: added to the emission scores of the loss (the logit-adjusted loss), not
+          to those of the returned marginals.
         """
         _, scores = self.latent_and_scores(inputs, training=training)
         first_pieces = inputs[FIRST_PIECE_MASK]
-        return self.crf.loss(scores, first_pieces, labels), self.crf(scores, first_pieces)
+        loss_scores = scores if score_offset is None else scores + tf.cast(score_offset, scores.dtype)
+        return self.crf.loss(loss_scores, first_pieces, labels), self.crf(scores, first_pieces)
 
     def predict_outputs(self, inputs: Dict[str, tf.Tensor]) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """`(latent [B, T, L], marginals [B, T, C], Viterbi label ids [B, T] int32)` from one pass of the

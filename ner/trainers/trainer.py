@@ -5,9 +5,9 @@ loop. Supervised training is `fit`; variants that alternate losses (the KL train
 steps with `make_step` and reuse the same checkpointing and evaluation.
 
 The supervised loss is the model's own (flair style): every `TokenClassifier` declares
-`forward_loss(features, labels, training) -> (loss, probabilities)`, masked cross-entropy by default and
-the sequence negative log-likelihood for the CRF tagger, so every model is trained and evaluated in the
-same loop. `fit` can clip the gradients' global norm, and give a fine-tuned encoder (`model.encoder`)
+`forward_loss(features, labels, training, score_offset) -> (loss, probabilities)`, masked cross-entropy by
+default and the sequence negative log-likelihood for the CRF tagger (each logit-adjusted by the trainer's
+`score_offset` when it has one), so every model is trained and evaluated in the same loop. `fit` can clip the gradients' global norm, and give a fine-tuned encoder (`model.encoder`)
 its own learning rate with linear warm-up and decay while the rest keeps a constant one. Every step also
 differentiates the model's regularisation losses (the head's L2, `model.head.l2`); histories report the
 data loss alone.
@@ -76,12 +76,15 @@ class Trainer:
         optimisers in a dynamic `LossScaleOptimizer` and scales the loss in every step.
       strategy: the `tf.distribute.Strategy` the model was built under (`ner.distribute`); `fit` and
         `evaluate` split each batch between its replicas. None: the default strategy (one device).
+      score_offset: [C] or None: the logit adjustment of the model's own loss, in training and
+        evaluation (`forward_loss(score_offset=...)`, `ner.losses.logit_adjustment`).
     """
 
     def __init__(self, model: TokenClassifier, run_dir: Path, outside_id: int, verbose: bool = True,
                  seed: Optional[int] = None, jit_compile: bool = False, precision: str = "float32",
-                 strategy: Optional[tf.distribute.Strategy] = None):
+                 strategy: Optional[tf.distribute.Strategy] = None, score_offset: Optional[np.ndarray] = None):
         self.model = model
+        self.score_offset = None if score_offset is None else tf.constant(score_offset, tf.float32)
         self.jit_compile = jit_compile
         self.precision = precision
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -130,7 +133,8 @@ class Trainer:
         def replica_step(features, labels, share):  # share: this replica's part of the batch's labelled positions
             with tf.GradientTape() as tape:
                 if own_loss:
-                    loss, probabilities = self.model.forward_loss(features, labels, training=True)
+                    loss, probabilities = self.model.forward_loss(features, labels, training=True,
+                                                                  score_offset=self.score_offset)
                 else:
                     _, probabilities = self.model(features, training=True)
                 if loss_fn is not None:
@@ -348,7 +352,8 @@ class Trainer:
         return target
 
     def _evaluate_batch(self, features, labels, share):
-        loss, probabilities = self.model.forward_loss(features, labels, training=False)
+        loss, probabilities = self.model.forward_loss(features, labels, training=False,
+                                                      score_offset=self.score_offset)
         return {"loss": loss * share, **token_counts(labels, probabilities, self.outside_id)}
 
     def _distributed(self, replica_fn, element_spec, jit_compile: Optional[bool] = None):
