@@ -7,7 +7,9 @@ by spaces, repeated from the first when the corpus has fewer; or the first `--se
 file given as `--input`. Prints sentences/s of the bulk path, timed end to end as the command runs it
 (a local Ray instance started and stopped, `--workers` actors loading the serving SavedModel, the output
 written; the export itself is not timed), and of `predict` on the same texts after one warm-up call;
-the issue's target is bulk within 1.5x of predict. Needs the `bulk` extra (Ray Data).
+the issue's target is bulk within 1.5x of predict. To tell the fixed cost from the rate, it also times
+the bulk path on the first `--fixed-lines` texts alone (Ray started, actors loaded, a few lines tagged)
+and prints the rate of the rest. Needs the `bulk` extra (Ray Data).
 """
 import argparse
 import itertools
@@ -25,6 +27,8 @@ def main() -> None:
     parser.add_argument("--input", help="a UTF-8 text file, one text per line (default: the run's corpus)")
     parser.add_argument("--workers", type=int, default=1, help="Ray actors (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, help="lines per actor call (default: ner.bulk.BulkOptions's)")
+    parser.add_argument("--fixed-lines", type=int, default=64,
+                        help="texts of the run that measures the fixed cost (default: %(default)s)")
     args = parser.parse_args()
 
     import ner
@@ -43,13 +47,19 @@ def main() -> None:
             texts = [line.rstrip("\r\n") for line in itertools.islice(handle, args.sentences)]
     options = bulk_options(args.workers, args.batch_size)
     with tempfile.TemporaryDirectory(prefix="benchmark-tag-corpus-") as tmp:
-        corpus_file = Path(tmp) / "corpus.txt"
-        corpus_file.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
         export_dir = export_serving(tagger, Path(tmp) / "export")
-        start = time.perf_counter()
-        summary = tag_corpus(export_dir, tagger.label_map, read_lines(corpus_file), Path(tmp) / "tagged.jsonl",
-                             Path(tmp) / "errors.jsonl", options)
-        bulk = time.perf_counter() - start
+
+        def timed_bulk(lines):
+            """(summary, seconds) of tag-corpus on `lines`, end to end."""
+            corpus_file = Path(tmp) / "corpus.txt"
+            corpus_file.write_text("".join(text + "\n" for text in lines), encoding="utf-8")
+            start = time.perf_counter()
+            done = tag_corpus(export_dir, tagger.label_map, read_lines(corpus_file), Path(tmp) / "tagged.jsonl",
+                              Path(tmp) / "errors.jsonl", options)
+            return done, time.perf_counter() - start
+
+        _, fixed = timed_bulk(texts[:args.fixed_lines])
+        summary, bulk = timed_bulk(texts)
     tagger.predict(texts[:64])  # tracing
     start = time.perf_counter()
     tagger.predict(texts)
@@ -61,6 +71,10 @@ def main() -> None:
     print(f"{'tag-corpus (Ray Data, end to end)':36}: {summary.lines / bulk:8.1f} sentences/s ({bulk:.1f} s)")
     print(f"{'Tagger.predict (one process)':36}: {len(texts) / predict:8.1f} sentences/s ({predict:.1f} s)")
     print(f"bulk takes {bulk / predict:.2f}x predict's time (target: at most 1.5x)")
+    rest = (len(texts) - args.fixed_lines) / (bulk - fixed)
+    print(f"fixed cost ({args.fixed_lines} texts end to end: Ray started and stopped, SavedModel loaded): "
+          f"{fixed:.1f} s; beyond it {rest:.1f} sentences/s, {len(texts) / predict / rest:.2f}x predict's time "
+          "per sentence")
 
 
 if __name__ == "__main__":

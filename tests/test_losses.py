@@ -102,8 +102,8 @@ def test_weighted_sum_and_prior():
 
 
 def test_logit_adjustment_is_tau_log_prior_with_a_floor_for_unseen_labels():
-    np.testing.assert_allclose(logit_adjustment([0.5, 0.5, 0.0], 2.0), [2 * np.log(0.5), 2 * np.log(0.5), 2 * np.log(1e-7)],
-                               rtol=1e-6)
+    expected = [2 * np.log(0.5), 2 * np.log(0.5), 2 * np.log(1e-7)]
+    np.testing.assert_allclose(logit_adjustment([0.5, 0.5, 0.0], 2.0), expected, rtol=1e-6)
 
 
 def test_logit_adjusted_cross_entropy_by_hand():

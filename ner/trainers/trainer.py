@@ -7,10 +7,10 @@ steps with `make_step` and reuse the same checkpointing and evaluation.
 The supervised loss is the model's own (flair style): every `TokenClassifier` declares
 `forward_loss(features, labels, training, score_offset) -> (loss, probabilities)`, masked cross-entropy by
 default and the sequence negative log-likelihood for the CRF tagger (each logit-adjusted by the trainer's
-`score_offset` when it has one), so every model is trained and evaluated in the same loop. `fit` can clip the gradients' global norm, and give a fine-tuned encoder (`model.encoder`)
-its own learning rate with linear warm-up and decay while the rest keeps a constant one. Every step also
-differentiates the model's regularisation losses (the head's L2, `model.head.l2`); histories report the
-data loss alone.
+`score_offset` when it has one), so every model is trained and evaluated in the same loop. `fit` can
+clip the gradients' global norm, and give a fine-tuned encoder (`model.encoder`) its own learning rate
+with linear warm-up and decay while the rest keeps a constant one. Every step also differentiates the
+model's regularisation losses (the head's L2, `model.head.l2`); histories report the data loss alone.
 
 With early stopping (`fit(early_stopping_patience=...)`) `fit` stops once the monitored validation metric
 has not improved for that many epochs, and the run's final weights are those of its best epoch. That
