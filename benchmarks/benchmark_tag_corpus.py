@@ -9,11 +9,14 @@ file given as `--input`. Prints sentences/s of the bulk path, timed end to end a
 written; the export itself is not timed), and of `predict` on the same texts after one warm-up call;
 the issue's target is bulk within 1.5x of predict. To tell the fixed cost from the rate, it also times
 the bulk path on the first `--fixed-lines` texts alone (Ray started, actors loaded, a few lines tagged)
-and prints the rate of the rest. Needs the `bulk` extra (Ray Data).
+and prints the rate of the rest; and, command against command, `ner predict --input FILE --format jsonl`
+in a process of its own (TensorFlow imported, the run loaded, the output written: its fixed cost too).
+Needs the `bulk` extra (Ray Data).
 """
 import argparse
 import itertools
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +63,11 @@ def main() -> None:
 
         _, fixed = timed_bulk(texts[:args.fixed_lines])
         summary, bulk = timed_bulk(texts)
+        start = time.perf_counter()  # corpus.txt holds all the texts now
+        with open(Path(tmp) / "predicted.jsonl", "w", encoding="utf-8") as output:
+            subprocess.run([sys.executable, "-m", "ner.cli", "predict", "--run", args.run, "--input",
+                            str(Path(tmp) / "corpus.txt"), "--format", "jsonl"], stdout=output, check=True)
+        predict_command = time.perf_counter() - start
     tagger.predict(texts[:64])  # tracing
     start = time.perf_counter()
     tagger.predict(texts)
@@ -71,6 +79,8 @@ def main() -> None:
     print(f"{'tag-corpus (Ray Data, end to end)':36}: {summary.lines / bulk:8.1f} sentences/s ({bulk:.1f} s)")
     print(f"{'Tagger.predict (one process)':36}: {len(texts) / predict:8.1f} sentences/s ({predict:.1f} s)")
     print(f"bulk takes {bulk / predict:.2f}x predict's time (target: at most 1.5x)")
+    print(f"{'ner predict --format jsonl (a process)':36}: {len(texts) / predict_command:8.1f} sentences/s "
+          f"({predict_command:.1f} s); bulk takes {bulk / predict_command:.2f}x its time")
     rest = (len(texts) - args.fixed_lines) / (bulk - fixed)
     print(f"fixed cost ({args.fixed_lines} texts end to end: Ray started and stopped, SavedModel loaded): "
           f"{fixed:.1f} s; beyond it {rest:.1f} sentences/s, {len(texts) / predict / rest:.2f}x predict's time "
