@@ -4,9 +4,9 @@
 
 Reads the runs that `examples.reproduce_seed001` wrote under both protocols (`results/reproduction/runs.csv`,
 `results/reproduction_seed001_protocol/runs.csv`) and the all-mpnet-base-v2 runs of the same leak-free
-protocol (`results/encoder_mpnet/reproduction/runs.csv`). For each row seed 001 reported (BERT NER and its
-two KL stages) and each of its metrics, it starts from the leak-free MiniLM BERT NER and adds, each as the
-mean ± sample std over seeds of per-seed differences:
+protocol (`results/encoder_mpnet/reproduction/runs.csv`). For each row seed 001 reported and each of its
+metrics, it starts from the leak-free MiniLM BERT NER (the NER baseline's row: the leak-free baseline, then
+the protocol step alone) and adds, each as the mean ± sample std over seeds of per-seed differences:
 
 - **encoder**: MPNet (the size of seed 001's BERT-base) − MiniLM, leak-free BERT NER;
 - **protocol**: seed 001's leaky protocol − leak-free, BERT NER (the test draw differs too);
@@ -35,9 +35,11 @@ RARE_CLASSES = ("art", "nat", "eve")
 RARE_SHARE, OTHER_SHARE = "mean_f1: art, nat, eve", "mean_f1: the other six"
 SEED001_METRICS = ("accuracy", "accuracy_without_o", "mean_f1", RARE_SHARE, OTHER_SHARE)
 # the models whose row seed 001 reported; their names, and seed 001's numbers, are reproduce_seed001's
-SEED001_MODELS = ("bert_ner", "bert_data_dist_kl", "bert_confidence_kl")
+SEED001_MODELS = ("ner_baseline", "bert_ner", "bert_data_dist_kl", "bert_confidence_kl")
+BASELINE = "ner_baseline"
 CONTROL = "bert_ce_control"
 STARTS_FROM = "leak-free MiniLM BERT NER"
+BASELINE_STARTS_FROM = "leak-free NER baseline"
 LEVELS = ("sum", "seed 001 reported")  # values, not differences
 
 
@@ -86,12 +88,18 @@ def decompose(leak_free: Sequence[Dict], seed001: Sequence[Dict], mpnet: Sequenc
     for stage in SEED001_MODELS:
         row = MODELS[stage][1]
         for metric, theirs in seed001_reported(stage).items():
-            base = by_seed(leak_free, "bert_ner", metric)
-            protocol_ner = by_seed(seed001, "bert_ner", metric)
-            steps = [(STARTS_FROM, summary(list(base.values()))),
-                     ("encoder: MPNet − MiniLM", paired_difference(by_seed(mpnet, "bert_ner", metric), base)),
-                     ("protocol: seed 001's − leak-free", paired_difference(protocol_ner, base))]
-            if stage != "bert_ner":
+            if stage == BASELINE:  # no encoder below the word-piece embedding, no KL loop
+                base = by_seed(leak_free, BASELINE, metric)
+                steps = [(BASELINE_STARTS_FROM, summary(list(base.values()))),
+                         ("protocol: seed 001's − leak-free",
+                          paired_difference(by_seed(seed001, BASELINE, metric), base))]
+            else:
+                base = by_seed(leak_free, "bert_ner", metric)
+                protocol_ner = by_seed(seed001, "bert_ner", metric)
+                steps = [(STARTS_FROM, summary(list(base.values()))),
+                         ("encoder: MPNet − MiniLM", paired_difference(by_seed(mpnet, "bert_ner", metric), base)),
+                         ("protocol: seed 001's − leak-free", paired_difference(protocol_ner, base))]
+            if stage not in (BASELINE, "bert_ner"):
                 control = by_seed(seed001, CONTROL, metric)
                 steps += [("extra labelled batches: control − BERT NER", paired_difference(control, protocol_ner)),
                           ("KL terms: stage − control", paired_difference(by_seed(seed001, stage, metric), control))]
@@ -112,7 +120,8 @@ def decompose(leak_free: Sequence[Dict], seed001: Sequence[Dict], mpnet: Sequenc
 
 def cell(record: Dict, digits: int) -> str:
     """"0.1234 ± 0.0056 (5)" for the start, signed for the differences, the value alone for the totals."""
-    value = f"{record['mean']:{'' if record['step'] in (STARTS_FROM,) + LEVELS else '+'}.{digits}f}"
+    sign = "" if record["step"] in (STARTS_FROM, BASELINE_STARTS_FROM) + LEVELS else "+"
+    value = f"{record['mean']:{sign}.{digits}f}"
     return value if record["seeds"] == 0 or record["step"] in LEVELS else \
         f"{value} ± {record['std']:.{digits}f} ({record['seeds']})"
 

@@ -63,9 +63,11 @@ MODELS = {
     "bert_crf_self_training_control": ("config/bert_crf_self_training_control.yaml",
                                        "control: the self-training schedule on labelled batches", None),
 }
-# seed 001's per-class token F1 of the rows it reported (its results/BERT_results.csv,
-# BERT_data_dist_kl_results.csv and BERT_confidence_kl_results.csv); their mean is its mean F1 in MODELS
+# seed 001's per-class token F1 of the rows it reported (its results/NER_baseline/NER_baseline_results.csv,
+# BERT_results.csv, BERT_data_dist_kl_results.csv and BERT_confidence_kl_results.csv); their mean is its
+# mean F1 in MODELS
 SEED001_PER_CLASS_F1 = {name: dict(zip((OUTSIDE,) + ENTITY_TYPES, values)) for name, values in {
+    "ner_baseline": (0.975, 0.748, 0.880, 0.750, 0.445, 0.790, 0.118, 0.0, 0.205),
     "bert_ner": (0.985, 0.827, 0.864, 0.878, 0.638, 0.876, 0.0, 0.178, 0.243),
     "bert_data_dist_kl": (0.978, 0.815, 0.874, 0.869, 0.602, 0.820, 0.0, 0.559, 0.171),
     "bert_confidence_kl": (0.986, 0.832, 0.873, 0.878, 0.672, 0.876, 0.0, 0.471, 0.275),

@@ -83,3 +83,13 @@ def test_missing_runs_are_named(tmp_path, capsys):
         main(["--results", str(tmp_path)])
     assert exit_info.value.code == 2
     assert f"{tmp_path / 'reproduction' / 'runs.csv'}" in capsys.readouterr().err
+
+
+def test_the_baseline_row_has_the_protocol_step_alone():
+    leak_free = LEAK_FREE + runs("ner_baseline", {1: 0.93, 2: 0.94})
+    seed001 = SEED001 + runs("ner_baseline", {1: 0.935, 2: 0.94})
+    found = steps(decompose(leak_free, seed001, MPNET), "NER baseline", "accuracy")
+    assert list(found) == ["leak-free NER baseline", "protocol: seed 001's − leak-free", "sum", "seed 001 reported",
+                           "unexplained: seed 001 − sum"]
+    assert found["protocol: seed 001's − leak-free"] == pytest.approx((0.25, 0.35355339, 2))  # +0.5 and 0.0
+    assert found["unexplained: seed 001 − sum"][0] == pytest.approx(93.65 - 93.75)
