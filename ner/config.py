@@ -57,6 +57,9 @@ class DataConfig:
     `conll_validation_path` the validation part (monitored, and used for model selection), `conll_test_path`
     the test part; nothing is unlabelled. `conll_tags` says how those files write tags: "iob1" (CoNLL-2003)
     or "bio" (WNUT-17). The entity types are the ones the corpus uses.
+
+    `max_pieces_per_word` keeps only each word's first word pieces up to that number (1 is seed 001's input,
+    one piece per word); null keeps them all.
     """
 
     corpus: str = "gmb"
@@ -70,6 +73,7 @@ class DataConfig:
     tag_scheme: str = "io"
     max_seq_length: int = 128
     long_sentences: str = "split"
+    max_pieces_per_word: Optional[int] = None
 
     def problems(self) -> list:
         out = []
@@ -83,6 +87,8 @@ class DataConfig:
             out.append(("long_sentences", f"one of {LONG_SENTENCE_POLICIES}", self.long_sentences))
         if not 8 <= self.max_seq_length <= 512:
             out.append(("max_seq_length", "an integer in [8, 512]", self.max_seq_length))
+        if self.max_pieces_per_word is not None and self.max_pieces_per_word < 1:
+            out.append(("max_pieces_per_word", "null or an integer ≥ 1", self.max_pieces_per_word))
         return out
 
 

@@ -11,7 +11,7 @@ reads, as float16 in a `.npy` file:
 
 The key hashes the encoder (its handle and the SavedModel files' sizes and modification times), the
 featurized corpus itself (word-piece ids, masks and first-piece positions of every row: this covers the
-data, the vocabulary, lower-casing, `max_seq_length` and the long-sentence policy) and the stored
+data, the vocabulary, lower-casing, `max_seq_length`, the pieces kept per word and the long-sentence policy) and the stored
 layers. A different encoder, tokenisation or corpus therefore never reuses stale features. The split
 only chooses rows, so every seed's split shares one cache, and each row is encoded once, ever.
 

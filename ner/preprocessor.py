@@ -273,6 +273,8 @@ class WordPieceFeaturizer:
     `long_sentences="split"`, cut at word boundaries into consecutive rows, each filled greedily; with
     "truncate" only its first row is kept and the words after it are counted as lost. A single word
     with more pieces than a row holds keeps only its first pieces (counted in `words_cut`).
+    `max_pieces_per_word`, when set, keeps only each word's first pieces up to that number (1: seed 001's
+    input, one piece per word); None keeps them all.
 
     Every word's casing class (`ner.casing`) is placed on its first piece; with `lexical_features`, its
     hashed lexical feature ids (`ner.lexical`) too.
@@ -286,6 +288,7 @@ class WordPieceFeaturizer:
         label_map: LabelMap,
         long_sentences: str = "split",
         lexical_features: bool = False,
+        max_pieces_per_word: int | None = None,
     ) -> None:
         if long_sentences not in LONG_SENTENCE_POLICIES:
             raise ConfigError(
@@ -293,6 +296,9 @@ class WordPieceFeaturizer:
             )
         if max_seq_length < 3:
             raise ConfigError(f"max_seq_length must be at least 3 ([CLS], one piece, [SEP]), got {max_seq_length}")
+        if max_pieces_per_word is not None and max_pieces_per_word < 1:
+            raise ConfigError(f"max_pieces_per_word must be at least 1 or None, got {max_pieces_per_word}")
+        self.max_pieces_per_word = max_pieces_per_word
         self.max_seq_length = max_seq_length
         self.label_map = label_map
         self.long_sentences = long_sentences
@@ -380,7 +386,8 @@ class WordPieceFeaturizer:
         """Places words into rows and columns; see `featurize`. Array shapes: [S], [S], [W], [W], [W, K], [P], [W]."""
         width, budget = self.max_seq_length, self.max_seq_length - 2
         truncate = self.long_sentences == "truncate"
-        counts = np.minimum(piece_counts, budget)  # [W] pieces each word keeps
+        per_word = budget if self.max_pieces_per_word is None else min(budget, self.max_pieces_per_word)
+        counts = np.minimum(piece_counts, per_word)  # [W] pieces each word keeps
         sentence_of_word = np.repeat(np.arange(len(lengths)), lengths)  # [W]
         first_word = np.cumsum(lengths) - lengths  # [S]
         totals = np.bincount(sentence_of_word, weights=counts, minlength=len(lengths))  # [S]
@@ -430,7 +437,7 @@ class WordPieceFeaturizer:
             sentences_split=0 if truncate else len(long_sentences),
             sentences_truncated=len(long_sentences) if truncate else 0,
             words_truncated=len(counts) - len(kept),
-            words_cut=int((piece_counts > budget).sum()),
+            words_cut=int((piece_counts > budget).sum()) if per_word == budget else 0,  # else capped by config
             words_unk=words_unk,
         )
         if stats.words_truncated or stats.words_cut:

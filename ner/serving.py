@@ -12,7 +12,7 @@ into words that are separated by whitespace (for raw text, `" ".join` the words 
 Inside the graph: words → casing classes (`ner.casing`, the same regular expressions as the featurizer),
 lexical feature ids where the model uses them (`ner.lexical`, the featurizer's own function) and word pieces (tensorflow-text `BertTokenizer` on the encoder's vocab file,
 exported as an asset, lower-cased as the encoder was; a word without pieces becomes [UNK], a word longer
-than a row keeps its first pieces) → rows of at most `data.max_seq_length` pieces with [CLS] and [SEP],
+than a row, or than `data.max_pieces_per_word`, keeps its first pieces) → rows of at most `data.max_seq_length` pieces with [CLS] and [SEP],
 a long sentence cut at word boundaries into several rows as `WordPieceFeaturizer` does → the model with
 dropout off → at each word's first piece, the argmax label (the Viterbi path for a CRF model) and the max
 probability → the entity spans of each sentence's labels, read as `ner predict` reads them (IOB2,
@@ -64,10 +64,11 @@ class ServingModule(tf.Module):
       label_map: the labels of the class ids and their scheme (how they read as entity spans).
       first_piece_mask: whether the model reads the `first_piece_mask` feature (the CRF taggers).
       lexical_features: whether the model reads the words' lexical feature ids (`ner.lexical`).
+      max_pieces_per_word: the most word pieces each word keeps (`data.max_pieces_per_word`); None: all.
     """
 
     def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, label_map: LabelMap,
-                 first_piece_mask: bool, lexical_features: bool = False):
+                 first_piece_mask: bool, lexical_features: bool = False, max_pieces_per_word: Optional[int] = None):
         super().__init__(name="ner_serving")
         self.model = model
         self.vocab_file = tf.saved_model.Asset(str(vocab.vocab_path))
@@ -82,6 +83,7 @@ class ServingModule(tf.Module):
         self.labels = tf.constant(list(label_map.labels))
         self.span_reading = label_map.span_reading()
         self.budget = max_seq_length - 2  # pieces per row besides [CLS] and [SEP]
+        self.pieces_per_word = self.budget if max_pieces_per_word is None else min(self.budget, max_pieces_per_word)
         self.first_piece_mask = first_piece_mask
         self.lexical_features = lexical_features
 
@@ -93,7 +95,7 @@ class ServingModule(tf.Module):
         no_pieces = tf.cast(tf.equal(pieces.row_lengths(), 0), tf.int64)  # [N]
         unknown = tf.RaggedTensor.from_row_lengths(
             tf.fill([tf.reduce_sum(no_pieces)], tf.constant(self.unk_id, tf.int64)), no_pieces)  # [N, (0 or 1)]
-        pieces = tf.concat([pieces, unknown], axis=1)[:, :self.budget]  # [N, (P)], 1 <= P <= budget
+        pieces = tf.concat([pieces, unknown], axis=1)[:, :self.pieces_per_word]  # [N, (P)], 1 <= P <= budget
         counts = pieces.row_lengths()  # [N]
 
         sentence_of_word = words.value_rowids()  # [N]
@@ -218,7 +220,8 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
                        "or a previous export to replace")
     module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map,
                            model_type(tagger.config.model.type).reads_first_piece_mask,
-                           lexical_features=tagger.config.model.lexical_features)
+                           lexical_features=tagger.config.model.lexical_features,
+                           max_pieces_per_word=tagger.config.data.max_pieces_per_word)
     with atomic_path(output_dir) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve.get_concrete_function()})
     return output_dir

@@ -141,6 +141,7 @@ def test_early_stopping_is_off_by_default_and_set_by_two_keys():
     ("model: {head: {l2: .nan}}", "key 'model.head.l2' must be a finite number, got nan"),
     ("data: {corpus: ontonotes}", "key 'data.corpus' must be one of ('gmb', 'conll')"),
     ("data: {conll_tags: iob2}", "key 'data.conll_tags' must be one of ('iob1', 'bio')"),
+    ("data: {max_pieces_per_word: 0}", "key 'data.max_pieces_per_word' must be null or an integer ≥ 1, got 0"),
     ("split: {fractions: [0.5, 0.6]}", "key 'split.fractions' must be null or three numbers"),
     ("split: {fractions: [0.1, 0.8, 0.2]}", "key 'split.fractions' must be null or three numbers"),
     ("split: {fractions: [0.0, 0.8, 0.1]}", "key 'split.fractions' must be null or three numbers"),

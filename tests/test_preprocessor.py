@@ -349,6 +349,25 @@ def test_featurize_cuts_a_word_longer_than_a_row(vocab_path):
     assert encoded.stats.words_cut == 1 and encoded.stats.sentences_split == 1
 
 
+@pytest.mark.parametrize("max_pieces", [1, 2])
+def test_featurize_keeps_each_words_first_pieces(vocab_path, max_pieces):
+    """`max_pieces_per_word` (1: seed 001's one piece per word) caps every word, not only those longer than a
+    row; that is configured, so no word counts as cut to fit."""
+    sentences = [sentence(1, ["unbelievables", "playing", "cat"], ["B-per", "O", "O"])]
+    encoded = WordPieceFeaturizer(vocab_path, True, 16, BIO, max_pieces_per_word=max_pieces).featurize(sentences)
+    word_pieces = {1: [["un"], ["play"], ["cat"]], 2: [["un", "##believ"], ["play", "##ing"], ["cat"]]}[max_pieces]
+    pieces = [ID[piece] for word in word_pieces for piece in word]
+    assert encoded.input_word_ids[0].tolist() == [ID["[CLS]"], *pieces, ID["[SEP]"]] + [0] * (14 - len(pieces))
+    first_columns = np.flatnonzero(encoded.label_ids[0] != IGNORE_LABEL).tolist()
+    assert first_columns == {1: [1, 2, 3], 2: [1, 3, 5]}[max_pieces]
+    assert encoded.stats.words_cut == 0
+
+
+def test_featurize_rejects_zero_pieces_per_word(vocab_path):
+    with pytest.raises(ConfigError, match="max_pieces_per_word must be at least 1"):
+        WordPieceFeaturizer(vocab_path, True, 16, BIO, max_pieces_per_word=0)
+
+
 def test_featurize_truncate_counts_lost_words(vocab_path):
     tags = ["B-per", "I-per", "O", "B-geo", "I-geo", "O", "O"]
     sentences = [sentence(1, ["cat"] * 7, tags), sentence(2, ["the", "mat"])]

@@ -157,3 +157,27 @@ def test_export_replaces_only_a_previous_export(tmp_path, tiny_encoder_handle):
     with pytest.raises(NerError, match="exists and is not a SavedModel"):
         export_serving(tagger, other)
     assert (other / "notes.txt").read_text() == "keep me"
+
+
+def test_the_serving_graph_keeps_the_configured_pieces_per_word(tmp_path, tiny_encoder_handle):
+    """With `data.max_pieces_per_word: 1` (seed 001's input) the graph feeds the encoder each word's first
+    piece only, as `predict` does: they agree, and both differ from the same weights reading every piece."""
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner")
+    one_piece = dataclasses.replace(config, data=dataclasses.replace(config.data, max_pieces_per_word=1))
+    vocab = encoder_vocab(tiny_encoder_handle)
+    label_map = LabelMap.for_scheme(config.data.tag_scheme)
+    set_seed(0)
+    model = build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size, label_map=label_map)
+    randomise_output_scores(model)
+    served = {}
+    for name, run_config in (("all", config), ("one", one_piece)):
+        tagger = Tagger(run_config, model, vocab, label_map)
+        module = ServingModule(model, vocab, run_config.data.max_seq_length, label_map, first_piece_mask=False,
+                               max_pieces_per_word=run_config.data.max_pieces_per_word)
+        sentences = sentences_of(tagger.predict(TEXTS))
+        out = module.serve(tf.constant([" ".join(w.text for w, _ in s) for s in sentences]))
+        served[name] = {"words": [[w.decode() for w in row] for row in out["words"].numpy().tolist()],
+                        "tags": [[t.decode() for t in row] for row in out["tags"].numpy().tolist()],
+                        **{key: out[key].numpy().tolist() for key in ("scores", "span_scores", "num_words")}}
+        assert_agree(sentences, served[name])
+    assert served["one"]["scores"] != served["all"]["scores"]
