@@ -10,6 +10,11 @@ the protocol step alone) and adds, each as the mean ± sample std over seeds of 
 
 - **encoder**: MPNet (the size of seed 001's BERT-base) − MiniLM, leak-free BERT NER;
 - **protocol**: seed 001's leaky protocol − leak-free, BERT NER (the test draw differs too);
+- **seed 001's head** and **seed 001's input**, when their runs exist (`results/seed001_details/head/` and
+  `head_input/`, each holding a `reproduction_seed001_protocol/` of `examples.reproduce_seed001
+  --protocol seed001 --output ...`): its MLP head on the encoder's last layer with dropout 0 − BERT NER (our
+  head reads a learned mix of all layers with dropout 0.1), then its input of one word piece per word
+  (`data.max_pieces_per_word=1`) − that head; both seed 001's protocol; for the baseline row, its own runs;
 - **extra labelled batches** (KL rows): the KL schedule with KL weight 0 − BERT NER, seed 001's protocol,
   where each KL pass draws fresh labelled batches;
 - **KL terms** (KL rows): the KL stage − that control, seed 001's protocol, with its KL details;
@@ -40,6 +45,9 @@ BASELINE = "ner_baseline"
 CONTROL = "bert_ce_control"
 STARTS_FROM = "leak-free MiniLM BERT NER"
 BASELINE_STARTS_FROM = "leak-free NER baseline"
+HEAD_STEP = "seed 001's head: last layer, dropout 0"
+INPUT_STEP = "seed 001's input: one piece per word"
+DETAILS = ("head", "head_input")  # folders under results/seed001_details/, in step order
 LEVELS = ("sum", "seed 001 reported")  # values, not differences
 
 
@@ -80,10 +88,24 @@ def paired_difference(minuend: Dict[int, float], subtrahend: Dict[int, float]) -
     return summary([minuend[seed] - subtrahend[seed] for seed in sorted(set(minuend) & set(subtrahend))])
 
 
-def decompose(leak_free: Sequence[Dict], seed001: Sequence[Dict], mpnet: Sequence[Dict]) -> List[Dict]:
+def detail_steps(seed001: Sequence[Dict], head: Sequence[Dict], head_input: Sequence[Dict], model: str,
+                 metric: str) -> List[Tuple[str, Optional[Tuple[float, float, int]]]]:
+    """The steps of seed 001's head and input for `model`'s runs, each only where its runs of `model` exist."""
+    protocol, with_head, with_input = (by_seed(runs, model, metric) for runs in (seed001, head, head_input))
+    steps = []
+    if with_head:
+        steps.append((HEAD_STEP, paired_difference(with_head, protocol)))
+        if with_input:
+            steps.append((INPUT_STEP, paired_difference(with_input, with_head)))
+    return steps
+
+
+def decompose(leak_free: Sequence[Dict], seed001: Sequence[Dict], mpnet: Sequence[Dict],
+              head: Sequence[Dict] = (), head_input: Sequence[Dict] = ()) -> List[Dict]:
     """One record per (seed 001 row, metric, step): the step's mean, std and seeds (see the module docstring);
-    a step whose runs are missing is left out, and so are the sum and the residual. Runs: model, seed, metrics
-    (the class shares from `with_class_shares`)."""
+    a step whose runs are missing is left out, and so are the sum and the residual; the steps of seed 001's
+    head and input (`head`, `head_input`: their runs under seed 001's protocol) are there only when those
+    runs are. Runs: model, seed, metrics (the class shares from `with_class_shares`)."""
     records = []
     for stage in SEED001_MODELS:
         row = MODELS[stage][1]
@@ -93,12 +115,14 @@ def decompose(leak_free: Sequence[Dict], seed001: Sequence[Dict], mpnet: Sequenc
                 steps = [(BASELINE_STARTS_FROM, summary(list(base.values()))),
                          ("protocol: seed 001's − leak-free",
                           paired_difference(by_seed(seed001, BASELINE, metric), base))]
+                steps += detail_steps(seed001, head, head_input, BASELINE, metric)
             else:
                 base = by_seed(leak_free, "bert_ner", metric)
                 protocol_ner = by_seed(seed001, "bert_ner", metric)
                 steps = [(STARTS_FROM, summary(list(base.values()))),
                          ("encoder: MPNet − MiniLM", paired_difference(by_seed(mpnet, "bert_ner", metric), base)),
                          ("protocol: seed 001's − leak-free", paired_difference(protocol_ner, base))]
+                steps += detail_steps(seed001, head, head_input, "bert_ner", metric)
             if stage not in (BASELINE, "bert_ner"):
                 control = by_seed(seed001, CONTROL, metric)
                 steps += [("extra labelled batches: control − BERT NER", paired_difference(control, protocol_ner)),
@@ -131,7 +155,8 @@ def markdown(records: Sequence[Dict]) -> str:
     lines = ["# Seed 001's table, step by step from the leak-free one", "",
              "Produced by `python -m examples.decompose_seed001_gap` from the runs of "
              "`results/reproduction/runs.csv`, `results/reproduction_seed001_protocol/runs.csv` and "
-             "`results/encoder_mpnet/reproduction/runs.csv` (each with its command and commits). Each step is "
+             "`results/encoder_mpnet/reproduction/runs.csv`, with those of `results/seed001_details/*/` where they exist "
+             "(each with its command and commits). Each step is "
              "the mean ± sample std over seeds of per-seed differences (n seeds in brackets); accuracies in %. "
              "The module docstring defines the steps. The control runs the 80 pairs of the confidence stage; the "
              "data-distribution stage runs 40, so on its row the extra labelled batches count twice as many "
@@ -170,8 +195,10 @@ def main(argv: Sequence[str] = None) -> None:
         if missing:
             raise DataError(f"no runs to decompose: {', '.join(missing)} not found (written by "
                             "examples.reproduce_seed001 under each protocol and encoder)")
+        details = [results / "seed001_details" / name / "reproduction_seed001_protocol" for name in DETAILS]
         records = decompose(*(with_class_shares(read_records(folder / "runs.csv"),
-                                                read_records(folder / "per_class_f1.csv")) for folder in folders))
+                                                read_records(folder / "per_class_f1.csv"))
+                              for folder in folders + tuple(details)))
         write_csv(results / "reproduction_gap.csv", records)
         text = markdown(records)
         write_text_atomic(results / "reproduction_gap.md", text)

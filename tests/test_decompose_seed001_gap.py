@@ -93,3 +93,15 @@ def test_the_baseline_row_has_the_protocol_step_alone():
                            "unexplained: seed 001 − sum"]
     assert found["protocol: seed 001's − leak-free"] == pytest.approx((0.25, 0.35355339, 2))  # +0.5 and 0.0
     assert found["unexplained: seed 001 − sum"][0] == pytest.approx(93.65 - 93.75)
+
+
+def test_seed_001s_head_and_input_are_steps_where_their_runs_exist():
+    head = runs("bert_ner", {1: 0.957, 2: 0.968})
+    head_input = runs("bert_ner", {1: 0.950})
+    found = steps(decompose(LEAK_FREE, SEED001, MPNET, head, head_input), "+ confidence KL", "accuracy")
+    assert list(found)[3:5] == ["seed 001's head: last layer, dropout 0", "seed 001's input: one piece per word"]
+    assert found["seed 001's head: last layer, dropout 0"] == pytest.approx((0.25, 0.07071068, 2))  # +0.2, +0.3
+    assert found["seed 001's input: one piece per word"] == pytest.approx((-0.7, 0.0, 1))
+    assert found["sum"][0] == pytest.approx(99.25 + 0.25 - 0.7)
+    baseline = steps(decompose(LEAK_FREE, SEED001, MPNET, head, head_input), "NER baseline", "accuracy")
+    assert not any(step.startswith("seed 001's") for step in baseline)  # no baseline runs with its head
