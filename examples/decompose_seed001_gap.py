@@ -14,7 +14,8 @@ the protocol step alone) and adds, each as the mean ± sample std over seeds of 
   `head_input/`, each holding a `reproduction_seed001_protocol/` of `examples.reproduce_seed001
   --protocol seed001 --output ...`): its MLP head on the encoder's last layer with dropout 0 − BERT NER (our
   head reads a learned mix of all layers with dropout 0.1), then its input of one word piece per word
-  (`data.max_pieces_per_word=1`) − that head; both seed 001's protocol; for the baseline row, its own runs;
+  (`data.max_pieces_per_word=1`) − that head; both seed 001's protocol; for the baseline row, its own runs
+  (its head step is dropout 0 alone: it has no encoder layers);
 - **extra labelled batches** (KL rows): the KL schedule with KL weight 0 − BERT NER, seed 001's protocol,
   where each KL pass draws fresh labelled batches;
 - **KL terms** (KL rows): the KL stage − that control, seed 001's protocol, with its KL details;
@@ -46,6 +47,7 @@ CONTROL = "bert_ce_control"
 STARTS_FROM = "leak-free MiniLM BERT NER"
 BASELINE_STARTS_FROM = "leak-free NER baseline"
 HEAD_STEP = "seed 001's head: last layer, dropout 0"
+BASELINE_HEAD_STEP = "seed 001's head: dropout 0"  # the baseline has no encoder layers to choose from
 INPUT_STEP = "seed 001's input: one piece per word"
 DETAILS = ("head", "head_input")  # folders under results/seed001_details/, in step order
 LEVELS = ("sum", "seed 001 reported")  # values, not differences
@@ -94,7 +96,7 @@ def detail_steps(seed001: Sequence[Dict], head: Sequence[Dict], head_input: Sequ
     protocol, with_head, with_input = (by_seed(runs, model, metric) for runs in (seed001, head, head_input))
     steps = []
     if with_head:
-        steps.append((HEAD_STEP, paired_difference(with_head, protocol)))
+        steps.append((BASELINE_HEAD_STEP if model == BASELINE else HEAD_STEP, paired_difference(with_head, protocol)))
         if with_input:
             steps.append((INPUT_STEP, paired_difference(with_input, with_head)))
     return steps

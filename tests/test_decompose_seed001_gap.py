@@ -105,3 +105,8 @@ def test_seed_001s_head_and_input_are_steps_where_their_runs_exist():
     assert found["sum"][0] == pytest.approx(99.25 + 0.25 - 0.7)
     baseline = steps(decompose(LEAK_FREE, SEED001, MPNET, head, head_input), "NER baseline", "accuracy")
     assert not any(step.startswith("seed 001's") for step in baseline)  # no baseline runs with its head
+    baseline_runs = runs("ner_baseline", {1: 0.93})
+    baseline = steps(decompose(LEAK_FREE, SEED001 + runs("ner_baseline", {1: 0.935}), MPNET,
+                               head + baseline_runs, head_input), "NER baseline", "accuracy")
+    assert baseline["seed 001's head: dropout 0"] == pytest.approx((-0.5, 0.0, 1))
+    assert "seed 001's input: one piece per word" not in baseline
