@@ -19,7 +19,7 @@ seed scores the feature-CRF reference on its split, trains the baseline and BERT
 run: data-distribution KL, confidence KL, both, and a control with the both-KL schedule at KL weight 0
 (the same extra cross-entropy steps, no KL), so the KL's own effect can be told from more training,
 then trains bert_crf (`config/bert_crf.yaml`, results/taggers.md), the same with its encoder fine-tuned
-and early stopping (`config/bert_crf_finetune.yaml`, about 15-25 minutes a seed on 2 CPU cores), and
+(`config/bert_crf_finetune.yaml`, 10-25 minutes a seed on 2 CPU cores), and
 self-training from that seed's bert_crf run with its extra-steps control. `--models` runs some of them
 (a stage needs its seed's bert_ner or bert_crf run, trained now or earlier); the fine-tuned and
 self-training rows run under the leak-free protocol only.
@@ -57,7 +57,7 @@ MODELS = {
     "bert_ce_control": ("config/bert_both_kl.yaml", "control: both-KL schedule, KL weight 0", None),
     "bert_crf": ("config/bert_crf.yaml", "bert_crf: + casing, lexical features and a CRF (results/taggers.md)", None),
     "bert_crf_finetune": ("config/bert_crf_finetune.yaml",
-                          "bert_crf with its encoder fine-tuned, early stopping on the validation loss", None),
+                          "bert_crf with its encoder fine-tuned for 10 epochs", None),
     "bert_crf_self_training": ("config/bert_crf_self_training.yaml", "bert_crf + self-training with uncertainty",
                                None),
     "bert_crf_self_training_control": ("config/bert_crf_self_training_control.yaml",
@@ -78,7 +78,7 @@ INIT_MODEL = {"bert_data_dist_kl": "bert_ner", "bert_confidence_kl": "bert_ner",
               "bert_crf_self_training_control": "bert_crf"}
 STAGE_SECTION = "semi_supervised."
 KL_STAGES = {"bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl", "bert_ce_control"}
-# self-training needs a fixed pool, early stopping a fixed validation part
+# self-training needs a fixed pool; the fine-tuned row is compared on the leak-free splits only
 LEAK_FREE_ONLY = {"bert_crf_finetune", "bert_crf_self_training", "bert_crf_self_training_control"}
 PCA_MODELS = {"bert_ner", "bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl"}
 # Seed 001's KL details, set in its stages under `--protocol seed001`; [CLS]/[SEP] in the KL masks need
@@ -214,8 +214,8 @@ def main(argv=None) -> None:
         args.models = [name for name in MODELS if args.protocol == "leak_free" or name not in LEAK_FREE_ONLY]
     elif args.protocol != "leak_free" and LEAK_FREE_ONLY & set(args.models):
         parser.error(f"--models {' '.join(sorted(LEAK_FREE_ONLY & set(args.models)))}: these run under "
-                     "--protocol leak_free only (self-training needs a fixed pool, early stopping a fixed "
-                     "validation part)")
+                     "--protocol leak_free only (self-training needs a fixed pool; the fine-tuned row is "
+                     "compared on the leak-free splits)")
     stem = results_name(args.protocol)
     command = invocation("examples.reproduce_seed001", argv)
 

@@ -112,7 +112,7 @@ def test_sequence_tagger_configs_and_training_options():
     finetune = load_config(CONFIG_DIR / "bert_crf_finetune.yaml", environ={})
     assert finetune.encoder.trainable and finetune.model.type == "bert_crf" and finetune.model.casing_dim == 16
     assert (finetune.training.encoder_learning_rate, finetune.training.early_stopping_patience,
-            finetune.training.early_stopping_monitor, finetune.training.batch_size) == (5e-5, 3, "val_loss", 32)
+            finetune.training.epochs, finetune.training.batch_size) == (5e-5, None, 10, 32)
 
 
 def test_early_stopping_is_off_by_default_and_set_by_two_keys():
