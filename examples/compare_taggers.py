@@ -37,6 +37,8 @@ MODELS = {
     "bert_crf_no_lexical": ("config/bert_crf.yaml", ["model.lexical_features=false"], "control + casing + CRF",
                             None),
     "bert_crf": ("config/bert_crf.yaml", [], "bert_crf: control + casing + CRF + lexical features", None),
+    "bert_crf_bilstm": ("config/bert_crf_bilstm.yaml", [], "bert_crf_bilstm: bert_crf + a BiLSTM over the words",
+                        None),
 }
 
 

@@ -234,7 +234,9 @@ class ModelConfig:
     by the CRF models (bert_crf, bert_bilstm_crf). `casing_dim` > 0 gives every model an embedding of each
     word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out. `lexical_features`
     adds learned scores of the word's hashed lexical features (`ner.lexical`) to a CRF model's emission
-    scores."""
+    scores. `word_rnn` puts the `rnn` section's recurrent stack over the words between the encoder's
+    vectors (with casing) and the head of a model type that takes one (bert_crf), so that it also trains
+    on cached features."""
 
     type: str = "bert_ner"
     embedding_dim: int = 784
@@ -244,6 +246,7 @@ class ModelConfig:
     crf_constraints: bool = True
     casing_dim: int = 0
     lexical_features: bool = False
+    word_rnn: bool = False
 
     def problems(self) -> list:
         out = []
@@ -255,6 +258,10 @@ class ModelConfig:
             out.append(("lexical_features", "false: lexical features add to a CRF's emission scores, so they "
                         f"need a CRF model type ({', '.join(t for t in MODEL_TYPES if registry.model_type(t).owns_loss)})",
                         self.lexical_features))
+        if self.word_rnn and self.type in MODEL_TYPES and not registry.model_type(self.type).takes_word_rnn:
+            out.append(("word_rnn", "false: a recurrent stack over the words goes under the head of "
+                        f"{', '.join(t for t in MODEL_TYPES if registry.model_type(t).takes_word_rnn)}",
+                        self.word_rnn))
         if self.casing_dim < 0:
             out.append(("casing_dim", "0 (no casing features) or a positive integer", self.casing_dim))
         if self.encoder_layers not in ENCODER_LAYER_CHOICES:

@@ -122,3 +122,44 @@ def test_lexical_features_reach_the_cached_and_live_crf_alike(tmp_path, tiny_enc
             model.decode(live_x).numpy()[pieces].tolist()
         _, without = model({**live_x, LEXICAL_IDS: tf.zeros_like(live_x[LEXICAL_IDS])}, training=False)
         assert np.abs(without.numpy()[pieces] - live_p.numpy()[pieces]).max() > 1e-2  # the ids are read
+
+
+def test_a_word_rnn_reads_the_same_words_from_cached_vectors_and_live_pieces(tmp_path, tiny_encoder_handle):
+    """`model.word_rnn`: the stack skips every piece but the first of a word, so the live model (word
+    pieces) and its twin (one cached vector per word) give the same marginals and Viterbi path; and the
+    stack carries context, so a word's marginals change when only its neighbours' vectors do."""
+    set_seed(0)
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_crf")
+    rnn = dataclasses.replace(config.model.rnn, units=8)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, word_rnn=True, casing_dim=3, rnn=rnn))
+    data = prepare_data(config, verbose=False)
+    model = model_for(config, data)
+    assert model.word_rnn is not None and model.word_rnn.cell == "lstm"
+    cached = ModelInputs(config, data, model, verbose=False)
+    assert cached.trainable_model.word_rnn is model.word_rnn
+    live = ModelInputs(dataclasses.replace(config, training=dataclasses.replace(config.training, feature_cache=False)),
+                       data, model, verbose=False)
+    several_pieces = 0
+    for (cached_x, cached_y), (live_x, live_y) in zip(cached.dataset("test", shuffle=False),
+                                                      live.dataset("test", shuffle=False)):
+        words, pieces = cached_y.numpy() != IGNORE_LABEL, live_y.numpy() != IGNORE_LABEL
+        rows = live_x["input_mask"].shape[0]
+        several_pieces += int(live_x["input_mask"].numpy().sum() - pieces.sum() - 2 * rows)  # less [CLS], [SEP]
+        _, cached_p = cached.trainable_model(cached_x, training=False)
+        _, live_p = model(live_x, training=False)
+        np.testing.assert_allclose(cached_p.numpy()[words], live_p.numpy()[pieces], atol=2e-3)
+        assert cached.trainable_model.decode(cached_x).numpy()[words].tolist() == \
+            model.decode(live_x).numpy()[pieces].tolist()
+    assert several_pieces > 0  # some words have pieces after their first, which the stack must skip too
+    vectors = cached_x["word_features"].numpy()
+    changed = vectors.copy()
+    changed[:, 1:] += 1.0  # every word but the first of each sentence
+    _, before = cached.trainable_model.head(cached.trainable_model.head_inputs(cached_x))
+    _, after = cached.trainable_model.head(cached.trainable_model.head_inputs({**cached_x, "word_features": changed}))
+    assert np.abs(before.numpy()[:, 0] - after.numpy()[:, 0]).max() > 1e-3  # word 0 reads its neighbours
+
+
+def test_word_rnn_needs_a_model_type_that_takes_it(tmp_path, tiny_encoder_handle):
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner")
+    problems = dataclasses.replace(config.model, word_rnn=True).problems()
+    assert problems == [("word_rnn", "false: a recurrent stack over the words goes under the head of bert_crf", True)]

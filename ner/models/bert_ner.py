@@ -13,8 +13,10 @@ import tf_keras as keras
 from ner.config import EncoderConfig, ModelConfig
 from ner.models.base import TokenClassifier, call_encoder
 from ner.layers.crf import CRF
+from ner.layers.recurrent import RecurrentStack
 from ner.models.crf_output import CrfOutput
 from ner.models.heads import MLPHead
+from ner.models.rnn_ner import recurrent_stack
 from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
 from ner.models.word_shape import (CasingEmbedding, LexicalScores, append_casing, casing_embedding,
                                    lexical_scores)
@@ -49,14 +51,16 @@ class BertNER(TokenClassifier):
 
 class BertCrfNER(CrfOutput, BertNER):
     """`BertNER` whose head gives emission scores to a CRF over the words (`CrfOutput`): seed 001's design
-    with structured decoding. `head` must be built with `softmax=False`."""
+    with structured decoding, optionally with a recurrent stack over the words below the head
+    (`word_rnn`). `head` must be built with `softmax=False`."""
 
     def __init__(self, encoder: keras.layers.Layer, head: MLPHead, crf: CRF, layer_mix: Optional[ScalarMix] = None,
                  casing: Optional[CasingEmbedding] = None, lexical: Optional[LexicalScores] = None,
-                 name: str = "bert_crf_ner"):
+                 word_rnn: Optional[RecurrentStack] = None, name: str = "bert_crf_ner"):
         super().__init__(encoder, head, layer_mix, casing, name=name)
         self.crf = crf
         self.lexical = lexical
+        self.word_rnn = word_rnn
         self.check_scores_head()
 
 
@@ -85,10 +89,11 @@ class WordFeatureCrfNER(CrfOutput, WordFeatureNER):
 
     def __init__(self, head: MLPHead, crf: CRF, layer_mix: Optional[ScalarMix] = None,
                  casing: Optional[CasingEmbedding] = None, lexical: Optional[LexicalScores] = None,
-                 name: str = "bert_crf_ner"):
+                 word_rnn: Optional[RecurrentStack] = None, name: str = "bert_crf_ner"):
         super().__init__(head, layer_mix, casing, name=name)
         self.crf = crf
         self.lexical = lexical
+        self.word_rnn = word_rnn
         self.check_scores_head()
 
 
@@ -96,7 +101,7 @@ def word_feature_twin(model: BertNER) -> WordFeatureNER:
     """The model that trains `model`'s head (and layer mix, casing embedding, CRF) on cached word vectors,
     sharing those layers, so training it trains `model`."""
     if isinstance(model, BertCrfNER):
-        return WordFeatureCrfNER(model.head, model.crf, model.layer_mix, model.casing, model.lexical)
+        return WordFeatureCrfNER(model.head, model.crf, model.layer_mix, model.casing, model.lexical, model.word_rnn)
     return WordFeatureNER(model.head, model.layer_mix, model.casing)
 
 
@@ -119,10 +124,12 @@ def build_bert_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, nu
 def build_bert_crf_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, num_labels: int, vocab_size: int,
                        label_map: Optional[LabelMap]) -> BertCrfNER:
     """Model type bert_crf (the builder protocol: `ner.registry.ModelType`), its CRF constrained by
-    `label_map`'s scheme when `model.crf_constraints` is set."""
+    `label_map`'s scheme when `model.crf_constraints` is set, with `model.rnn`'s stack over the words
+    when `model.word_rnn` is set."""
     loaded, layer_mix = load_encoder_layers(model, encoder)
     return BertCrfNER(loaded, head, crf_layer(model, num_labels, label_map), layer_mix, casing_embedding(model.casing_dim),
-                      lexical_scores(model.lexical_features, num_labels))
+                      lexical_scores(model.lexical_features, num_labels),
+                      recurrent_stack(model) if model.word_rnn else None)
 
 
 def crf_layer(model: ModelConfig, num_labels: int, label_map: Optional[LabelMap]) -> CRF:

@@ -4,6 +4,7 @@ from typing import Dict, Optional, Tuple
 import tensorflow as tf
 
 from ner.layers.crf import CRF
+from ner.layers.recurrent import RecurrentStack
 from ner.lexical import LEXICAL_IDS
 from ner.models.word_shape import LexicalScores
 from ner.tagging import FIRST_PIECE_MASK, SpanReading
@@ -21,11 +22,23 @@ class CrfOutput:
     adds each word's span marginal in that path (the entity confidence of `predict` and serving).
 
     With `lexical` (a `LexicalScores`), the emission scores are the head's plus the scores of the word's
-    lexical features (`lexical_ids` [B, T, K] in the inputs).
+    lexical features (`lexical_ids` [B, T, K] in the inputs). With `word_rnn` (a `RecurrentStack`), what the
+    head reads is first passed through that stack over the words: masked to the first pieces, it skips
+    every other position, so it reads the same word sequence from live word pieces and from cached word
+    vectors.
     """
 
     crf: CRF
     lexical: Optional[LexicalScores]
+    word_rnn: Optional[RecurrentStack] = None
+
+    def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
+        """The model's own head inputs [B, T, D], through `word_rnn` over the words when it has one
+        ([B, T, H]; positions off the first pieces carry no meaning)."""
+        vectors = super().head_inputs(inputs, training=training, sample_encoder=sample_encoder)
+        if self.word_rnn is None:
+            return vectors
+        return self.word_rnn(vectors, mask=inputs[FIRST_PIECE_MASK] > 0, training=True if sample_encoder else training)
 
     def check_scores_head(self) -> None:
         if self.head.softmax:
