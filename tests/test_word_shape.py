@@ -137,6 +137,9 @@ def test_a_word_rnn_reads_the_same_words_from_cached_vectors_and_live_pieces(tmp
     assert model.word_rnn is not None and model.word_rnn.cell == "lstm"
     cached = ModelInputs(config, data, model, verbose=False)
     assert cached.trainable_model.word_rnn is model.word_rnn
+    stack = {id(v) for v in model.word_rnn.trainable_variables}
+    for trained in (model, cached.trainable_model):  # what the trainer optimises and checkpoints
+        assert len(stack) == 6 and stack <= {id(v) for v in trained.trainable_variables}
     live = ModelInputs(dataclasses.replace(config, training=dataclasses.replace(config.training, feature_cache=False)),
                        data, model, verbose=False)
     several_pieces = 0

@@ -57,6 +57,7 @@ class BertRnnCrfNER(CrfOutput, BertRnnNER):
         super().__init__(encoder, rnn, head, layer_mix, casing, name=name)
         self.crf = crf
         self.lexical = lexical
+        self.word_rnn = None  # its recurrent stack reads the word pieces, in `head_inputs`
         self.check_scores_head()
 
 

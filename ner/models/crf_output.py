@@ -30,7 +30,7 @@ class CrfOutput:
 
     crf: CRF
     lexical: Optional[LexicalScores]
-    word_rnn: Optional[RecurrentStack] = None
+    word_rnn: Optional[RecurrentStack]  # set in the constructor, or Keras would not track its variables
 
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
         """The model's own head inputs [B, T, D], through `word_rnn` over the words when it has one
