@@ -42,6 +42,7 @@ MODELS = {
     "bert_gru": ("BERT + GRU (fine-tuned)", "config/bert_gru.yaml", []),
     "bert_bilstm_crf": ("BERT + BiLSTM + CRF (fine-tuned)", "config/bert_bilstm_crf.yaml", []),
     "bert_crf": ("bert_crf (frozen encoder, casing and lexical features, CRF)", "config/bert_crf.yaml", []),
+    "bert_crf_bilstm": ("bert_crf_bilstm (bert_crf + a BiLSTM over the words)", "config/bert_crf_bilstm.yaml", []),
 }
 # name -> (described as, overrides)
 SUITES = {
