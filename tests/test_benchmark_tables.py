@@ -312,3 +312,32 @@ def test_a_run_counts_as_trained_with_its_weights_and_the_same_config(tmp_path):
     assert not trained_with("config/bert_ner.yaml", [*overrides, "model.head.dropout_rate=0.3"])
     (run_dir / "config.yaml").write_text("training: {epochs: many}\n")
     assert not trained_with("config/bert_ner.yaml", overrides)
+
+
+def test_seeds_in_several_files_are_summarised_by_model_and_epochs(tmp_path):
+    """`benchmarks.summarise_seeds`: one file per seed; mean and sample std by hand."""
+    from benchmarks.summarise_seeds import main, summarise
+    from ner.errors import NerError
+
+    files = []
+    for seed, (crf, bilstm) in enumerate([(0.86, 0.88), (0.87, 0.89), (0.87, 0.87)], start=1):
+        rows = [{**row("conll2003", "bert_crf", ["LOC"], 5.0), "test_entity_f1": crf, "commit": "c1"},
+                {**row("conll2003", "bilstm", ["LOC"], 5.0), "test_entity_f1": bilstm, "epoch_seconds": 30.0 + seed,
+                 "commit": f"c{seed % 2}"},
+                row("gmb", "bert_crf", ["geo"], 5.0)]
+        write_tables(tmp_path / f"seed{seed}", rows)
+        files.append(tmp_path / f"seed{seed}" / "benchmarks.csv")
+    table = summarise("conll2003", files).splitlines()
+    # bert_crf: mean 0.8667, sample std sqrt(((-.0067)^2 + 2 (.0033)^2) / 2) = 0.0058; bilstm: 0.88, 0.01
+    assert table[2] == "| bert_crf | 1 | 3 | 0.8667 ± 0.0058 | 0.5500 ± 0.0000 | 0.8600, 0.8700, 0.8700 | 12 | c1 |"
+    assert table[3] == "| bilstm | 1 | 3 | 0.8800 ± 0.0100 | 0.5500 ± 0.0000 | 0.8800, 0.8900, 0.8700 | 32 | c0, c1 |"
+    assert len(table) == 4
+    main(["--suite", "conll2003", *map(str, files), "--output", str(tmp_path / "out.md")])
+    assert (tmp_path / "out.md").read_text(encoding="utf-8").splitlines() == table
+    with pytest.raises(NerError, match="no row of suite 'wnut'"):
+        summarise("wnut", files)
+    (tmp_path / "bad.csv").write_text("suite,model\nconll2003,x\n", encoding="utf-8")
+    with pytest.raises(NerError, match=r"bad.csv, line 2: no shown_as, epochs"):
+        summarise("conll2003", [tmp_path / "bad.csv"])
+    with pytest.raises(NerError, match=r"missing.csv: cannot be read"):
+        summarise("conll2003", [tmp_path / "missing.csv"])
