@@ -37,12 +37,14 @@ LOAD_AND_SERVE = """
 import json, sys
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (the tokenizer's ops)
-serve = tf.saved_model.load(sys.argv[1]).signatures[sys.argv[2]]
+loaded = tf.saved_model.load(sys.argv[1])
+serve = loaded.signatures[sys.argv[2]]
 out = serve(sentences=tf.constant(json.loads(sys.stdin.read())))
 strings = lambda t: [[x.decode("utf-8") for x in row] for row in t.numpy().tolist()]
 print(json.dumps({"words": strings(out["words"]), "tags": strings(out["tags"]),
                   "scores": out["scores"].numpy().tolist(), "span_scores": out["span_scores"].numpy().tolist(),
                   "num_words": out["num_words"].numpy().tolist(),
+                  "keras_model_saved": hasattr(loaded, "model"), "variables": len(loaded.model_variables),
                   "ner_imported": any(name == "ner" or name.startswith("ner.") for name in sys.modules)}))
 """
 
@@ -98,6 +100,7 @@ def test_export_round_trips_and_agrees_with_predict(tmp_path, tiny_encoder_handl
     served = serve_in_fresh_process(export_dir, [" ".join(w.text for w, _ in s) for s in sentences] + [""],
                                     tmp_path)
     assert not served["ner_imported"]
+    assert not served["keras_model_saved"] and served["variables"] == len(tagger.model.variables)  # weights only
     assert_agree(sentences, served)
     assert served["num_words"][-1] == 0  # an empty sentence
 
