@@ -16,8 +16,8 @@ from ner.layers.crf import CRF
 from ner.layers.recurrent import RecurrentStack
 from ner.models.crf_output import CrfOutput
 from ner.models.heads import MLPHead
-from ner.models.rnn_ner import recurrent_stack
 from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
+from ner.models.rnn_ner import recurrent_stack
 from ner.models.word_shape import (CasingEmbedding, LexicalScores, append_casing, casing_embedding,
                                    lexical_scores)
 from ner.tagging import LabelMap
@@ -98,8 +98,8 @@ class WordFeatureCrfNER(CrfOutput, WordFeatureNER):
 
 
 def word_feature_twin(model: BertNER) -> WordFeatureNER:
-    """The model that trains `model`'s head (and layer mix, casing embedding, CRF) on cached word vectors,
-    sharing those layers, so training it trains `model`."""
+    """The model that trains `model`'s head (and layer mix, casing embedding, CRF, stack over the words) on
+    cached word vectors, sharing those layers, so training it trains `model`."""
     if isinstance(model, BertCrfNER):
         return WordFeatureCrfNER(model.head, model.crf, model.layer_mix, model.casing, model.lexical, model.word_rnn)
     return WordFeatureNER(model.head, model.layer_mix, model.casing)
