@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import ner  # noqa: F401
+from ner.api import Tagger
 from ner.config import CONFIG_DIR, EncoderConfig, SemiSupervisedConfig, build_dataclass, load_config
 from ner.errors import ConfigError, DataError, EncoderError, NerError
 from ner.data import prepare_data
@@ -15,7 +16,7 @@ from ner.experiment import train
 from ner.model_evaluator import build_report
 from ner.preprocessor import DataSplit
 from ner.tagging import bio_tags
-from tests.helpers import PNG_MAGIC, give_run_random_scores, tiny_config
+from tests.helpers import PNG_MAGIC, give_run_random_scores, randomise_output_scores, tiny_config
 
 
 def test_baseline_learns_word_level_patterns(tmp_path, tiny_encoder_handle):
@@ -74,11 +75,14 @@ def test_bert_bilstm_crf_trains_and_evaluates_on_spans(tmp_path, tiny_encoder_ha
     first_loss, last_loss = (float(line.split(",")[1]) for line in (history[1], history[-1]))
     assert last_loss < 0.8 * first_loss
     # Random scores (the first seed of those tried) whose Viterbi labels differ from the argmax of the
-    # marginals somewhere on the test part, so that decoding by either shows.
+    # marginals somewhere on the test part, so that decoding by either shows. Three tiny epochs leave the
+    # words' features much alike, so only about one seed in ten gives such scores: the search runs in
+    # memory over many seeds and saves the one it finds.
     data = prepare_data(config, split=DataSplit.from_json(run_dir / "split.json"), verbose=False)
     sentences = data.part_sentences("test")
-    for seed in range(20):
-        tagger = give_run_random_scores(run_dir, seed)
+    tagger = Tagger.from_run(str(run_dir))
+    for seed in range(200):
+        randomise_output_scores(tagger.model, seed)
         words = tagger.predict_words([s.words for s in sentences])  # one row per sentence
         label_ids = np.concatenate([ids for ids, _ in words])
         marginals = np.concatenate([probabilities for _, probabilities in words])
@@ -86,6 +90,7 @@ def test_bert_bilstm_crf_trains_and_evaluates_on_spans(tmp_path, tiny_encoder_ha
             break
     else:
         pytest.fail("no seed gave Viterbi labels that differ from the max-marginal ones")
+    give_run_random_scores(run_dir, seed)
     evaluation = evaluate(str(run_dir), verbose=False)
     assert len(evaluation.labels) == 1 + 4 * 8  # BILUO over the 8 GMB types
     assert evaluation.report.token.labels[0] == "O" and len(evaluation.report.token.labels) == 9
