@@ -13,6 +13,7 @@ from ner.losses import logit_adjustment, masked_cross_entropy, token_counts
 from ner.errors import NerError
 from ner.trainers.trainer import Trainer, load_weights, read_history, reseed_dropout
 from ner.utils import set_seed
+from tests.model_test_utils import LABEL_MAP, VOCAB as MODEL_VOCAB, batch_spec, features_for, model_config, toy_batch
 
 VOCAB, LABELS, LENGTH = 20, 3, 6
 
@@ -190,6 +191,21 @@ def test_xla_compiled_steps_train_like_plain_ones(tmp_path):
     plain, xla = ([row["loss"] for row in history] for history in histories)
     np.testing.assert_allclose(xla, plain, rtol=1e-4)
     assert xla[-1] < xla[0]
+
+
+@pytest.mark.parametrize("trainable", [False, True])
+def test_the_step_differentiates_the_encoder_only_when_it_is_fine_tuned(tmp_path, tiny_encoder_handle, trainable):
+    """A frozen TF-Hub encoder's variables are trainable to TensorFlow; a tape that watched them made the step
+    differentiate the SavedModel's function (its `__backward_` functions in the step's graph), which XLA
+    then recompiled for the values of every batch. The tape watches the model's trainable variables only."""
+    model = build_model(model_config("bert_ner"), EncoderConfig(handle=tiny_encoder_handle, trainable=trainable),
+                        LABEL_MAP.num_labels, MODEL_VOCAB)
+    features, _ = toy_batch()
+    step = Trainer(model, tmp_path, outside_id=0, verbose=False).make_step(
+        None, keras.optimizers.Adam(1e-3), batch_spec(features_for("bert_ner", features)))
+    library = step.get_concrete_function().graph.as_graph_def().library.function
+    backward = [f.signature.name for f in library if "__backward_" in f.signature.name]
+    assert bool(backward) == trainable
 
 
 def _script_validation(trainer, values, monitor="val_loss"):

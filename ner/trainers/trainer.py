@@ -131,7 +131,12 @@ class Trainer:
         replicas = self.strategy.num_replicas_in_sync
 
         def replica_step(features, labels, share):  # share: this replica's part of the batch's labelled positions
-            with tf.GradientTape() as tape:
+            variables = self.model.trainable_variables
+            # The tape watches only what it differentiates: a frozen TF-Hub encoder's variables are trainable
+            # tf.Variables to TensorFlow, and watching them made the step differentiate the SavedModel's
+            # function, which XLA then recompiled for every batch's values (benchmarks/benchmark_jit.py).
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(variables)
                 if own_loss:
                     loss, probabilities = self.model.forward_loss(features, labels, training=True,
                                                                   score_offset=self.score_offset)
@@ -144,7 +149,6 @@ class Trainer:
                 objective = loss * share if regularisation is None else loss * share + regularisation / replicas
                 if scaled:
                     objective = optimizer.get_scaled_loss(objective)
-            variables = self.model.trainable_variables
             gradients = tape.gradient(objective, variables)
             if scaled:
                 gradients = optimizer.get_unscaled_gradients(gradients)
