@@ -65,10 +65,10 @@ class Trainer:
       outside_id: id of the `O` label, for accuracy without `O`.
       verbose: show a progress bar per epoch.
       seed: when given, `fit` starts every epoch from random state that depends on (seed, epoch) alone:
-        it re-seeds TensorFlow (`epoch_seed`) and traces its step anew, so the stateful random ops in it
-        (dropout) start from that state, as they do in a process resumed from a checkpoint. A resumed run
-        then repeats the epochs of an uninterrupted one exactly, if its data order is keyed by `epoch`
-        too (`ner.preprocessor.row_order`). None: one trace for all epochs.
+        it reseeds the package's dropout generators (`reseed_dropout`) and, for a fine-tuned TF-Hub encoder
+        whose dropout uses the SavedModel's own random ops, re-seeds TensorFlow (`epoch_seed`) and traces
+        its step anew. A resumed run then repeats the epochs of an uninterrupted one exactly, if its data
+        order is keyed by `epoch` too (`ner.preprocessor.row_order`).
       jit_compile: compile the training steps with XLA (`tf.function(jit_compile=True)`). Batches vary in
         length, so XLA compiles once per batch shape (`benchmarks/benchmark_jit.py` measures whether that
         pays off; `training.length_buckets` bounds the shapes).
