@@ -11,11 +11,14 @@ the issue's target is bulk within 1.5x of predict. To tell the fixed cost from t
 the bulk path on the first `--fixed-lines` texts alone (Ray started, actors loaded, a few lines tagged)
 and prints the rate of the rest; and, command against command, `ner predict --input FILE --format jsonl`
 in a process of its own (TensorFlow imported, the run loaded, the output written: its fixed cost too).
+With `--repeats N` the bulk path and `predict` each run N times, one after the other, and the ratio is
+the median's: single runs of either moved by up to 15 % on a quiet 2-core machine.
 Needs the `bulk` extra (Ray Data).
 """
 import argparse
 import itertools
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,9 +33,13 @@ def main() -> None:
     parser.add_argument("--input", help="a UTF-8 text file, one text per line (default: the run's corpus)")
     parser.add_argument("--workers", type=int, default=1, help="Ray actors (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, help="lines per actor call (default: ner.bulk.BulkOptions's)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of the bulk path and of predict, alternating; the ratio of medians")
     parser.add_argument("--fixed-lines", type=int, default=64,
                         help="texts of the run that measures the fixed cost (default: %(default)s)")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
 
     import ner
     from ner.bulk import bulk_options, tag_corpus
@@ -62,22 +69,30 @@ def main() -> None:
             return done, time.perf_counter() - start
 
         _, fixed = timed_bulk(texts[:args.fixed_lines])
-        summary, bulk = timed_bulk(texts)
+        tagger.predict(texts[:64])  # tracing
+        bulk_runs, predict_runs = [], []
+        for _ in range(args.repeats):
+            summary, seconds = timed_bulk(texts)
+            bulk_runs.append(seconds)
+            start = time.perf_counter()
+            tagger.predict(texts)
+            predict_runs.append(time.perf_counter() - start)
         start = time.perf_counter()  # corpus.txt holds all the texts now
         with open(Path(tmp) / "predicted.jsonl", "w", encoding="utf-8") as output:
             subprocess.run([sys.executable, "-m", "ner.cli", "predict", "--run", args.run, "--input",
                             str(Path(tmp) / "corpus.txt"), "--format", "jsonl"], stdout=output, check=True)
         predict_command = time.perf_counter() - start
-    tagger.predict(texts[:64])  # tracing
-    start = time.perf_counter()
-    tagger.predict(texts)
-    predict = time.perf_counter() - start
+    bulk, predict = statistics.median(bulk_runs), statistics.median(predict_runs)
     print(f"machine: {os.cpu_count()} CPU cores; python -m benchmarks.benchmark_tag_corpus " + " ".join(sys.argv[1:]))
     print(f"{len(texts):,} texts: {summary.tagged:,} tagged, {len(summary.bad):,} bad; "
           f"{options.workers} worker(s), batches of {options.batch_size} lines, "
           f"{options.chunk_size} sentences per signature call in order of length")
     print(f"{'tag-corpus (Ray Data, end to end)':36}: {summary.lines / bulk:8.1f} sentences/s ({bulk:.1f} s)")
     print(f"{'Tagger.predict (one process)':36}: {len(texts) / predict:8.1f} sentences/s ({predict:.1f} s)")
+    if args.repeats > 1:
+        print(f"medians of {args.repeats} runs each; bulk {', '.join(f'{x:.1f}' for x in bulk_runs)} s; "
+              f"predict {', '.join(f'{x:.1f}' for x in predict_runs)} s; run by run "
+              + ", ".join(f"{b / p:.2f}x" for b, p in zip(bulk_runs, predict_runs)))
     print(f"bulk takes {bulk / predict:.2f}x predict's time (target: at most 1.5x)")
     print(f"{'ner predict --format jsonl (a process)':36}: {len(texts) / predict_command:8.1f} sentences/s "
           f"({predict_command:.1f} s); bulk takes {bulk / predict_command:.2f}x its time")
