@@ -4,7 +4,10 @@ Numerical checks compare the exported SavedModel with an independent NumPy forwa
 (`tests/numpy_reference.py`) from the safetensors weights.
 """
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -321,3 +324,36 @@ def test_default_minilm_export_matches_numpy_reference():
     assert encoder_info(encoder) == EncoderInfo(hidden_size=384, num_layers=6)
     outputs = encoder(as_inputs(word_ids, mask, np.zeros_like(word_ids)))
     assert_matches_reference(checkpoint, outputs, word_ids, mask, np.zeros_like(word_ids))
+
+
+# The training step (`Trainer.make_step`, XLA) of a small BERT NER model that fine-tunes the encoder at
+# argv[1], run on three batches of one shape with other token ids.
+_XLA_STEP_SCRIPT = """
+import sys
+import ner
+import tf_keras as keras
+from ner.config import EncoderConfig
+from ner.models import build_model
+from ner.trainers.trainer import Trainer
+from tests.model_test_utils import LABEL_MAP, VOCAB, batch_spec, features_for, model_config, toy_batch
+
+model = build_model(model_config("bert_ner"), EncoderConfig(handle=sys.argv[1], trainable=True),
+                    LABEL_MAP.num_labels, VOCAB)
+trainer = Trainer(model, sys.argv[2], outside_id=0, verbose=False, jit_compile=True)
+features, _ = toy_batch()
+step = trainer.make_step(None, keras.optimizers.Adam(1e-3), batch_spec(features_for("bert_ner", features)))
+for seed in range(3):
+    features, labels = toy_batch(seed)
+    step(features_for("bert_ner", features), labels)
+"""
+
+
+def test_a_fine_tuned_encoder_compiles_once_per_batch_shape_under_xla(tiny_encoder_handle, tmp_path):
+    """XLA's persistent cache holds one file per compilation: three batches of one shape, one compilation.
+    With a transpose in the exported network (`bert_network.token_dense`) it was one per batch."""
+    cache = tmp_path / "xla_cache"
+    cache.mkdir()
+    env = {**os.environ, "TF_XLA_FLAGS": f"--tf_xla_persistent_cache_directory={cache}"}
+    subprocess.run([sys.executable, "-c", _XLA_STEP_SCRIPT, tiny_encoder_handle, str(tmp_path / "run")],
+                   cwd=REPO_ROOT, env=env, check=True, capture_output=True)
+    assert len(list(cache.iterdir())) == 1

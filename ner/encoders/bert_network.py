@@ -100,6 +100,17 @@ class BertEmbeddings(keras.layers.Layer):
         return self.dropout(self.layer_norm(x), training=training)
 
 
+def token_dense(units: int, name: str) -> keras.layers.EinsumDense:
+    """A dense layer on every position, [B, T, in] -> [B, T, units], as one einsum; its `kernel` [in, units]
+    and `bias` [units] are those of `keras.layers.Dense`.
+
+    The block uses einsums and reshapes, never a transpose (nor `Dense`, whose `tf.tensordot` transposes):
+    differentiated through the exported SavedModel, a transpose made XLA take the token ids as
+    compile-time constants and compile a fine-tuned encoder anew for every batch (`tests/test_encoder.py`).
+    """
+    return keras.layers.EinsumDense("btd,de->bte", output_shape=(None, units), bias_axes="e", name=name)
+
+
 class TransformerBlock(keras.layers.Layer):
     """One post-LayerNorm BERT layer: self-attention, add & norm, feed-forward, add & norm."""
 
@@ -112,21 +123,21 @@ class TransformerBlock(keras.layers.Layer):
         h, self._num_heads = config.hidden_size, config.num_heads
         self._head_size = h // config.num_heads
         self._activation = ACTIVATIONS[config.hidden_act]
-        self.query = keras.layers.Dense(h, name="query")
-        self.key = keras.layers.Dense(h, name="key")
-        self.value = keras.layers.Dense(h, name="value")
-        self.attention_output = keras.layers.Dense(h, name="attention_output")
+        self.query = token_dense(h, name="query")
+        self.key = token_dense(h, name="key")
+        self.value = token_dense(h, name="value")
+        self.attention_output = token_dense(h, name="attention_output")
         self.attention_norm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="attention_norm")
-        self.intermediate = keras.layers.Dense(config.intermediate_size, name="intermediate")
-        self.output_dense = keras.layers.Dense(h, name="output")
+        self.intermediate = token_dense(config.intermediate_size, name="intermediate")
+        self.output_dense = token_dense(h, name="output")
         self.output_norm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="output_norm")
         self.attention_dropout = keras.layers.Dropout(config.attention_dropout)
         self.hidden_dropout = keras.layers.Dropout(config.hidden_dropout)
 
     def _split_heads(self, x: tf.Tensor) -> tf.Tensor:
-        """[B, T, H] -> [B, N, T, D]."""
+        """[B, T, H] -> [B, T, N, D]."""
         b, t = tf.shape(x)[0], tf.shape(x)[1]
-        return tf.transpose(tf.reshape(x, [b, t, self._num_heads, self._head_size]), [0, 2, 1, 3])
+        return tf.reshape(x, [b, t, self._num_heads, self._head_size])
 
     def call(
         self,
@@ -141,16 +152,16 @@ class TransformerBlock(keras.layers.Layer):
         relative-position bias).
         """
         b, t = tf.shape(hidden)[0], tf.shape(hidden)[1]
-        q = self._split_heads(self.query(hidden))  # [B, N, T, D]
+        q = self._split_heads(self.query(hidden))  # [B, T, N, D]
         k = self._split_heads(self.key(hidden))
         v = self._split_heads(self.value(hidden))
-        scores = tf.einsum("bnqd,bnkd->bnqk", q, k) / math.sqrt(self._head_size)  # [B, N, T, T]
+        scores = tf.einsum("bqnd,bknd->bnqk", q, k) / math.sqrt(self._head_size)  # [B, N, T, T]
         if attention_bias is not None:
             scores += attention_bias
         key_mask = tf.cast(input_mask, scores.dtype)[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, T]
         probs = tf.nn.softmax(scores + (1.0 - key_mask) * _MASK_ADDER, axis=-1)
         probs = self.attention_dropout(probs, training=training)
-        context = tf.transpose(tf.einsum("bnqk,bnkd->bnqd", probs, v), [0, 2, 1, 3])  # [B, T, N, D]
+        context = tf.einsum("bnqk,bknd->bqnd", probs, v)  # [B, T, N, D]
         context = tf.reshape(context, [b, t, self._num_heads * self._head_size])  # [B, T, H]
         attended = self.hidden_dropout(self.attention_output(context), training=training)
         attended = self.attention_norm(attended + hidden)

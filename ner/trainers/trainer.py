@@ -153,7 +153,7 @@ class Trainer:
             if scaled:
                 gradients = optimizer.get_unscaled_gradients(gradients)
             if replicas > 1:  # the replicas' sparse (embedding) gradients differ in shape: sum them dense
-                gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
+                gradients = dense_gradients(gradients, variables)
             if clip_norm is not None:
                 gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
             pairs = list(zip(gradients, variables))
@@ -517,6 +517,17 @@ def _labelled_count(labels: tf.Tensor) -> tf.Tensor:
 def epoch_seed(seed: int, epoch: int) -> int:
     """The TensorFlow seed of epoch `epoch` of a run seeded with `seed`: a 31-bit mix of both."""
     return int(np.random.SeedSequence([seed % 2**32, epoch]).generate_state(1)[0] >> 1)
+
+
+def dense_gradients(gradients: List[Optional[tf.Tensor]], variables: List[tf.Variable]) -> List[Optional[tf.Tensor]]:
+    """Each `tf.IndexedSlices` gradient (an embedding's) as a dense tensor of its variable's static shape.
+
+    The row count comes from the variable, not from the gradient's `dense_shape` as in
+    `tf.convert_to_tensor`: under XLA that made a jit-compiled gradient through the exported encoder take
+    the token ids as compile-time constants, one compilation per batch.
+    """
+    return [tf.math.unsorted_segment_sum(g.values, g.indices, v.shape[0]) if isinstance(g, tf.IndexedSlices) else g
+            for g, v in zip(gradients, variables)]
 
 
 def reseed_dropout(model: keras.Model, seed: int) -> None:
