@@ -350,7 +350,7 @@ for seed in range(3):
 
 def test_a_fine_tuned_encoder_compiles_once_per_batch_shape_under_xla(tiny_encoder_handle, tmp_path):
     """XLA's persistent cache holds one file per compilation: three batches of one shape, one compilation.
-    With a transpose in the exported network (`bert_network.token_dense`) it was one per batch."""
+    With a transpose in the exported network (`bert_network.TokenDense`) it was one per batch."""
     cache = tmp_path / "xla_cache"
     cache.mkdir()
     env = {**os.environ, "TF_XLA_FLAGS": f"--tf_xla_persistent_cache_directory={cache}"}

@@ -133,7 +133,7 @@ class WeightMap:
     def variable(self, variable: tf.Variable, key: str) -> None:
         self._pairs.append((variable, key))
 
-    def dense(self, layer: keras.layers.Dense, prefix: str) -> None:
+    def dense(self, layer: keras.layers.Layer, prefix: str) -> None:  # a Dense or TokenDense: kernel, bias
         self._pairs.extend([(layer.kernel, prefix + ".weight"), (layer.bias, prefix + ".bias")])
         self._transposed.add(prefix + ".weight")
 

@@ -99,7 +99,7 @@ class RelativePositionBias(keras.layers.Layer):
             relative, c.relative_attention_num_buckets, c.relative_attention_max_distance
         )  # [T, T]
         bias = tf.gather(self.embeddings, buckets)  # [T, T, N]
-        return tf.einsum("qkn->nqk", bias)[tf.newaxis]  # no transpose: see bert_network.token_dense
+        return tf.einsum("qkn->nqk", bias)[tf.newaxis]  # no transpose: see bert_network.TokenDense
 
 
 def build_mpnet_network(config: MPNetConfig) -> keras.Model:
