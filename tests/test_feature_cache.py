@@ -77,7 +77,7 @@ def test_hit_reuses_and_changes_miss(tmp_path, tiny_encoder_handle):
         open_store(tmp_path, str(other), encoded).dataset(np.arange(3), 2, shuffle=False, seed=None)
 
 
-@pytest.mark.parametrize("encoder_layers", ["last", "mix"])
+@pytest.mark.parametrize("encoder_layers", ["last", "mix", "concat"])
 def test_cached_and_live_runs_give_identical_metrics(tmp_path, tiny_encoder_handle, encoder_layers):
     config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=3)
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, encoder_layers=encoder_layers))

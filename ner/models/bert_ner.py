@@ -16,7 +16,7 @@ from ner.layers.crf import CRF
 from ner.layers.recurrent import RecurrentStack
 from ner.models.crf_output import CrfOutput
 from ner.models.heads import MLPHead
-from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
+from ner.models.layer_mix import combine_layers, layer_combiner, stack_encoder_layers
 from ner.models.rnn_ner import recurrent_stack
 from ner.models.word_shape import (CasingEmbedding, LexicalScores, append_casing, casing_embedding,
                                    lexical_scores)
@@ -36,7 +36,7 @@ class BertNER(TokenClassifier):
     fine-tuned is decided when that layer is made (`trainable=`), not here.
     """
 
-    def __init__(self, encoder: keras.layers.Layer, head: MLPHead, layer_mix: Optional[ScalarMix] = None,
+    def __init__(self, encoder: keras.layers.Layer, head: MLPHead, layer_mix: Optional[keras.layers.Layer] = None,
                  casing: Optional[CasingEmbedding] = None, name: str = "bert_ner"):
         super().__init__(name, encoder)
         self.head = head
@@ -54,7 +54,7 @@ class BertCrfNER(CrfOutput, BertNER):
     with structured decoding, optionally with a recurrent stack over the words below the head
     (`word_rnn`). `head` must be built with `softmax=False`."""
 
-    def __init__(self, encoder: keras.layers.Layer, head: MLPHead, crf: CRF, layer_mix: Optional[ScalarMix] = None,
+    def __init__(self, encoder: keras.layers.Layer, head: MLPHead, crf: CRF, layer_mix: Optional[keras.layers.Layer] = None,
                  casing: Optional[CasingEmbedding] = None, lexical: Optional[LexicalScores] = None,
                  word_rnn: Optional[RecurrentStack] = None, name: str = "bert_crf_ner"):
         super().__init__(encoder, head, layer_mix, casing, name=name)
@@ -72,7 +72,7 @@ class WordFeatureNER(TokenClassifier):
     num_labels])`.
     """
 
-    def __init__(self, head: MLPHead, layer_mix: Optional[ScalarMix] = None,
+    def __init__(self, head: MLPHead, layer_mix: Optional[keras.layers.Layer] = None,
                  casing: Optional[CasingEmbedding] = None, name: str = "bert_ner"):
         super().__init__(name=name)
         self.head = head
@@ -87,7 +87,7 @@ class WordFeatureCrfNER(CrfOutput, WordFeatureNER):
     """The head and CRF of a `BertCrfNER` on cached word vectors; `first_piece_mask` [B, W] marks the words
     (and `lexical_ids` [B, W, K] are the words' lexical features, with lexical scores)."""
 
-    def __init__(self, head: MLPHead, crf: CRF, layer_mix: Optional[ScalarMix] = None,
+    def __init__(self, head: MLPHead, crf: CRF, layer_mix: Optional[keras.layers.Layer] = None,
                  casing: Optional[CasingEmbedding] = None, lexical: Optional[LexicalScores] = None,
                  word_rnn: Optional[RecurrentStack] = None, name: str = "bert_crf_ner"):
         super().__init__(head, layer_mix, casing, name=name)
@@ -105,13 +105,13 @@ def word_feature_twin(model: BertNER) -> WordFeatureNER:
     return WordFeatureNER(model.head, model.layer_mix, model.casing)
 
 
-def load_encoder_layers(model: ModelConfig, encoder: EncoderConfig) -> Tuple[keras.layers.Layer, Optional[ScalarMix]]:
-    """The encoder section's TF-Hub layer (fine-tuned if `encoder.trainable`), and a fresh layer mix when
-    `model.encoder_layers` is "mix" (None for the last layer)."""
+def load_encoder_layers(model: ModelConfig, encoder: EncoderConfig) -> Tuple[keras.layers.Layer, Optional[keras.layers.Layer]]:
+    """The encoder section's TF-Hub layer (fine-tuned if `encoder.trainable`), and a fresh layer that combines
+    all encoder layers when `model.encoder_layers` is "mix" or "concat" (None for the last layer)."""
     from ner.encoders.hub_encoder import load_encoder
 
     return (load_encoder(encoder.handle, trainable=encoder.trainable),
-            ScalarMix() if model.encoder_layers == "mix" else None)
+            layer_combiner(model.encoder_layers))
 
 
 def build_bert_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, num_labels: int, vocab_size: int,

@@ -14,7 +14,7 @@ from ner.models.base import TokenClassifier, call_encoder
 from ner.models.bert_ner import crf_layer, load_encoder_layers
 from ner.models.crf_output import CrfOutput
 from ner.models.heads import MLPHead
-from ner.models.layer_mix import ScalarMix, combine_layers, stack_encoder_layers
+from ner.models.layer_mix import combine_layers, stack_encoder_layers
 from ner.models.rnn_ner import recurrent_stack
 from ner.models.word_shape import CasingEmbedding, LexicalScores, append_casing, casing_embedding, lexical_scores
 from ner.tagging import LabelMap
@@ -30,7 +30,7 @@ class BertRnnNER(TokenClassifier):
     """
 
     def __init__(self, encoder: keras.layers.Layer, rnn: RecurrentStack, head: MLPHead,
-                 layer_mix: Optional[ScalarMix] = None, casing: Optional[CasingEmbedding] = None,
+                 layer_mix: Optional[keras.layers.Layer] = None, casing: Optional[CasingEmbedding] = None,
                  name: str = "bert_rnn_ner"):
         super().__init__(name, encoder)
         self.rnn = rnn
@@ -52,7 +52,7 @@ class BertRnnCrfNER(CrfOutput, BertRnnNER):
     loss and decodes with Viterbi. `head` must be built with `softmax=False`."""
 
     def __init__(self, encoder: keras.layers.Layer, rnn: RecurrentStack, head: MLPHead, crf: CRF,
-                 layer_mix: Optional[ScalarMix] = None, casing: Optional[CasingEmbedding] = None,
+                 layer_mix: Optional[keras.layers.Layer] = None, casing: Optional[CasingEmbedding] = None,
                  lexical: Optional[LexicalScores] = None, name: str = "bert_rnn_crf_ner"):
         super().__init__(encoder, rnn, head, layer_mix, casing, name=name)
         self.crf = crf
