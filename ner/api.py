@@ -147,8 +147,7 @@ class Tagger:
         self.featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                               self.label_map, long_sentences="split",
                                               lexical_features=config.model.lexical_features,
-                                              max_pieces_per_word=config.data.max_pieces_per_word,
-                                              context_pieces=config.data.context_pieces)
+                                              max_pieces_per_word=config.data.max_pieces_per_word)
         self._predictor = FirstPiecePredictor(model, label_map.span_reading())
 
     @classmethod

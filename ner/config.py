@@ -74,7 +74,6 @@ class DataConfig:
     max_seq_length: int = 128
     long_sentences: str = "split"
     max_pieces_per_word: Optional[int] = None
-    context_pieces: int = 0
 
     def problems(self) -> list:
         out = []
@@ -90,9 +89,6 @@ class DataConfig:
             out.append(("max_seq_length", "an integer in [8, 512]", self.max_seq_length))
         if self.max_pieces_per_word is not None and self.max_pieces_per_word < 1:
             out.append(("max_pieces_per_word", "null or an integer ≥ 1", self.max_pieces_per_word))
-        if not 0 <= self.context_pieces <= (512 - self.max_seq_length) // 2:
-            out.append(("context_pieces", f"an integer in [0, {(512 - self.max_seq_length) // 2}] (rows of "
-                                          f"max_seq_length + 2 · context_pieces ≤ 512 pieces)", self.context_pieces))
         return out
 
 
@@ -531,10 +527,9 @@ class ExperimentConfig:
             out.append(("uncertainty.encoder_dropout",
                         f"false for model.type {self.model.type} (it has no encoder)", True))
         buckets = self.training.length_buckets
-        row_width = self.data.max_seq_length + 2 * self.data.context_pieces
-        if buckets and buckets[-1] < row_width:
-            out.append(("training.length_buckets", f"widths up to at least data.max_seq_length + 2 · "
-                                                   f"data.context_pieces ({row_width})", list(buckets)))
+        if buckets and buckets[-1] < self.data.max_seq_length:
+            out.append(("training.length_buckets", f"widths up to at least data.max_seq_length "
+                                                   f"({self.data.max_seq_length})", list(buckets)))
         return out + self._seed001_problems()
 
     def _seed001_problems(self) -> list:

@@ -289,7 +289,6 @@ class WordPieceFeaturizer:
         long_sentences: str = "split",
         lexical_features: bool = False,
         max_pieces_per_word: int | None = None,
-        context_pieces: int = 0,
     ) -> None:
         if long_sentences not in LONG_SENTENCE_POLICIES:
             raise ConfigError(
@@ -300,7 +299,6 @@ class WordPieceFeaturizer:
         if max_pieces_per_word is not None and max_pieces_per_word < 1:
             raise ConfigError(f"max_pieces_per_word must be at least 1 or None, got {max_pieces_per_word}")
         self.max_pieces_per_word = max_pieces_per_word
-        self.context_pieces = context_pieces
         self.max_seq_length = max_seq_length
         self.label_map = label_map
         self.long_sentences = long_sentences
@@ -344,8 +342,7 @@ class WordPieceFeaturizer:
         else:
             lexical = np.zeros((len(flat_words), 0), np.int32)
         pieces, piece_counts, words_unk = self._word_pieces(sentences, lengths)  # [P], [W], int
-        encoded = self._layout(sentence_ids, lengths, word_labels, casing, lexical, pieces, piece_counts, words_unk)
-        return with_context(encoded, self.context_pieces) if self.context_pieces else encoded
+        return self._layout(sentence_ids, lengths, word_labels, casing, lexical, pieces, piece_counts, words_unk)
 
     def _word_pieces(
         self, sentences: Sequence[Sentence], lengths: np.ndarray
@@ -495,54 +492,6 @@ class WordPieceFeaturizer:
             labels = result[sentence_id]
             labels.extend([outside] * (length - len(labels)))
         return result
-
-
-def with_context(encoded: EncodedSentences, context_pieces: int) -> EncodedSentences:
-    """Rows that also read the text around them (document context, as in FLERT, Schweter & Akbik 2020).
-
-    Each row [CLS] pieces [SEP] becomes [CLS] left pieces right [SEP], where `left` is the last
-    `context_pieces` pieces of the rows before it and `right` the first `context_pieces` of the rows
-    after it, in the order featurized (a corpus's sentence order, or the texts of one call). Labels,
-    casing and lexical ids stay on the row's own words, shifted by len(left), so a model still tags only
-    those. Rows widen from T to T + 2·`context_pieces` ([N, T'] arrays, [N, T', K] lexical ids).
-    """
-    num_rows, width = encoded.input_word_ids.shape
-    lengths = encoded.input_mask.sum(axis=1) - 2  # [N] own pieces, without [CLS] and [SEP]
-    own = encoded.input_mask.astype(bool).copy()
-    own[:, 0] = False
-    own[np.arange(num_rows), lengths + 1] = False
-    text = encoded.input_word_ids[own]  # [P] every row's pieces, in row order
-    if not len(text):
-        return encoded  # no rows
-    ends = np.cumsum(lengths)  # [N]
-    starts = ends - lengths
-    left = np.minimum(starts, context_pieces)  # [N] pieces of context before each row
-    right = np.minimum(len(text) - ends, context_pieces)  # [N] after it
-    new_width = width + 2 * context_pieces
-    columns = np.arange(new_width)[None, :]
-    row_lengths = left + lengths + right  # [N]
-    source = (starts - left)[:, None] + columns - 1  # [N, T'] index into `text` of each column's piece
-    inside = (columns >= 1) & (columns <= row_lengths[:, None])
-    input_word_ids = np.where(inside, text[np.clip(source, 0, max(len(text) - 1, 0))], 0).astype(np.int32)
-    input_word_ids[:, 0] = encoded.input_word_ids[:, 0]  # [CLS]
-    input_word_ids[np.arange(num_rows), row_lengths + 1] = encoded.input_word_ids[np.arange(num_rows), lengths + 1]
-
-    def shifted(array: np.ndarray, fill: int) -> np.ndarray:
-        """`array` [N, T, ...] with each row's columns moved right by its `left` context."""
-        out = np.full((num_rows, new_width) + array.shape[2:], fill, dtype=array.dtype)
-        rows, cols = np.nonzero(np.ones((num_rows, width), dtype=bool))
-        out[rows, cols + left[rows]] = array[rows, cols]
-        return out
-
-    return dataclasses.replace(
-        encoded,
-        input_word_ids=input_word_ids,
-        input_mask=(columns < (row_lengths + 2)[:, None]).astype(np.int32),
-        input_type_ids=np.zeros((num_rows, new_width), dtype=np.int32),
-        label_ids=shifted(encoded.label_ids, IGNORE_LABEL),
-        word_casing=shifted(encoded.word_casing, 0),
-        lexical_ids=shifted(encoded.lexical_ids, 0),
-    )
 
 
 def _read_vocab(path: Path) -> list[str]:

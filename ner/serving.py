@@ -219,10 +219,6 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
     An existing `output_dir` is replaced only if it is a SavedModel (a previous export); anything else
     there raises NerError, so a mistyped path never deletes other files.
     """
-    if tagger.config.data.context_pieces:
-        raise NerError(f"data.context_pieces is {tagger.config.data.context_pieces}: the serving graph tokenises "
-                       "each text alone and cannot give it the neighbouring texts; expected a run trained with "
-                       "data.context_pieces 0")
     output_dir = Path(output_dir)
     if output_dir.exists() and not (output_dir / "saved_model.pb").is_file():
         raise NerError(f"export output {output_dir} exists and is not a SavedModel; expected a new directory "

@@ -154,8 +154,7 @@ def test_early_stopping_is_off_by_default_and_set_by_two_keys():
     ("training: {precision: mixed_float16, encoder_learning_rate: 5.0e-5}",
      "key 'training.precision' must be float32 or mixed_bfloat16 with an encoder_learning_rate"),
     ("training: {length_buckets: [16, 64]}",
-     "key 'training.length_buckets' must be widths up to at least data.max_seq_length + 2 · data.context_pieces "
-     "(128), got [16, 64]"),
+     "key 'training.length_buckets' must be widths up to at least data.max_seq_length (128), got [16, 64]"),
     ("training: {logit_adjustment: -1.0}",
      "key 'training.logit_adjustment' must be a non-negative number (τ; 0: the plain loss), got -1.0"),
     ("training: {early_stopping_patience: 0}",

@@ -313,26 +313,6 @@ def test_featurize_aligns_labels_to_first_pieces(vocab_path):
     assert encoded.stats.rows == 1 and encoded.stats.sentences_split == 0
 
 
-def test_context_rows_read_the_pieces_around_them(vocab_path):
-    """Each row gains the last 2 pieces before it and the first 2 after it; labels stay on its own words."""
-    sentences = [sentence(1, ["The", "cat"], ["O", "B-per"]), sentence(2, ["playing"], ["B-geo"]),
-                 sentence(3, ["U.S.", "the"], ["B-org", "O"])]
-    plain = featurizer(vocab_path).featurize(sentences)
-    encoded = WordPieceFeaturizer(vocab_path, True, 16, BIO, context_pieces=2).featurize(sentences)
-    rows = [["[CLS]", "the", "cat", "play", "##ing", "[SEP]"],
-            ["[CLS]", "the", "cat", "play", "##ing", "u", ".", "[SEP]"],
-            ["[CLS]", "play", "##ing", "u", ".", "s", ".", "the", "[SEP]"]]
-    assert encoded.input_word_ids.shape == (3, 20)
-    assert encoded.input_word_ids.tolist() == [[ID[t] for t in row] + [0] * (20 - len(row)) for row in rows]
-    assert encoded.input_mask.sum(axis=1).tolist() == [6, 8, 9]
-    label = BIO.label_to_id
-    assert [row[row != IGNORE_LABEL].tolist() for row in encoded.label_ids] == [
-        [label("O"), label("B-per")], [label("B-geo")], [label("B-org"), label("O")]]
-    assert np.flatnonzero(encoded.label_ids[1] != IGNORE_LABEL).tolist() == [3]  # after 2 pieces of context
-    assert encoded.word_casing[1].tolist() == [0, 0] + plain.word_casing[1].tolist() + [0, 0]
-    assert encoded.sentence_ids.tolist() == plain.sentence_ids.tolist()
-
-
 def test_featurize_io_scheme(vocab_path):
     io = LabelMap.for_scheme("io")
     encoded = featurizer(vocab_path, label_map=io).featurize([sentence(1, ["John", "London"], ["B-per", "B-geo"])])
