@@ -232,11 +232,11 @@ class ModelConfig:
     bilstm, gru), `encoder_layers` (the last layer, a learned mix of all, or all side by side) by the ones
     with one, `rnn` by the recurrent ones, `crf_constraints` (forbid transitions the tag scheme does not
     allow when decoding) by the CRF models (bert_crf, bert_bilstm_crf). `casing_dim` > 0 gives every model
-    an embedding of each word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out. `lexical_features`
-    adds learned scores of the word's hashed lexical features (`ner.lexical`) to a CRF model's emission
-    scores. `word_rnn` puts the `rnn` section's recurrent stack over the words between the encoder's
-    vectors (with casing) and the head of a model type that takes one (bert_crf), so that it also trains
-    on cached features."""
+    an embedding of each word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out.
+    `lexical_features` adds learned scores of the word's hashed lexical features (`ner.lexical`) to a CRF
+    model's emission scores. `word_rnn` puts the `rnn` section's recurrent stack over the words between the
+    encoder's vectors (with casing) and the head of a model type that takes one (bert_crf), so that it
+    also trains on cached features."""
 
     type: str = "bert_ner"
     embedding_dim: int = 784

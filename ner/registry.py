@@ -17,7 +17,8 @@ from typing import Any, Dict, Mapping, Optional
 from ner.errors import ConfigError
 
 LONG_SENTENCE_POLICIES = ("split", "truncate")  # `ner.preprocessor.WordPieceFeaturizer(long_sentences=)`
-ENCODER_LAYER_CHOICES = ("last", "mix", "concat")  # the head reads the last layer, a learned mix of all, or all side by side
+# the head reads the last encoder layer, a learned mix of all, or all side by side (`ner.models.layer_mix`)
+ENCODER_LAYER_CHOICES = ("last", "mix", "concat")
 RNN_CELLS = ("lstm", "gru")  # `ner.layers.recurrent.recurrent_layer`
 LABELLED_SELECTIONS = ("random", "fewer_outside")  # how `ner.preprocessor.make_split` draws the labelled part
 DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multi_worker")  # `ner.distribute.make_strategy`

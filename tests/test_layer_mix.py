@@ -21,5 +21,6 @@ def test_a_fresh_mix_is_the_mean_of_the_layers():
 
 def test_last_reads_the_single_stored_layer():
     assert layer_combiner("last") is None
-    np.testing.assert_array_equal(combine_layers(LAYERS[:, :, 1:], None).numpy(), [[[10., 20., 30.], [40., 50., 60.]]])
+    np.testing.assert_array_equal(combine_layers(LAYERS[:, :, 1:], None).numpy(),
+                                  [[[10., 20., 30.], [40., 50., 60.]]])
     assert isinstance(layer_combiner("mix"), ScalarMix) and isinstance(layer_combiner("concat"), LayerConcat)

@@ -36,8 +36,9 @@ class BertNER(TokenClassifier):
     fine-tuned is decided when that layer is made (`trainable=`), not here.
     """
 
-    def __init__(self, encoder: keras.layers.Layer, head: MLPHead, layer_mix: Optional[keras.layers.Layer] = None,
-                 casing: Optional[CasingEmbedding] = None, name: str = "bert_ner"):
+    def __init__(self, encoder: keras.layers.Layer, head: MLPHead,
+                 layer_mix: Optional[keras.layers.Layer] = None, casing: Optional[CasingEmbedding] = None,
+                 name: str = "bert_ner"):
         super().__init__(name, encoder)
         self.head = head
         self.layer_mix = layer_mix
@@ -54,8 +55,9 @@ class BertCrfNER(CrfOutput, BertNER):
     with structured decoding, optionally with a recurrent stack over the words below the head
     (`word_rnn`). `head` must be built with `softmax=False`."""
 
-    def __init__(self, encoder: keras.layers.Layer, head: MLPHead, crf: CRF, layer_mix: Optional[keras.layers.Layer] = None,
-                 casing: Optional[CasingEmbedding] = None, lexical: Optional[LexicalScores] = None,
+    def __init__(self, encoder: keras.layers.Layer, head: MLPHead, crf: CRF,
+                 layer_mix: Optional[keras.layers.Layer] = None, casing: Optional[CasingEmbedding] = None,
+                 lexical: Optional[LexicalScores] = None,
                  word_rnn: Optional[RecurrentStack] = None, name: str = "bert_crf_ner"):
         super().__init__(encoder, head, layer_mix, casing, name=name)
         self.crf = crf
@@ -105,9 +107,10 @@ def word_feature_twin(model: BertNER) -> WordFeatureNER:
     return WordFeatureNER(model.head, model.layer_mix, model.casing)
 
 
-def load_encoder_layers(model: ModelConfig, encoder: EncoderConfig) -> Tuple[keras.layers.Layer, Optional[keras.layers.Layer]]:
-    """The encoder section's TF-Hub layer (fine-tuned if `encoder.trainable`), and a fresh layer that combines
-    all encoder layers when `model.encoder_layers` is "mix" or "concat" (None for the last layer)."""
+def load_encoder_layers(model: ModelConfig,
+                        encoder: EncoderConfig) -> Tuple[keras.layers.Layer, Optional[keras.layers.Layer]]:
+    """The encoder section's TF-Hub layer (fine-tuned if `encoder.trainable`), and a fresh layer that
+    combines all encoder layers when `model.encoder_layers` is "mix" or "concat" (None for the last layer)."""
     from ner.encoders.hub_encoder import load_encoder
 
     return (load_encoder(encoder.handle, trainable=encoder.trainable),

@@ -1,4 +1,5 @@
-"""Which encoder layers a head reads: the last one, a learned mix of all of them, or all of them side by side."""
+"""Which encoder layers a head reads: the last one, a learned mix of all of them, or all of them side by
+side."""
 from typing import Dict, Optional
 
 import tensorflow as tf
@@ -8,7 +9,9 @@ import tf_keras as keras
 def layer_combiner(encoder_layers: str) -> Optional[keras.layers.Layer]:
     """A fresh layer that combines every encoder layer for `model.encoder_layers` ("mix" or "concat"), or
     None for "last" (only the last layer is read)."""
-    return {"mix": ScalarMix, "concat": LayerConcat}.get(encoder_layers, lambda: None)()
+    if encoder_layers == "last":
+        return None
+    return {"mix": ScalarMix, "concat": LayerConcat}[encoder_layers]()
 
 
 def stack_encoder_layers(outputs: Dict[str, tf.Tensor], use_all_layers: bool) -> tf.Tensor:
