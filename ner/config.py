@@ -234,9 +234,12 @@ class ModelConfig:
     allow when decoding) by the CRF models (bert_crf, bert_bilstm_crf). `casing_dim` > 0 gives every model
     an embedding of each word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out.
     `lexical_features` adds learned scores of the word's hashed lexical features (`ner.lexical`) to a CRF
-    model's emission scores. `word_rnn` puts the `rnn` section's recurrent stack over the words between the
-    encoder's vectors (with casing) and the head of a model type that takes one (bert_crf), so that it
-    also trains on cached features."""
+    model's emission scores. `char_cnn_filters` > 0 appends to the encoder's vectors (with casing) the
+    max-pooled features of that many filters of a character CNN over each word (`ner.chars`,
+    `ner.models.word_shape.CharCNN`) in the model types that take one (bert_ner, bert_crf); 0 leaves it
+    out. `word_rnn` puts the `rnn` section's recurrent stack over the words between the encoder's vectors
+    (with casing) and the head of a model type that takes one (bert_crf), so that it also trains on
+    cached features."""
 
     type: str = "bert_ner"
     embedding_dim: int = 784
@@ -246,6 +249,7 @@ class ModelConfig:
     crf_constraints: bool = True
     casing_dim: int = 0
     lexical_features: bool = False
+    char_cnn_filters: int = 0
     word_rnn: bool = False
 
     def problems(self) -> list:
@@ -264,6 +268,12 @@ class ModelConfig:
                         self.word_rnn))
         if self.casing_dim < 0:
             out.append(("casing_dim", "0 (no casing features) or a positive integer", self.casing_dim))
+        if self.char_cnn_filters < 0:
+            out.append(("char_cnn_filters", "0 (no character CNN) or a positive integer", self.char_cnn_filters))
+        elif self.char_cnn_filters and self.type in MODEL_TYPES and not registry.model_type(self.type).takes_char_cnn:
+            out.append(("char_cnn_filters", "0: a character CNN goes beside the encoder's vectors of "
+                        f"{', '.join(t for t in MODEL_TYPES if registry.model_type(t).takes_char_cnn)}",
+                        self.char_cnn_filters))
         if self.encoder_layers not in ENCODER_LAYER_CHOICES:
             out.append(("encoder_layers", f"one of {ENCODER_LAYER_CHOICES}", self.encoder_layers))
         return out

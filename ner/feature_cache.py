@@ -35,13 +35,11 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from ner.casing import WORD_CASING
 from ner.errors import NerError
-from ner.lexical import LEXICAL_IDS
 from ner.models.bert_ner import WORD_FEATURES
 from ner.models.layer_mix import stack_encoder_layers
 from ner.preprocessor import (EncodedSentences, bucket_width, check_length_buckets, length_grouped_batches,
-                              pad_to_width, row_order)
+                              pad_to_width, row_order, word_id_inputs)
 from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL
 from ner.utils import atomic_path
 
@@ -149,8 +147,9 @@ class WordFeatureStore:
     row_splits: np.ndarray    # [N + 1] int64
     filled: np.ndarray        # [N] bool
     word_labels: np.ndarray   # [n_words] int32, label id of each word (from the featurized corpus)
-    word_casing: np.ndarray   # [n_words] int32, casing class of each word (`ner.casing`; not cached, derived)
-    word_lexical: np.ndarray  # [n_words, K] int32, lexical feature ids of each word (`ner.lexical`; K may be 0)
+    word_ids: Dict[str, np.ndarray]  # the words' id features by input name (`ner.preprocessor.word_id_inputs`):
+    # "word_casing" [n_words], and "lexical_ids" [n_words, K], "char_ids" [n_words, C] when the corpus has them;
+    # not cached, derived from the featurized corpus
 
     @classmethod
     def open(cls, root: Path, encoded: EncodedSentences, encoder_handle: str, use_all_layers: bool,
@@ -183,8 +182,8 @@ class WordFeatureStore:
                 (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return cls(directory, WordVectorFile(directory / "features.npy"), row_splits,
                    _read_filled(directory / "filled.npy", len(words_per_row)),
-                   encoded.label_ids[first_pieces].astype(np.int32), encoded.word_casing[first_pieces].astype(np.int32),
-                   encoded.lexical_ids[first_pieces].astype(np.int32))
+                   encoded.label_ids[first_pieces].astype(np.int32),
+                   {name: values[first_pieces].astype(np.int32) for name, values in word_id_inputs(encoded).items()})
 
     def missing_rows(self, rows: np.ndarray) -> np.ndarray:
         """The subset of `rows` not encoded yet."""
@@ -229,9 +228,9 @@ class WordFeatureStore:
                 length_buckets: Optional[Sequence[int]] = None, order: Optional[tf.data.Dataset] = None
                 ) -> tf.data.Dataset:
         """Batches of `(features, labels [B, W] int32)` for `rows`, features being "word_features" [B, W, L, H]
-        float16, "word_casing" [B, W] int32 and "first_piece_mask" [B, W] int32 (1 on every word: at word
-        level each position is a word's first piece, which is what a CRF reads), and "lexical_ids" [B, W, K]
-        when the featurized corpus has lexical features.
+        float16, "first_piece_mask" [B, W] int32 (1 on every word: at word level each position is a word's
+        first piece, which is what a CRF reads) and the words' id features (`word_ids`: "word_casing" [B, W]
+        int32, and "lexical_ids" [B, W, K] and "char_ids" [B, W, C] when the featurized corpus has them).
 
         W is the batch's longest row in words; shorter rows are padded with zeros and label
         `IGNORE_LABEL`. With `shuffle`, rows are read in a new order each epoch, fixed by `seed` (and by
@@ -259,38 +258,37 @@ class WordFeatureStore:
         check_length_buckets(int(row_words.max(initial=0)), length_buckets, "words")
         _, stored_layers, hidden = self.features.shape
 
-        num_lexical = self.word_lexical.shape[1]
+        word_ids = self.word_ids
 
-        def gather(batch_rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        def gather(batch_rows: np.ndarray) -> Tuple[np.ndarray, ...]:
             begins, ends = self.row_splits[batch_rows], self.row_splits[batch_rows + 1]
             width = int((ends - begins).max()) if len(batch_rows) else 0
             features = np.zeros((len(batch_rows), width, stored_layers, hidden), np.float16)
             labels = np.full((len(batch_rows), width), IGNORE_LABEL, np.int32)
-            casing = np.zeros((len(batch_rows), width), np.int32)
-            lexical = np.zeros((len(batch_rows), width, num_lexical), np.int32)
+            ids = {name: np.zeros((len(batch_rows), width) + values.shape[1:], np.int32)
+                   for name, values in word_ids.items()}
             for i, (begin, end) in enumerate(zip(begins, ends)):
                 features[i, :end - begin] = self.features.read(begin, end)
                 labels[i, :end - begin] = labels_of_words[begin:end]
-                casing[i, :end - begin] = self.word_casing[begin:end]
-                lexical[i, :end - begin] = self.word_lexical[begin:end]
-            return features, labels, casing, lexical
+                for name, values in word_ids.items():
+                    ids[name][i, :end - begin] = values[begin:end]
+            return (features, labels) + tuple(ids.values())
 
         def load(batch_rows):
-            features, labels, casing, lexical = tf.numpy_function(gather, [batch_rows],
-                                                                  (tf.float16, tf.int32, tf.int32, tf.int32))
+            features, labels, *ids = tf.numpy_function(gather, [batch_rows],
+                                                        (tf.float16, tf.int32) + (tf.int32,) * len(word_ids))
             features.set_shape([None, None, stored_layers, hidden])
             labels.set_shape([None, None])
-            casing.set_shape([None, None])
-            lexical.set_shape([None, None, num_lexical])
+            ids = dict(zip(word_ids, ids))
+            for name, value in ids.items():
+                value.set_shape([None, None] + list(word_ids[name].shape[1:]))
             if length_buckets is not None:
                 width = bucket_width(tf.shape(labels)[1], length_buckets)
-                features, casing, lexical = (pad_to_width(value, width, 0) for value in (features, casing, lexical))
+                features = pad_to_width(features, width, 0)
+                ids = {name: pad_to_width(value, width, 0) for name, value in ids.items()}
                 labels = pad_to_width(labels, width, IGNORE_LABEL)
             words = tf.cast(labels != IGNORE_LABEL, tf.int32)
-            inputs = {WORD_FEATURES: features, WORD_CASING: casing, FIRST_PIECE_MASK: words}
-            if num_lexical:
-                inputs[LEXICAL_IDS] = lexical
-            return inputs, labels
+            return {WORD_FEATURES: features, FIRST_PIECE_MASK: words, **ids}, labels
 
         store_rows = tf.constant(rows)  # [n] int64
         if order is not None:

@@ -29,6 +29,7 @@ from ner.errors import ConfigError, DataError
 from ner.readers import Sentence, read_gmb_csv  # noqa: F401  (read_gmb_csv: re-exported, it used to live here)
 from ner.registry import LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES
 from ner.casing import WORD_CASING, casing_ids
+from ner.chars import CHAR_IDS, char_ids_in_graph
 from ner.lexical import LEXICAL_IDS, lexical_ids_in_graph
 from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL, OUTSIDE, LabelMap
 from ner.utils import PathLike, read_vocab_lines, write_text_atomic
@@ -230,6 +231,8 @@ class EncodedSentences:
     word_casing:    [N, T] int32, the word's casing class (`ner.casing`) on its first piece, 0 elsewhere.
     lexical_ids:    [N, T, K] int32, the word's K hashed lexical feature ids (`ner.lexical`) on its first
                     piece, 0 elsewhere; K = 0 unless the featurizer was made with `lexical_features`.
+    char_ids:       [N, T, C] int32, the word's character ids (`ner.chars`) on its first piece, 0 elsewhere;
+                    C = 0 unless the featurizer was made with `char_features`.
     sentence_ids:   [N] int64, the sentence each row came from (a sentence's rows are consecutive).
     word_offsets:   [N] int64, index in its sentence of the row's first word (0 unless split).
     num_words:      [N] int64, words in this row.
@@ -242,6 +245,7 @@ class EncodedSentences:
     label_ids: np.ndarray
     word_casing: np.ndarray
     lexical_ids: np.ndarray
+    char_ids: np.ndarray
     sentence_ids: np.ndarray
     word_offsets: np.ndarray
     num_words: np.ndarray
@@ -277,7 +281,7 @@ class WordPieceFeaturizer:
     input, one piece per word); None keeps them all.
 
     Every word's casing class (`ner.casing`) is placed on its first piece; with `lexical_features`, its
-    hashed lexical feature ids (`ner.lexical`) too.
+    hashed lexical feature ids (`ner.lexical`) too, and with `char_features` its character ids (`ner.chars`).
     """
 
     def __init__(
@@ -289,6 +293,7 @@ class WordPieceFeaturizer:
         long_sentences: str = "split",
         lexical_features: bool = False,
         max_pieces_per_word: int | None = None,
+        char_features: bool = False,
     ) -> None:
         if long_sentences not in LONG_SENTENCE_POLICIES:
             raise ConfigError(
@@ -303,6 +308,7 @@ class WordPieceFeaturizer:
         self.label_map = label_map
         self.long_sentences = long_sentences
         self.lexical_features = lexical_features
+        self.char_features = char_features
         vocab = _read_vocab(Path(vocab_path))
         self._vocab_size = len(vocab)
         ids = {token: i for i, token in enumerate(vocab)}
@@ -334,15 +340,15 @@ class WordPieceFeaturizer:
             dtype=np.int32,
         )  # [W]
         flat_words = [w for s in sentences for w in s.words]
+        words = tf.constant(flat_words, dtype=tf.string, shape=[len(flat_words)])  # [W]
         casing = casing_ids(flat_words)  # [W]
-        if self.lexical_features:
-            words = tf.RaggedTensor.from_row_lengths(tf.constant(flat_words, dtype=tf.string, shape=[len(flat_words)]),
-                                                     lengths)
-            lexical = lexical_ids_in_graph(words).numpy()  # [W, K]
-        else:
-            lexical = np.zeros((len(flat_words), 0), np.int32)
+        lexical = (lexical_ids_in_graph(tf.RaggedTensor.from_row_lengths(words, lengths)).numpy()
+                   if self.lexical_features else np.zeros((len(flat_words), 0), np.int32))  # [W, K]
+        chars = (char_ids_in_graph(words).numpy() if self.char_features
+                 else np.zeros((len(flat_words), 0), np.int32))  # [W, C]
         pieces, piece_counts, words_unk = self._word_pieces(sentences, lengths)  # [P], [W], int
-        return self._layout(sentence_ids, lengths, word_labels, casing, lexical, pieces, piece_counts, words_unk)
+        return self._layout(sentence_ids, lengths, word_labels, casing, lexical, chars, pieces, piece_counts,
+                            words_unk)
 
     def _word_pieces(
         self, sentences: Sequence[Sentence], lengths: np.ndarray
@@ -379,11 +385,13 @@ class WordPieceFeaturizer:
         word_labels: np.ndarray,
         word_casing: np.ndarray,
         word_lexical: np.ndarray,
+        word_chars: np.ndarray,
         pieces: np.ndarray,
         piece_counts: np.ndarray,
         words_unk: int,
     ) -> EncodedSentences:
-        """Places words into rows and columns; see `featurize`. Array shapes: [S], [S], [W], [W], [W, K], [P], [W]."""
+        """Places words into rows and columns; see `featurize`. Array shapes: [S], [S], [W], [W], [W, K],
+        [W, C], [P], [W]."""
         width, budget = self.max_seq_length, self.max_seq_length - 2
         truncate = self.long_sentences == "truncate"
         per_word = budget if self.max_pieces_per_word is None else min(budget, self.max_pieces_per_word)
@@ -423,10 +431,11 @@ class WordPieceFeaturizer:
         input_mask = (np.arange(width)[None, :] < (row_pieces + 2)[:, None]).astype(np.int32)
         label_ids = np.full((num_rows, width), IGNORE_LABEL, dtype=np.int32)
         label_ids[word_row, word_col] = word_labels[kept]
-        casing = np.zeros((num_rows, width), dtype=np.int32)
-        casing[word_row, word_col] = word_casing[kept]
-        lexical = np.zeros((num_rows, width, word_lexical.shape[1]), dtype=np.int32)
-        lexical[word_row, word_col] = word_lexical[kept]
+
+        def on_first_pieces(per_word: np.ndarray) -> np.ndarray:  # [W, ...] → [num_rows, width, ...], 0 elsewhere
+            placed = np.zeros((num_rows, width) + per_word.shape[1:], dtype=np.int32)
+            placed[word_row, word_col] = per_word[kept]
+            return placed
 
         word_offsets = np.zeros(num_rows, dtype=np.int64)
         word_offsets[word_row[starts_row]] = (kept - first_word[sentence_of_word[kept]])[starts_row]
@@ -449,8 +458,9 @@ class WordPieceFeaturizer:
             input_mask=input_mask,
             input_type_ids=np.zeros((num_rows, width), dtype=np.int32),
             label_ids=label_ids,
-            word_casing=casing,
-            lexical_ids=lexical,
+            word_casing=on_first_pieces(word_casing),
+            lexical_ids=on_first_pieces(word_lexical),
+            char_ids=on_first_pieces(word_chars),
             sentence_ids=np.repeat(sentence_ids, rows_per_sentence),
             word_offsets=word_offsets,
             num_words=np.bincount(word_row, minlength=num_rows).astype(np.int64),
@@ -612,6 +622,16 @@ def length_grouped_batches(
     return batches
 
 
+def word_id_inputs(encoded: EncodedSentences) -> dict[str, np.ndarray]:
+    """The word-level id features a model may read, by input name: "word_casing" [N, T], and "lexical_ids"
+    [N, T, K] and "char_ids" [N, T, C] when `encoded` has them; each on the words' first pieces."""
+    inputs = {WORD_CASING: encoded.word_casing}
+    for name, values in ((LEXICAL_IDS, encoded.lexical_ids), (CHAR_IDS, encoded.char_ids)):
+        if values.shape[-1]:
+            inputs[name] = values
+    return inputs
+
+
 def make_dataset(
     encoded: EncodedSentences, batch_size: int, shuffle: bool, seed: int | None, drop_remainder: bool = False,
     first_piece_mask: bool = False, epoch: tf.Variable | None = None, group_by_length: bool = False,
@@ -621,7 +641,8 @@ def make_dataset(
 
     features: dict of "input_word_ids", "input_mask", "input_type_ids", each [B, t] int32, where
     t = max(input_mask.sum(1)) over the batch, and "word_casing" [B, t] int32 (`ner.casing`, read by models
-    with `model.casing_dim` > 0) and, when `encoded` has them, "lexical_ids" [B, t, K] int32 (`ner.lexical`);
+    with `model.casing_dim` > 0) and, when `encoded` has them, "lexical_ids" [B, t, K] int32 (`ner.lexical`)
+    and "char_ids" [B, t, C] int32 (`ner.chars`);
     label_ids: [B, t] int32. With `shuffle`, rows are read
     in a new order each epoch, fixed by `seed` (and by `epoch` when given; see `row_order`). Unlabelled
     data uses it too (labels ignored). With `first_piece_mask`, features also hold "first_piece_mask"
@@ -642,10 +663,8 @@ def make_dataset(
         "input_word_ids": encoded.input_word_ids,
         "input_mask": encoded.input_mask,
         "input_type_ids": encoded.input_type_ids,
-        WORD_CASING: encoded.word_casing,
+        **word_id_inputs(encoded),
     }
-    if encoded.lexical_ids.shape[-1]:
-        arrays[LEXICAL_IDS] = encoded.lexical_ids
     if first_piece_mask:
         arrays[FIRST_PIECE_MASK] = (encoded.label_ids != IGNORE_LABEL).astype(np.int32)
     features = {name: tf.constant(value) for name, value in arrays.items()}  # [N, T] each

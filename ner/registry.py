@@ -50,6 +50,7 @@ class ModelType:
     rnn_cell: the recurrent cell it uses unless `model.rnn.cell` names one; None for no recurrent layers.
     takes_word_rnn: `model.word_rnn` may put a recurrent stack (`model.rnn`, cell `rnn_cell`) over the words
       below its head.
+    takes_char_cnn: `model.char_cnn_filters` may append a character CNN's features to its encoder's vectors.
     """
 
     builder: str
@@ -59,13 +60,16 @@ class ModelType:
     owns_loss: bool = False
     rnn_cell: Optional[str] = None
     takes_word_rnn: bool = False
+    takes_char_cnn: bool = False
 
 
 MODELS: Dict[str, ModelType] = {
     "ner_baseline": ModelType("ner.models.baseline_ner:build_baseline_ner", has_encoder=False),
-    "bert_ner": ModelType("ner.models.bert_ner:build_bert_ner", has_encoder=True, can_train_on_cached_features=True),
+    "bert_ner": ModelType("ner.models.bert_ner:build_bert_ner", has_encoder=True, can_train_on_cached_features=True,
+                          takes_char_cnn=True),
     "bert_crf": ModelType("ner.models.bert_ner:build_bert_crf_ner", has_encoder=True, reads_first_piece_mask=True,
-                          can_train_on_cached_features=True, owns_loss=True, rnn_cell="lstm", takes_word_rnn=True),
+                          can_train_on_cached_features=True, owns_loss=True, rnn_cell="lstm", takes_word_rnn=True,
+                          takes_char_cnn=True),
     "bilstm": ModelType("ner.models.rnn_ner:build_rnn_ner", has_encoder=False, rnn_cell="lstm"),
     "gru": ModelType("ner.models.rnn_ner:build_rnn_ner", has_encoder=False, rnn_cell="gru"),
     "bert_gru": ModelType("ner.models.bert_rnn_ner:build_bert_rnn_ner", has_encoder=True, rnn_cell="gru"),

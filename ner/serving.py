@@ -42,6 +42,7 @@ import tf_keras as keras
 
 from ner.api import Tagger
 from ner.casing import WORD_CASING, casing_ids_in_graph
+from ner.chars import CHAR_IDS, char_ids_in_graph
 from ner.lexical import LEXICAL_IDS, lexical_ids_in_graph
 from ner.encoders.hub_encoder import EncoderVocab
 from ner.errors import NerError
@@ -64,11 +65,13 @@ class ServingModule(tf.Module):
       label_map: the labels of the class ids and their scheme (how they read as entity spans).
       first_piece_mask: whether the model reads the `first_piece_mask` feature (the CRF taggers).
       lexical_features: whether the model reads the words' lexical feature ids (`ner.lexical`).
+      char_features: whether the model reads the words' character ids (`ner.chars`).
       max_pieces_per_word: the most word pieces each word keeps (`data.max_pieces_per_word`); None: all.
     """
 
     def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, label_map: LabelMap,
-                 first_piece_mask: bool, lexical_features: bool = False, max_pieces_per_word: Optional[int] = None):
+                 first_piece_mask: bool, lexical_features: bool = False, max_pieces_per_word: Optional[int] = None,
+                 char_features: bool = False):
         super().__init__(name="ner_serving")
         # The SavedModel tracks the model's variables, not the Keras model: it then holds the signature
         # and the weights without every layer's own traced functions, and loads in about half the time
@@ -91,6 +94,7 @@ class ServingModule(tf.Module):
         self.pieces_per_word = self.budget if max_pieces_per_word is None else min(self.budget, max_pieces_per_word)
         self.first_piece_mask = first_piece_mask
         self.lexical_features = lexical_features
+        self.char_features = char_features
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def serve(self, sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -137,6 +141,11 @@ class ServingModule(tf.Module):
             # [N, (P), K]: the word's lexical ids on its first piece, 0 on its other pieces.
             lexical = tf.repeat(lexical_ids_in_graph(words), counts, axis=0) * first_piece_flags.flat_values[:, None]
             features[LEXICAL_IDS] = rows(pieces.with_flat_values(lexical), 0, 0)  # [R, T, K]
+        if self.char_features:
+            # [N, (P), C]: the word's character ids on its first piece, 0 on its other pieces.
+            chars = (tf.repeat(char_ids_in_graph(words.flat_values), counts, axis=0)
+                     * first_piece_flags.flat_values[:, None])
+            features[CHAR_IDS] = rows(pieces.with_flat_values(chars), 0, 0)  # [R, T, C]
         if self.first_piece_mask:
             features[FIRST_PIECE_MASK] = first_piece
         # One pass: the probabilities and `decode`'s labels (argmax, or a CRF model's Viterbi path), [R, T, ...],
@@ -226,7 +235,8 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
     module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map,
                            model_type(tagger.config.model.type).reads_first_piece_mask,
                            lexical_features=tagger.config.model.lexical_features,
-                           max_pieces_per_word=tagger.config.data.max_pieces_per_word)
+                           max_pieces_per_word=tagger.config.data.max_pieces_per_word,
+                           char_features=tagger.config.model.char_cnn_filters > 0)
     with atomic_path(output_dir) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve.get_concrete_function()})
     return output_dir

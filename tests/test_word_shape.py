@@ -1,5 +1,5 @@
-"""Casing features for an uncased encoder (`ner.casing`), lexical features (`ner.lexical`) and the CRF on
-the frozen-encoder BERT NER.
+"""Casing features for an uncased encoder (`ner.casing`), lexical features (`ner.lexical`), the character
+CNN (`ner.chars`) and the CRF on the frozen-encoder BERT NER.
 
 The casing class of a word must be the same wherever it is computed: the featurizer (NumPy, `re`), the
 feature cache, and the serving graph (RE2). A bert_crf model must give the same probabilities and the
@@ -13,8 +13,11 @@ import tensorflow as tf
 
 import ner  # noqa: F401
 from ner.casing import NUM_CASING_IDS, OTHER, WORD_CASING, casing_ids, casing_ids_in_graph
+from ner.chars import CHAR_IDS, MAX_WORD_CHARS, char_ids_in_graph
+from ner.config import ModelConfig
 from ner.data import ModelInputs, model_for, prepare_data
 from ner.lexical import LEXICAL_IDS, NUM_BUCKETS, NUM_LEXICAL_IDS, lexical_ids_in_graph
+from ner.models.word_shape import CharCNN
 from ner.readers import Sentence
 from ner.tagging import IGNORE_LABEL
 from ner.utils import set_seed
@@ -97,17 +100,58 @@ def test_lexical_ids_follow_the_templates_and_neighbours():
     assert [first[4], first[5], first[6], first[7], first[8], ids[1][3]] == expected.tolist()
 
 
-@pytest.mark.parametrize("model_type", ["bert_crf"])
-def test_lexical_features_reach_the_cached_and_live_crf_alike(tmp_path, tiny_encoder_handle, model_type):
+def test_char_ids_by_hand():
+    """1 + code point mod 511 per character, the first MAX_WORD_CHARS characters, 0 after."""
+    ids = char_ids_in_graph(tf.constant(["Ab", "Zürich", "x" * 25, "", "東"])).numpy()
+    assert ids.shape == (5, MAX_WORD_CHARS)
+    assert ids[0, :3].tolist() == [66, 99, 0]                     # "A" 65, "b" 98
+    assert ids[1, :7].tolist() == [91, 253, 115, 106, 100, 105, 0]  # "ü" 252
+    assert ids[2].tolist() == [121] * MAX_WORD_CHARS              # cut to its first 20 characters
+    assert not ids[3].any()
+    assert ids[4, :2].tolist() == [1 + 0x6771 % 511, 0]
+
+
+def test_char_cnn_max_pools_each_words_windows():
+    """One filter reading the middle character's first embedding value, id / 100: each word gets tanh of
+    its largest id / 100; a position without characters gets 0; the input features are kept in front."""
+    layer = CharCNN(1)
+    chars = char_ids_in_graph(tf.constant(["Ab", "cd", "", "e"])).numpy().reshape(2, 2, MAX_WORD_CHARS)
+    features = tf.constant(np.arange(8, dtype=np.float32).reshape(2, 2, 2))
+    layer(features, tf.constant(chars))
+    embedding = np.zeros(layer.embedding.get_weights()[0].shape, np.float32)
+    embedding[:, 0] = np.arange(len(embedding)) / 100
+    kernel = np.zeros(layer.convolution.get_weights()[0].shape, np.float32)  # [width 3, 30, 1]
+    kernel[1, 0, 0] = 1.0
+    layer.embedding.set_weights([embedding])
+    layer.convolution.set_weights([kernel, np.zeros(1, np.float32)])
+    out = layer(features, tf.constant(chars), training=False).numpy()
+    assert out.shape == (2, 2, 3)
+    np.testing.assert_array_equal(out[..., :2], features.numpy())
+    np.testing.assert_allclose(out[..., 2], np.tanh([[0.99, 1.01], [0.0, 1.02]]), rtol=1e-6)  # b 99, d 101, e 102
+
+
+def test_char_cnn_needs_a_model_type_that_takes_it():
+    assert ModelConfig(type="bert_gru", char_cnn_filters=8).problems() == [
+        ("char_cnn_filters", "0: a character CNN goes beside the encoder's vectors of bert_ner, bert_crf", 8)]
+    assert ModelConfig(type="bert_ner", char_cnn_filters=-1).problems() == [
+        ("char_cnn_filters", "0 (no character CNN) or a positive integer", -1)]
+
+
+@pytest.mark.parametrize("word_ids", [LEXICAL_IDS, CHAR_IDS])
+def test_word_ids_reach_the_cached_and_live_crf_alike(tmp_path, tiny_encoder_handle, word_ids):
+    """Lexical feature ids and character ids: placed on first pieces, read by the cached twin and the live
+    model alike (same marginals and Viterbi path), and read at all (zeroing them changes the outputs)."""
     set_seed(0)
-    config = tiny_config(tmp_path, tiny_encoder_handle, model_type)
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, lexical_features=True))
+    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_crf")
+    config = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, lexical_features=word_ids == LEXICAL_IDS, char_cnn_filters=4 if word_ids == CHAR_IDS else 0))
     data = prepare_data(config, verbose=False)
     first = data.encoded_all.label_ids != IGNORE_LABEL
-    assert data.encoded_all.lexical_ids.shape[-1] == NUM_LEXICAL_IDS
-    assert (data.encoded_all.lexical_ids[~first] == 0).all()
+    placed = data.encoded_all.lexical_ids if word_ids == LEXICAL_IDS else data.encoded_all.char_ids
+    assert placed.shape[-1] == (NUM_LEXICAL_IDS if word_ids == LEXICAL_IDS else MAX_WORD_CHARS)
+    assert (placed[~first] == 0).all()
     model = model_for(config, data)
-    table = model.lexical.weights_per_id
+    table = model.lexical.weights_per_id if word_ids == LEXICAL_IDS else model.chars.embedding
     table.set_weights([np.random.default_rng(1).normal(0, 1.0, table.get_weights()[0].shape)])
     cached = ModelInputs(config, data, model, verbose=False)
     live = ModelInputs(dataclasses.replace(config, training=dataclasses.replace(config.training, feature_cache=False)),
@@ -120,7 +164,7 @@ def test_lexical_features_reach_the_cached_and_live_crf_alike(tmp_path, tiny_enc
         np.testing.assert_allclose(cached_p.numpy()[words], live_p.numpy()[pieces], atol=2e-3)
         assert cached.trainable_model.decode(cached_x).numpy()[words].tolist() == \
             model.decode(live_x).numpy()[pieces].tolist()
-        _, without = model({**live_x, LEXICAL_IDS: tf.zeros_like(live_x[LEXICAL_IDS])}, training=False)
+        _, without = model({**live_x, word_ids: tf.zeros_like(live_x[word_ids])}, training=False)
         assert np.abs(without.numpy()[pieces] - live_p.numpy()[pieces]).max() > 1e-2  # the ids are read
 
 

@@ -18,18 +18,20 @@ from ner.models.crf_output import CrfOutput
 from ner.models.heads import MLPHead
 from ner.models.layer_mix import combine_layers, layer_combiner, stack_encoder_layers
 from ner.models.rnn_ner import recurrent_stack
-from ner.models.word_shape import (CasingEmbedding, LexicalScores, append_casing, casing_embedding,
-                                   lexical_scores)
+from ner.models.word_shape import (CasingEmbedding, CharCNN, LexicalScores, append_casing, append_chars,
+                                   casing_embedding, char_cnn, lexical_scores)
 from ner.tagging import LabelMap
 
 WORD_FEATURES = "word_features"
 
 
 class BertNER(TokenClassifier):
-    """Encoder → (last layer, or a learned mix of all layers) [+ casing embedding] → MLP head, per word piece.
+    """Encoder → (last layer, or a learned mix of all layers) [+ casing embedding] [+ character CNN] → MLP
+    head, per word piece.
 
     Inputs: dict of int32 `input_word_ids`, `input_mask`, `input_type_ids`, each [B, T], and, with a
-    casing embedding, `word_casing` [B, T] (`ner.casing`).
+    casing embedding, `word_casing` [B, T] (`ner.casing`), with a character CNN `char_ids` [B, T, C]
+    (`ner.chars`).
     Returns `(latent [B, T, latent_dim], probabilities [B, T, num_labels])`.
 
     `encoder` is any layer with the TF-Hub BERT interface (normally `hub.KerasLayer`); whether it is
@@ -38,16 +40,17 @@ class BertNER(TokenClassifier):
 
     def __init__(self, encoder: keras.layers.Layer, head: MLPHead,
                  layer_mix: Optional[keras.layers.Layer] = None, casing: Optional[CasingEmbedding] = None,
-                 name: str = "bert_ner"):
+                 chars: Optional[CharCNN] = None, name: str = "bert_ner"):
         super().__init__(name, encoder)
         self.head = head
         self.layer_mix = layer_mix
         self.casing = casing
+        self.chars = chars
 
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
         outputs = call_encoder(self.encoder, inputs, training=training, sample_dropout=sample_encoder)
         vectors = combine_layers(stack_encoder_layers(outputs, self.layer_mix is not None), self.layer_mix)
-        return append_casing(vectors, inputs, self.casing)
+        return append_chars(append_casing(vectors, inputs, self.casing), inputs, self.chars, training)
 
 
 class BertCrfNER(CrfOutput, BertNER):
@@ -58,8 +61,9 @@ class BertCrfNER(CrfOutput, BertNER):
     def __init__(self, encoder: keras.layers.Layer, head: MLPHead, crf: CRF,
                  layer_mix: Optional[keras.layers.Layer] = None, casing: Optional[CasingEmbedding] = None,
                  lexical: Optional[LexicalScores] = None,
-                 word_rnn: Optional[RecurrentStack] = None, name: str = "bert_crf_ner"):
-        super().__init__(encoder, head, layer_mix, casing, name=name)
+                 word_rnn: Optional[RecurrentStack] = None, chars: Optional[CharCNN] = None,
+                 name: str = "bert_crf_ner"):
+        super().__init__(encoder, head, layer_mix, casing, chars, name=name)
         self.crf = crf
         self.lexical = lexical
         self.word_rnn = word_rnn
@@ -70,19 +74,21 @@ class WordFeatureNER(TokenClassifier):
     """The head of a `BertNER` on cached word vectors.
 
     Inputs: `{"word_features": [B, W, L, H]}` (float16 or float32; L = 1 without a layer mix), and, with
-    a casing embedding, `word_casing` [B, W]. Returns `(latent [B, W, latent_dim], probabilities [B, W,
-    num_labels])`.
+    a casing embedding, `word_casing` [B, W], with a character CNN `char_ids` [B, W, C]. Returns
+    `(latent [B, W, latent_dim], probabilities [B, W, num_labels])`.
     """
 
     def __init__(self, head: MLPHead, layer_mix: Optional[keras.layers.Layer] = None,
-                 casing: Optional[CasingEmbedding] = None, name: str = "bert_ner"):
+                 casing: Optional[CasingEmbedding] = None, chars: Optional[CharCNN] = None, name: str = "bert_ner"):
         super().__init__(name=name)
         self.head = head
         self.layer_mix = layer_mix
         self.casing = casing
+        self.chars = chars
 
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
-        return append_casing(combine_layers(inputs[WORD_FEATURES], self.layer_mix), inputs, self.casing)
+        vectors = combine_layers(inputs[WORD_FEATURES], self.layer_mix)
+        return append_chars(append_casing(vectors, inputs, self.casing), inputs, self.chars, training)
 
 
 class WordFeatureCrfNER(CrfOutput, WordFeatureNER):
@@ -91,8 +97,9 @@ class WordFeatureCrfNER(CrfOutput, WordFeatureNER):
 
     def __init__(self, head: MLPHead, crf: CRF, layer_mix: Optional[keras.layers.Layer] = None,
                  casing: Optional[CasingEmbedding] = None, lexical: Optional[LexicalScores] = None,
-                 word_rnn: Optional[RecurrentStack] = None, name: str = "bert_crf_ner"):
-        super().__init__(head, layer_mix, casing, name=name)
+                 word_rnn: Optional[RecurrentStack] = None, chars: Optional[CharCNN] = None,
+                 name: str = "bert_crf_ner"):
+        super().__init__(head, layer_mix, casing, chars, name=name)
         self.crf = crf
         self.lexical = lexical
         self.word_rnn = word_rnn
@@ -103,8 +110,9 @@ def word_feature_twin(model: BertNER) -> WordFeatureNER:
     """The model that trains `model`'s head (and layer mix, casing embedding, CRF, stack over the words) on
     cached word vectors, sharing those layers, so training it trains `model`."""
     if isinstance(model, BertCrfNER):
-        return WordFeatureCrfNER(model.head, model.crf, model.layer_mix, model.casing, model.lexical, model.word_rnn)
-    return WordFeatureNER(model.head, model.layer_mix, model.casing)
+        return WordFeatureCrfNER(model.head, model.crf, model.layer_mix, model.casing, model.lexical, model.word_rnn,
+                                 model.chars)
+    return WordFeatureNER(model.head, model.layer_mix, model.casing, model.chars)
 
 
 def load_encoder_layers(model: ModelConfig,
@@ -121,7 +129,7 @@ def build_bert_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, nu
                    label_map: Optional[LabelMap]) -> BertNER:
     """Model type bert_ner (the builder protocol: `ner.registry.ModelType`)."""
     loaded, layer_mix = load_encoder_layers(model, encoder)
-    return BertNER(loaded, head, layer_mix, casing_embedding(model.casing_dim))
+    return BertNER(loaded, head, layer_mix, casing_embedding(model.casing_dim), char_cnn(model.char_cnn_filters))
 
 
 def build_bert_crf_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead, num_labels: int, vocab_size: int,
@@ -132,7 +140,7 @@ def build_bert_crf_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead
     loaded, layer_mix = load_encoder_layers(model, encoder)
     return BertCrfNER(loaded, head, crf_layer(model, num_labels, label_map), layer_mix, casing_embedding(model.casing_dim),
                       lexical_scores(model.lexical_features, num_labels),
-                      recurrent_stack(model) if model.word_rnn else None)
+                      recurrent_stack(model) if model.word_rnn else None, char_cnn(model.char_cnn_filters))
 
 
 def crf_layer(model: ModelConfig, num_labels: int, label_map: Optional[LabelMap]) -> CRF:
