@@ -234,8 +234,7 @@ class ModelConfig:
     allow when decoding) by the CRF models (bert_crf, bert_bilstm_crf). `casing_dim` > 0 gives every model
     an embedding of each word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out.
     `lexical_features` adds learned scores of the word's hashed lexical features (`ner.lexical`) to a CRF
-    model's emission scores; `lexical_dropout` drops each word's lexical feature scores at that rate in
-    training (`ner.models.word_shape.LexicalScores`). `char_cnn_filters` > 0 appends to the encoder's vectors (with casing) the
+    model's emission scores. `char_cnn_filters` > 0 appends to the encoder's vectors (with casing) the
     max-pooled features of that many filters of a character CNN over each word (`ner.chars`,
     `ner.models.word_shape.CharCNN`) in the model types that take one (bert_ner, bert_crf); 0 leaves it
     out. `word_rnn` puts the `rnn` section's recurrent stack over the words between the encoder's vectors
@@ -250,7 +249,6 @@ class ModelConfig:
     crf_constraints: bool = True
     casing_dim: int = 0
     lexical_features: bool = False
-    lexical_dropout: float = 0.0
     char_cnn_filters: int = 0
     word_rnn: bool = False
 
@@ -270,8 +268,6 @@ class ModelConfig:
                         self.word_rnn))
         if self.casing_dim < 0:
             out.append(("casing_dim", "0 (no casing features) or a positive integer", self.casing_dim))
-        if not 0 <= self.lexical_dropout < 1:
-            out.append(("lexical_dropout", "a number in [0, 1)", self.lexical_dropout))
         if self.char_cnn_filters < 0:
             out.append(("char_cnn_filters", "0 (no character CNN) or a positive integer", self.char_cnn_filters))
         elif self.char_cnn_filters and self.type in MODEL_TYPES and not registry.model_type(self.type).takes_char_cnn:

@@ -17,7 +17,7 @@ from ner.chars import CHAR_IDS, MAX_WORD_CHARS, char_ids_in_graph
 from ner.config import ModelConfig
 from ner.data import ModelInputs, model_for, prepare_data
 from ner.lexical import LEXICAL_IDS, NUM_BUCKETS, NUM_LEXICAL_IDS, lexical_ids_in_graph
-from ner.models.word_shape import CharCNN, LexicalScores
+from ner.models.word_shape import CharCNN
 from ner.readers import Sentence
 from ner.tagging import IGNORE_LABEL
 from ner.utils import set_seed
@@ -135,25 +135,6 @@ def test_char_cnn_needs_a_model_type_that_takes_it():
         ("char_cnn_filters", "0: a character CNN goes beside the encoder's vectors of bert_ner, bert_crf", 8)]
     assert ModelConfig(type="bert_ner", char_cnn_filters=-1).problems() == [
         ("char_cnn_filters", "0 (no character CNN) or a positive integer", -1)]
-
-
-def test_lexical_dropout_drops_whole_id_scores_in_training_only():
-    """Ids 1, 2, 3 score (1, 10), (2, 20), (4, 40): without training their sum; in training each id's
-    scores are kept together or dropped together, the kept ones doubled at rate 0.5."""
-    layer = LexicalScores(2, dropout_rate=0.5)
-    ids = tf.constant([[[1, 2, 3]]])  # [B 1, T 1, K 3]
-    layer(ids)
-    table = np.zeros(layer.weights_per_id.get_weights()[0].shape, np.float32)
-    table[1:4] = [[1, 10], [2, 20], [4, 40]]
-    layer.weights_per_id.set_weights([table])
-    assert layer(ids, training=False).numpy().tolist() == [[[7, 70]]]
-    tf.random.set_seed(0)
-    sums = set()
-    for _ in range(40):
-        first, second = layer(ids, training=True).numpy()[0, 0]
-        assert second == 10 * first
-        sums.add(float(first))
-    assert sums <= {2.0 * kept for kept in range(8)} and len(sums) >= 6  # 1, 2 and 4: any subset, doubled
 
 
 @pytest.mark.parametrize("word_ids", [LEXICAL_IDS, CHAR_IDS])

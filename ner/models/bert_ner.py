@@ -139,7 +139,7 @@ def build_bert_crf_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead
     when `model.word_rnn` is set."""
     loaded, layer_mix = load_encoder_layers(model, encoder)
     return BertCrfNER(loaded, head, crf_layer(model, num_labels, label_map), layer_mix, casing_embedding(model.casing_dim),
-                      lexical_scores(model.lexical_features, num_labels, model.lexical_dropout),
+                      lexical_scores(model.lexical_features, num_labels),
                       recurrent_stack(model) if model.word_rnn else None, char_cnn(model.char_cnn_filters))
 
 

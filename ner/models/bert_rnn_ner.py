@@ -74,4 +74,4 @@ def build_bert_rnn_crf_ner(model: ModelConfig, encoder: EncoderConfig, head: MLP
     by `label_map`'s scheme when `model.crf_constraints` is set."""
     loaded, layer_mix = load_encoder_layers(model, encoder)
     return BertRnnCrfNER(loaded, recurrent_stack(model), head, crf_layer(model, num_labels, label_map), layer_mix,
-                         casing_embedding(model.casing_dim), lexical_scores(model.lexical_features, num_labels, model.lexical_dropout))
+                         casing_embedding(model.casing_dim), lexical_scores(model.lexical_features, num_labels))

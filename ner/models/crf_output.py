@@ -44,14 +44,12 @@ class CrfOutput:
         if self.head.softmax:
             raise ValueError("the head under a CRF must give scores: build it with softmax=False")
 
-    def emission_scores(self, outputs: tf.Tensor, inputs: Dict[str, tf.Tensor], copies: int = 1,
-                        training=False) -> tf.Tensor:
+    def emission_scores(self, outputs: tf.Tensor, inputs: Dict[str, tf.Tensor], copies: int = 1) -> tf.Tensor:
         """The CRF's emission scores [copies·B, T, C] from the head's outputs for `copies` stacked copies of
-        the batch: the outputs, plus the lexical features' scores when the model has them (their feature
-        dropout active with `training`)."""
+        the batch: the outputs, plus the lexical features' scores when the model has them."""
         if self.lexical is None:
             return outputs
-        return outputs + tf.tile(self.lexical(inputs[LEXICAL_IDS], training=training), [copies, 1, 1])
+        return outputs + tf.tile(self.lexical(inputs[LEXICAL_IDS]), [copies, 1, 1])
 
     def probabilities_from_head(self, outputs: tf.Tensor, inputs: Dict[str, tf.Tensor], copies: int = 1) -> tf.Tensor:
         """The CRF's marginals [copies·B, T, C] from the head's outputs for `copies` stacked copies of the batch."""
@@ -60,7 +58,7 @@ class CrfOutput:
     def latent_and_scores(self, inputs: Dict[str, tf.Tensor], training=None) -> Tuple[tf.Tensor, tf.Tensor]:
         """One pass below the CRF: the head's latent [B, T, L] and the emission scores [B, T, C]."""
         latent, outputs = self.head(self.head_inputs(inputs, training=training), training=training)
-        return latent, self.emission_scores(outputs, inputs, training=training)
+        return latent, self.emission_scores(outputs, inputs)
 
     def forward_loss(self, inputs: Dict[str, tf.Tensor], labels: tf.Tensor, training=None,
                      score_offset: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, tf.Tensor]:

@@ -81,23 +81,18 @@ def char_cnn(filters: int) -> Optional[CharCNN]:
 
 class LexicalScores(keras.layers.Layer):
     """A learned score per hashed lexical feature id (`ner.lexical`) and label, summed over a word's ids:
-    the linear part of a feature CRF. Maps ids [B, T, K] int32 to scores [B, T, num_labels]; starts at 0.
+    the linear part of a feature CRF. Maps ids [B, T, K] int32 to scores [B, T, num_labels]; starts at 0."""
 
-    With `dropout_rate` > 0, training drops each (word, id) score at that rate (feature dropout) and
-    scales the kept ones by 1 / (1 - rate), so that the emission scores cannot lean on the ids alone.
-    """
-
-    def __init__(self, num_labels: int, dropout_rate: float = 0.0, name: str = "lexical_scores"):
+    def __init__(self, num_labels: int, name: str = "lexical_scores"):
         super().__init__(name=name)
         self.num_labels = num_labels
         self.weights_per_id = keras.layers.Embedding(NUM_BUCKETS, num_labels, embeddings_initializer="zeros",
                                                      name="lexical_weights")
-        self.dropout = keras.layers.Dropout(dropout_rate, noise_shape=(None, None, None, 1))
 
-    def call(self, lexical_ids: tf.Tensor, training=None) -> tf.Tensor:
-        return tf.reduce_sum(self.dropout(self.weights_per_id(lexical_ids), training=training), axis=2)
+    def call(self, lexical_ids: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(self.weights_per_id(lexical_ids), axis=2)
 
 
-def lexical_scores(enabled: bool, num_labels: int, dropout_rate: float = 0.0) -> Optional[LexicalScores]:
-    """The layer for `model.lexical_features` (and `model.lexical_dropout`): None when off."""
-    return LexicalScores(num_labels, dropout_rate) if enabled else None
+def lexical_scores(enabled: bool, num_labels: int) -> Optional[LexicalScores]:
+    """The layer for `model.lexical_features`: None when off."""
+    return LexicalScores(num_labels) if enabled else None
