@@ -28,8 +28,8 @@ import yaml
 from ner import readers, registry, tagging
 from ner.errors import ConfigError
 from ner.registry import (DISTRIBUTE_STRATEGIES, EARLY_STOPPING_MONITORS, ENCODER_LAYER_CHOICES, KL_REDUCTIONS,
-                          LABELLED_SELECTIONS, LEARNING_RATE_SCHEDULES, LONG_SENTENCE_POLICIES, PRECISIONS,
-                          PRIOR_SOURCES, RNN_CELLS, SPLIT_PROTOCOLS)
+                          LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES, PRECISIONS, PRIOR_SOURCES, RNN_CELLS,
+                          SPLIT_PROTOCOLS)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
@@ -290,8 +290,6 @@ class TrainingConfig:
     encoder's variables train at `encoder_learning_rate` when it is set, warming up linearly from 0 over
     the first `encoder_warmup_fraction` of all steps and then decaying linearly to 0 at the last step;
     the other variables keep `learning_rate`. Null: every variable trains at `learning_rate`.
-    `learning_rate_schedule` "linear_decay" decays `learning_rate` linearly to 0 at the last step of
-    `epochs`; "constant" holds it.
 
     `group_by_length` fills each shuffled training batch with rows of similar length, so that less of
     it is padding (`ner.preprocessor.length_grouped_batches`); worth it for a fine-tuned encoder.
@@ -327,7 +325,6 @@ class TrainingConfig:
     batch_size: int = 128
     epochs: int = 20
     learning_rate: float = 1e-3
-    learning_rate_schedule: str = "constant"
     seed: int = 1
     clip_norm: Optional[float] = None
     encoder_learning_rate: Optional[float] = None
@@ -374,8 +371,6 @@ class TrainingConfig:
             out.append(("clip_norm", "a positive number or null", self.clip_norm))
         if self.encoder_learning_rate is not None and not 0.0 < self.encoder_learning_rate < 1.0:
             out.append(("encoder_learning_rate", "a number in (0, 1) or null", self.encoder_learning_rate))
-        if self.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
-            out.append(("learning_rate_schedule", f"one of {LEARNING_RATE_SCHEDULES}", self.learning_rate_schedule))
         if not 0.0 <= self.encoder_warmup_fraction < 1.0:
             out.append(("encoder_warmup_fraction", "a number in [0, 1)", self.encoder_warmup_fraction))
         return out

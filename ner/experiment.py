@@ -89,8 +89,7 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
                     resume=resume, clip_norm=training.clip_norm, encoder_learning_rate=training.encoder_learning_rate,
                     encoder_warmup_fraction=training.encoder_warmup_fraction,
                     early_stopping_patience=training.early_stopping_patience,
-                    early_stopping_monitor=training.early_stopping_monitor,
-                    learning_rate_schedule=training.learning_rate_schedule)
+                    early_stopping_monitor=training.early_stopping_monitor)
     return run_dir
 
 

@@ -22,9 +22,6 @@ ENCODER_LAYER_CHOICES = ("last", "mix", "concat")
 RNN_CELLS = ("lstm", "gru")  # `ner.layers.recurrent.recurrent_layer`
 LABELLED_SELECTIONS = ("random", "fewer_outside")  # how `ner.preprocessor.make_split` draws the labelled part
 DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multi_worker")  # `ner.distribute.make_strategy`
-# How the supervised learning rate of the variables outside a fine-tuned encoder moves (`training.learning_rate_schedule`):
-# held, or decayed linearly to 0 at the last step (`ner.trainers.trainer.WarmupLinearDecay` without warm-up).
-LEARNING_RATE_SCHEDULES = ("constant", "linear_decay")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras dtype policies for a model (`ner.precision`)
 # How a GMB run's sentences become parts (`split.protocol`): "leak_free", disjoint parts fixed once
 # (`ner.preprocessor.make_split`); "seed001", seed 001's original, leaky protocol (`ner.seed001_protocol`).

@@ -14,7 +14,7 @@ from ner.config import EncoderConfig
 from ner.layers.recurrent import RecurrentStack
 from ner.models import BertRnnCrfNER, BertRnnNER, RnnNER, build_model
 from ner.tagging import FIRST_PIECE_MASK, IGNORE_LABEL
-from ner.trainers.trainer import Trainer, WarmupLinearDecay, scheduled_learning_rate
+from ner.trainers.trainer import Trainer, WarmupLinearDecay
 from ner.utils import set_seed
 from tests.model_test_utils import LABEL_MAP, VOCAB, batch_spec, features_for, make_model, model_config, toy_batch
 
@@ -100,26 +100,6 @@ def test_warmup_linear_decay():
     assert float(WarmupLinearDecay(2.0, 0, 4)(0)) == 2.0
     with pytest.raises(ValueError, match="warmup_steps < total_steps"):
         WarmupLinearDecay(1.0, 5, 5)
-
-
-def test_learning_rate_schedules():
-    assert scheduled_learning_rate(1e-3, "constant", None) == 1e-3
-    decay = scheduled_learning_rate(1e-3, "linear_decay", 4)
-    np.testing.assert_allclose([float(decay(step)) for step in range(5)], [1e-3, 7.5e-4, 5e-4, 2.5e-4, 0.0])
-    with pytest.raises(ValueError, match="known length"):
-        scheduled_learning_rate(1e-3, "linear_decay", None)
-    with pytest.raises(ValueError, match="'cosine'"):
-        scheduled_learning_rate(1e-3, "cosine", 4)
-
-
-def test_linear_decay_reaches_the_trainer(tiny_encoder_handle, tmp_path):
-    """fit builds its optimiser from the schedule: data of unknown length cannot be decayed over."""
-    features, labels = toy_batch(with_first_pieces=False)
-    data = tf.data.Dataset.from_tensors((dict(features), labels)).repeat(2).filter(lambda x, y: True)
-    model = make_model("ner_baseline", tiny_encoder_handle)
-    with pytest.raises(ValueError, match="linear_decay' needs train_data of known length"):
-        Trainer(model, tmp_path, 0, verbose=False).fit(data, epochs=1, learning_rate=0.01,
-                                                       learning_rate_schedule="linear_decay")
 
 
 def test_clip_norm_bounds_each_update(tiny_encoder_handle, tmp_path):

@@ -38,7 +38,7 @@ from ner.errors import NerError
 from ner.losses import token_counts
 from ner.models.base import TokenClassifier
 from ner.precision import loss_scaled
-from ner.registry import EARLY_STOPPING_MONITORS, LEARNING_RATE_SCHEDULES
+from ner.registry import EARLY_STOPPING_MONITORS
 from ner.tagging import IGNORE_LABEL
 from ner.utils import atomic_path, file_sha256, write_text_atomic
 
@@ -169,8 +169,7 @@ class Trainer:
             validation_data: Optional[tf.data.Dataset] = None, resume: bool = False,
             clip_norm: Optional[float] = None, encoder_learning_rate: Optional[float] = None,
             encoder_warmup_fraction: float = 0.1, early_stopping_patience: Optional[int] = None,
-            early_stopping_monitor: str = "val_loss", learning_rate_schedule: str = "constant"
-            ) -> List[Dict[str, float]]:
+            early_stopping_monitor: str = "val_loss") -> List[Dict[str, float]]:
         """Supervised training (the model's `forward_loss`) with Adam; a checkpoint after every epoch.
 
         Args:
@@ -190,8 +189,6 @@ class Trainer:
             the model and as the final weights, also when all `epochs` ran. Needs `validation_data`.
             None: no early stopping; the final weights are the last epoch's.
           early_stopping_monitor: a key of `EARLY_STOPPING_MONITORS` (`val_loss`, ...).
-          learning_rate_schedule: "constant" holds `learning_rate`; "linear_decay" decays it linearly to 0
-            at the last step of `epochs` (`scheduled_learning_rate`).
         Returns:
           One dict per epoch up to the last one trained: `epoch`, `loss`, `accuracy`, `accuracy_without_o`,
           `train_seconds` (wall time of the epoch's training steps, validation excluded) and the metrics
@@ -208,10 +205,8 @@ class Trainer:
                                  f"stopping monitors {early_stopping_monitor} on it")
         steps_per_epoch = int(train_data.cardinality()) if train_data.cardinality() > 0 else None
         train_batches = self.strategy.experimental_distribute_dataset(train_data)
-        rate = scheduled_learning_rate(learning_rate, learning_rate_schedule,
-                                       None if steps_per_epoch is None else epochs * steps_per_epoch)
         with self.strategy.scope():
-            optimizer = loss_scaled(keras.optimizers.Adam(rate), self.precision)
+            optimizer = loss_scaled(keras.optimizers.Adam(learning_rate), self.precision)
         encoder_optimizer = None
         if encoder_learning_rate is not None and self._encoder_variables():
             if self.precision == "mixed_float16":
@@ -488,19 +483,6 @@ def _patience_spent(epoch: int, best: Optional[int], patience: Optional[int]) ->
     """Whether early stopping ends training after `epoch`: `patience` epochs since the best one (since the
     start when there is none yet). False without early stopping (`patience` None)."""
     return patience is not None and epoch - (best or 0) >= patience
-
-
-def scheduled_learning_rate(learning_rate: float, schedule: str, total_steps: Optional[int]):
-    """Adam's learning rate under `schedule` (`ner.registry.LEARNING_RATE_SCHEDULES`): `learning_rate` itself
-    for "constant"; for "linear_decay" a `WarmupLinearDecay` without warm-up over `total_steps` (step s
-    gets learning_rate · (total_steps − s) / total_steps), which needs training data of known length."""
-    if schedule == "constant":
-        return learning_rate
-    if schedule != "linear_decay":
-        raise ValueError(f"learning_rate_schedule must be one of {LEARNING_RATE_SCHEDULES}, got {schedule!r}")
-    if total_steps is None:
-        raise ValueError("learning_rate_schedule 'linear_decay' needs train_data of known length")
-    return WarmupLinearDecay(learning_rate, 0, total_steps)
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
