@@ -290,8 +290,6 @@ class TrainingConfig:
     encoder's variables train at `encoder_learning_rate` when it is set, warming up linearly from 0 over
     the first `encoder_warmup_fraction` of all steps and then decaying linearly to 0 at the last step;
     the other variables keep `learning_rate`. Null: every variable trains at `learning_rate`.
-    `ema_momentum` (e.g. 0.99) makes the final weights an exponential moving average of the weights over
-    the training steps (Polyak averaging; not with early stopping); null: the last step's weights.
 
     `group_by_length` fills each shuffled training batch with rows of similar length, so that less of
     it is padding (`ner.preprocessor.length_grouped_batches`); worth it for a fine-tuned encoder.
@@ -331,7 +329,6 @@ class TrainingConfig:
     clip_norm: Optional[float] = None
     encoder_learning_rate: Optional[float] = None
     encoder_warmup_fraction: float = 0.1
-    ema_momentum: Optional[float] = None
     feature_cache: bool = True
     jit_compile: bool = False
     group_by_length: bool = False
@@ -374,11 +371,6 @@ class TrainingConfig:
             out.append(("clip_norm", "a positive number or null", self.clip_norm))
         if self.encoder_learning_rate is not None and not 0.0 < self.encoder_learning_rate < 1.0:
             out.append(("encoder_learning_rate", "a number in (0, 1) or null", self.encoder_learning_rate))
-        if self.ema_momentum is not None and not 0.0 < self.ema_momentum < 1.0:
-            out.append(("ema_momentum", "null or a number in (0, 1)", self.ema_momentum))
-        elif self.ema_momentum is not None and self.early_stopping_patience is not None:
-            out.append(("ema_momentum", "null with early_stopping_patience: each chooses the final weights",
-                        self.ema_momentum))
         if not 0.0 <= self.encoder_warmup_fraction < 1.0:
             out.append(("encoder_warmup_fraction", "a number in [0, 1)", self.encoder_warmup_fraction))
         return out

@@ -89,7 +89,7 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
                     resume=resume, clip_norm=training.clip_norm, encoder_learning_rate=training.encoder_learning_rate,
                     encoder_warmup_fraction=training.encoder_warmup_fraction,
                     early_stopping_patience=training.early_stopping_patience,
-                    early_stopping_monitor=training.early_stopping_monitor, ema_momentum=training.ema_momentum)
+                    early_stopping_monitor=training.early_stopping_monitor)
     return run_dir
 
 

@@ -102,28 +102,6 @@ def test_warmup_linear_decay():
         WarmupLinearDecay(1.0, 5, 5)
 
 
-def test_ema_momentum_makes_the_final_weights_the_average(tiny_encoder_handle, tmp_path):
-    """Momentum 0.5 over two steps from w0 through w1 to w2: the final weights are 0.25·w0 + 0.25·w1 +
-    0.5·w2, where w1 and w2 are what plain training reaches after one and two steps (the average does not
-    change the steps)."""
-    features, labels = toy_batch(with_first_pieces=False)
-    batch = tf.data.Dataset.from_tensors((dict(features), labels))
-    weights = {}
-    for name, steps, momentum in (("w1", 1, None), ("w2", 2, None), ("average", 2, 0.5)):
-        set_seed(0)
-        model = make_model("ner_baseline", tiny_encoder_handle)
-        weights["w0"] = [v.numpy() for v in model.trainable_variables]
-        Trainer(model, tmp_path / name, 0, verbose=False, seed=1).fit(batch.repeat(steps), epochs=1,
-                                                                      learning_rate=0.01, ema_momentum=momentum)
-        weights[name] = [v.numpy() for v in model.trainable_variables]
-    for w0, w1, w2, average in zip(weights["w0"], weights["w1"], weights["w2"], weights["average"]):
-        np.testing.assert_allclose(average, 0.25 * w0 + 0.25 * w1 + 0.5 * w2, rtol=1e-5, atol=1e-7)
-    assert max(np.abs(w2 - w0).max() for w0, w2 in zip(weights["w0"], weights["w2"])) > 1e-3  # the steps move
-    with pytest.raises(ValueError, match="set one"):
-        Trainer(model, tmp_path / "both", 0, verbose=False).fit(batch, epochs=1, learning_rate=0.01, ema_momentum=0.5,
-                                                                validation_data=batch, early_stopping_patience=1)
-
-
 def test_clip_norm_bounds_each_update(tiny_encoder_handle, tmp_path):
     features, labels = toy_batch(with_first_pieces=False)
     moves = {}

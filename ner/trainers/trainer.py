@@ -169,8 +169,7 @@ class Trainer:
             validation_data: Optional[tf.data.Dataset] = None, resume: bool = False,
             clip_norm: Optional[float] = None, encoder_learning_rate: Optional[float] = None,
             encoder_warmup_fraction: float = 0.1, early_stopping_patience: Optional[int] = None,
-            early_stopping_monitor: str = "val_loss", ema_momentum: Optional[float] = None
-            ) -> List[Dict[str, float]]:
+            early_stopping_monitor: str = "val_loss") -> List[Dict[str, float]]:
         """Supervised training (the model's `forward_loss`) with Adam; a checkpoint after every epoch.
 
         Args:
@@ -190,17 +189,11 @@ class Trainer:
             the model and as the final weights, also when all `epochs` ran. Needs `validation_data`.
             None: no early stopping; the final weights are the last epoch's.
           early_stopping_monitor: a key of `EARLY_STOPPING_MONITORS` (`val_loss`, ...).
-          ema_momentum: when set, Adam keeps an exponential moving average of the variables it trains
-            (average ← momentum · average + (1 − momentum) · variable after each step; Polyak averaging),
-            and the final weights are that average. Validation during training reads the trained
-            variables. Not with `early_stopping_patience`. None: the final weights are the last step's.
         Returns:
           One dict per epoch up to the last one trained: `epoch`, `loss`, `accuracy`, `accuracy_without_o`,
           `train_seconds` (wall time of the epoch's training steps, validation excluded) and the metrics
           with `val_`.
         """
-        if ema_momentum is not None and early_stopping_patience is not None:
-            raise ValueError("ema_momentum and early_stopping_patience each choose the final weights; set one")
         if early_stopping_patience is not None:
             if early_stopping_patience < 1:
                 raise ValueError(f"early_stopping_patience must be None or at least 1, got {early_stopping_patience}")
@@ -212,15 +205,8 @@ class Trainer:
                                  f"stopping monitors {early_stopping_monitor} on it")
         steps_per_epoch = int(train_data.cardinality()) if train_data.cardinality() > 0 else None
         train_batches = self.strategy.experimental_distribute_dataset(train_data)
-        encoder_refs = ({variable.ref() for variable in self._encoder_variables()}
-                        if encoder_learning_rate is not None else set())
-        averaged = [variable for variable in self.model.trainable_variables if variable.ref() not in encoder_refs]
         with self.strategy.scope():
-            adam = (keras.optimizers.Adam(learning_rate) if ema_momentum is None
-                    else keras.optimizers.Adam(learning_rate, use_ema=True, ema_momentum=ema_momentum))
-            if ema_momentum is not None:
-                adam.build(averaged)  # so that the average covers exactly `averaged`
-            optimizer = loss_scaled(adam, self.precision)
+            optimizer = loss_scaled(keras.optimizers.Adam(learning_rate), self.precision)
         encoder_optimizer = None
         if encoder_learning_rate is not None and self._encoder_variables():
             if self.precision == "mixed_float16":
@@ -284,8 +270,6 @@ class Trainer:
                 print("  " + "  ".join(f"{key} {value:.4f}" for key, value in record.items() if key != "epoch"))
         if early_stopping_patience is not None:
             self._restore_best(history, best, early_stopping_patience, early_stopping_monitor)
-        if ema_momentum is not None:
-            adam.finalize_variable_values(averaged)
         self.save_weights()
         return history
 
