@@ -252,6 +252,11 @@ class ModelConfig:
     char_cnn_filters: int = 0
     word_rnn: bool = False
 
+    @property
+    def reads_char_ids(self) -> bool:
+        """Whether the model reads the words' character ids (`ner.chars`): it has a character CNN."""
+        return self.char_cnn_filters > 0
+
     def problems(self) -> list:
         out = []
         if self.type not in MODEL_TYPES:

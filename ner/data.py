@@ -112,7 +112,7 @@ def prepare_data(config: ExperimentConfig, split: Optional[DataSplit] = None, ve
     featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                      label_map, long_sentences=config.data.long_sentences,
                                      lexical_features=config.model.lexical_features,
-                                     char_features=config.model.char_cnn_filters > 0,
+                                     char_features=config.model.reads_char_ids,
                                      max_pieces_per_word=config.data.max_pieces_per_word)
     encoded_all = featurizer.featurize([by_id[i] for i in sorted(by_id)])
     if verbose:

@@ -133,19 +133,20 @@ class ServingModule(tf.Module):
         input_word_ids = tf.cast(rows(pieces, self.cls_id, self.sep_id), tf.int32)  # [R, T]
         input_mask = rows(tf.ones_like(first_piece_flags), 1, 1)  # [R, T] int32
         first_piece = rows(first_piece_flags, 0, 0)  # [R, T] int32
-        casing = pieces.with_flat_values(first_piece_flags.flat_values * tf.repeat(
-            casing_ids_in_graph(words.flat_values), counts))  # [N, (P)]: the word's casing id on its first piece
+
+        def on_first_pieces(per_word: tf.Tensor) -> tf.Tensor:
+            """Per-word values [N, ...] as rows [R, T, ...]: each word's value on its first piece, 0 on its
+            other pieces and the padding (the featurizer's layout)."""
+            flags = tf.reshape(first_piece_flags.flat_values, [-1] + [1] * (per_word.shape.rank - 1))  # [P, 1...]
+            return rows(pieces.with_flat_values(tf.repeat(per_word, counts, axis=0) * flags), 0, 0)
+
         features = {"input_word_ids": input_word_ids, "input_mask": input_mask,
-                    "input_type_ids": tf.zeros_like(input_word_ids), WORD_CASING: rows(casing, 0, 0)}
+                    "input_type_ids": tf.zeros_like(input_word_ids),
+                    WORD_CASING: on_first_pieces(casing_ids_in_graph(words.flat_values))}  # [R, T]
         if self.lexical_features:
-            # [N, (P), K]: the word's lexical ids on its first piece, 0 on its other pieces.
-            lexical = tf.repeat(lexical_ids_in_graph(words), counts, axis=0) * first_piece_flags.flat_values[:, None]
-            features[LEXICAL_IDS] = rows(pieces.with_flat_values(lexical), 0, 0)  # [R, T, K]
+            features[LEXICAL_IDS] = on_first_pieces(lexical_ids_in_graph(words))  # [R, T, K]
         if self.char_features:
-            # [N, (P), C]: the word's character ids on its first piece, 0 on its other pieces.
-            chars = (tf.repeat(char_ids_in_graph(words.flat_values), counts, axis=0)
-                     * first_piece_flags.flat_values[:, None])
-            features[CHAR_IDS] = rows(pieces.with_flat_values(chars), 0, 0)  # [R, T, C]
+            features[CHAR_IDS] = on_first_pieces(char_ids_in_graph(words.flat_values))  # [R, T, C]
         if self.first_piece_mask:
             features[FIRST_PIECE_MASK] = first_piece
         # One pass: the probabilities and `decode`'s labels (argmax, or a CRF model's Viterbi path), [R, T, ...],
@@ -236,7 +237,7 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
                            model_type(tagger.config.model.type).reads_first_piece_mask,
                            lexical_features=tagger.config.model.lexical_features,
                            max_pieces_per_word=tagger.config.data.max_pieces_per_word,
-                           char_features=tagger.config.model.char_cnn_filters > 0)
+                           char_features=tagger.config.model.reads_char_ids)
     with atomic_path(output_dir) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve.get_concrete_function()})
     return output_dir

@@ -48,7 +48,7 @@ def build_model(model: ModelConfig, encoder: EncoderConfig, num_labels: int, voc
                        softmax=not spec.owns_loss, kernel_l2=model.head.l2)
         built = resolve(spec.builder)(model, encoder, head, num_labels, vocab_size, label_map)
         call_on_replicas(built, _dummy_features(spec.reads_first_piece_mask, model.lexical_features,
-                                                model.char_cnn_filters > 0), training=False)
+                                                model.reads_char_ids), training=False)
     return built
 
 
