@@ -117,6 +117,12 @@ class SplitConfig:
     `added_labelled_file`, when set, names a text file of sentence ids (one a line) moved from the
     unlabelled part to the end of the labelled part: the labelled set of an active-learning round
     (`ner.preprocessor.add_labelled_from_file`; `examples/active_learning.py`).
+
+    `mention_replacement_copies` > 0 adds that many new sentences per labelled sentence with an entity, in
+    which each entity is replaced with probability `mention_replacement_rate` by another of its type from
+    the labelled part (`ner.augmentation`; seeded by `seed`). They are trained on with the labelled part
+    and never saved in the split, which keeps the corpus's ids; rate 0 copies the same sentences unchanged
+    (the control with as many steps).
     """
 
     seed: int = 1
@@ -127,6 +133,8 @@ class SplitConfig:
     labelled_selection: str = "random"
     protocol: str = "leak_free"
     added_labelled_file: Optional[str] = None
+    mention_replacement_copies: int = 0
+    mention_replacement_rate: float = 0.5
 
     def problems(self) -> list:
         out = [(name, "a positive integer", value)
@@ -144,12 +152,19 @@ class SplitConfig:
             if self.added_labelled_file is not None:
                 out.append(("added_labelled_file", "null under protocol seed001 (its draws are random)",
                             self.added_labelled_file))
+            if self.mention_replacement_copies:
+                out.append(("mention_replacement_copies", "0 under protocol seed001 (its labelled part is "
+                                                          "re-drawn every pass)", self.mention_replacement_copies))
         if self.fractions is not None and (len(self.fractions) != 3 or any(not 0.0 < f < 1.0 for f in self.fractions)
                                            or sum(self.fractions) > 1.0 + 1e-9):
             out.append(("fractions", "null or three numbers in (0, 1) (test, labelled, validation) summing to "
                                      "at most 1", list(self.fractions)))
         if self.labelled_selection not in LABELLED_SELECTIONS:
             out.append(("labelled_selection", f"one of {LABELLED_SELECTIONS}", self.labelled_selection))
+        if self.mention_replacement_copies < 0:
+            out.append(("mention_replacement_copies", "0 (off) or a positive integer", self.mention_replacement_copies))
+        if not 0.0 <= self.mention_replacement_rate <= 1.0:
+            out.append(("mention_replacement_rate", "a probability in [0, 1]", self.mention_replacement_rate))
         if self.added_labelled_file is not None and not self.added_labelled_file.strip():
             out.append(("added_labelled_file", "null or the path of a file of sentence ids", self.added_labelled_file))
         return out

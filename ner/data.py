@@ -8,12 +8,13 @@ is one draw, the one the run is evaluated on, and every shuffled pass over a par
 import dataclasses
 import itertools
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from ner.augmentation import mention_replacement
 from ner.config import ExperimentConfig, resolve_path
 from ner.corpora import Corpus, read_corpus
 from ner.encoders.hub_encoder import encoder_info, encoder_vocab, resolve_handle
@@ -32,7 +33,12 @@ from ner.tagging import IGNORE_LABEL, LabelMap
 @dataclass
 class PreparedData:
     """The corpus featurized once (rows in sentence-id order), its split, and the label set; `draws` are
-    seed 001's per-pass draws under `split.protocol: seed001`, else None."""
+    seed 001's per-pass draws under `split.protocol: seed001`, else None.
+
+    `augmented_ids` are the sentences `split.mention_replacement_copies` made from the labelled part
+    (`ner.augmentation`, numbered after the corpus's ids): in `sentences` and `encoded_all`, and in the
+    "labelled" part of `parts()` after the split's own, but never in `split`, which holds corpus ids only.
+    """
 
     sentences: Dict[int, Sentence]
     split: DataSplit
@@ -40,15 +46,21 @@ class PreparedData:
     featurizer: WordPieceFeaturizer
     encoded_all: EncodedSentences
     draws: Optional[Seed001Draws] = None
+    augmented_ids: Tuple[int, ...] = ()
+
+    def parts(self) -> Dict[str, Tuple[int, ...]]:
+        """The split's parts by name, the augmented sentences at the end of "labelled"."""
+        parts = self.split.parts()
+        return {**parts, "labelled": parts["labelled"] + self.augmented_ids}
 
     def part_sentences(self, part: str) -> List[Sentence]:
         """The sentences of `part`: 'test', 'labelled', 'validation' or 'unlabelled'."""
-        return [self.sentences[i] for i in self.split.parts()[part]]
+        return [self.sentences[i] for i in self.parts()[part]]
 
     def rows(self, part: str) -> np.ndarray:
         """Row indices into `encoded_all` of `part`'s sentences, in split order (a split sentence's
         rows stay consecutive)."""
-        return self.rows_of(self.split.parts()[part])
+        return self.rows_of(self.parts()[part])
 
     def rows_of(self, sentence_ids) -> np.ndarray:
         """Row indices into `encoded_all` of the sentences `sentence_ids`, in that order."""
@@ -107,6 +119,12 @@ def prepare_data(config: ExperimentConfig, split: Optional[DataSplit] = None, ve
             raise DataError(f"the split names {len(unknown):,} sentence ids (e.g. {unknown[0]}) that {corpus.source} "
                             f"does not have; expected the corpus the run was trained on (data.corpus "
                             f"{config.data.corpus!r})")
+    augmented = []
+    if config.split.mention_replacement_copies:
+        augmented = mention_replacement([by_id[i] for i in split.labelled_ids], config.split.mention_replacement_copies,
+                                        config.split.mention_replacement_rate, seed=config.split.seed,
+                                        first_id=max(by_id) + 1)
+        by_id = {**by_id, **{sentence.sentence_id: sentence for sentence in augmented}}
     vocab = encoder_vocab(config.encoder.handle)
     label_map = LabelMap.for_scheme(config.data.tag_scheme, corpus.entity_types)
     featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
@@ -116,13 +134,17 @@ def prepare_data(config: ExperimentConfig, split: Optional[DataSplit] = None, ve
                                      max_pieces_per_word=config.data.max_pieces_per_word)
     encoded_all = featurizer.featurize([by_id[i] for i in sorted(by_id)])
     if verbose:
-        print(f"[data] {len(by_id):,} sentences from {corpus.source}: {len(split.test_ids):,} test, "
+        print(f"[data] {len(corpus.sentences):,} sentences from {corpus.source}: {len(split.test_ids):,} test, "
               f"{len(split.labelled_ids):,} labelled, {len(split.validation_ids):,} validation, "
               f"{len(split.unlabelled_ids):,} unlabelled (seed {split.seed})")
+        if augmented:
+            print(f"[data] {len(augmented):,} labelled sentences added by mention replacement (rate "
+                  f"{config.split.mention_replacement_rate:g})")
         print(f"[data] {encoded_all.stats.summary()}")
         if draws is not None:
             print(f"[data] {draws.summary()}")
-    return PreparedData(by_id, split, label_map, featurizer, encoded_all, draws)
+    return PreparedData(by_id, split, label_map, featurizer, encoded_all, draws,
+                        tuple(sentence.sentence_id for sentence in augmented))
 
 
 class ModelInputs:

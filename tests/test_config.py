@@ -137,6 +137,10 @@ def test_early_stopping_is_off_by_default_and_set_by_two_keys():
      "key 'split.labelled_selection' must be one of ('random', 'fewer_outside'), got 'biased'"),
     ("split: {added_labelled_file: ' '}",
      "key 'split.added_labelled_file' must be null or the path of a file of sentence ids, got ' '"),
+    ("split: {mention_replacement_copies: -1}",
+     "key 'split.mention_replacement_copies' must be 0 (off) or a positive integer, got -1"),
+    ("split: {mention_replacement_rate: 1.5}", "key 'split.mention_replacement_rate' must be a probability in [0, 1], "
+                                               "got 1.5"),
     ("model: {head: {l2: -0.1}}", "key 'model.head.l2' must be a non-negative number, got -0.1"),
     ("model: {head: {l2: .nan}}", "key 'model.head.l2' must be a finite number, got nan"),
     ("data: {corpus: ontonotes}", "key 'data.corpus' must be one of ('gmb', 'conll')"),

@@ -325,6 +325,8 @@ def test_defaults_are_the_leak_free_protocol_and_the_packages_kl():
     (["split.protocol=seed001", "split.fractions=[0.1, 0.8, 0.1]"], "key 'split.fractions' must be null under"),
     (["split.protocol=seed001", "split.labelled_selection=fewer_outside"], "key 'split.labelled_selection' must be"),
     (["split.protocol=seed001", "split.added_labelled_file=ids.txt"], "key 'split.added_labelled_file' must be null"),
+    (["split.protocol=seed001", "split.mention_replacement_copies=1"],
+     "key 'split.mention_replacement_copies' must be 0 under protocol seed001"),
     (["split.protocol=seed001", "training.group_by_length=true"], "key 'training.group_by_length' must be false"),
     (["semi_supervised.prior_source=corpus"], "key 'semi_supervised.prior_source' must be one of ('labelled', "),
     (["semi_supervised.prior_source=seed001", "semi_supervised.prior=[0.5, 0.5]"],
