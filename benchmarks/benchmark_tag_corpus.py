@@ -16,6 +16,7 @@ the median's: single runs of either moved by up to 15 % on a quiet 2-core machin
 Needs the `bulk` extra (Ray Data).
 """
 import argparse
+import dataclasses
 import itertools
 import os
 import statistics
@@ -33,6 +34,8 @@ def main() -> None:
     parser.add_argument("--input", help="a UTF-8 text file, one text per line (default: the run's corpus)")
     parser.add_argument("--workers", type=int, default=1, help="Ray actors (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, help="lines per actor call (default: ner.bulk.BulkOptions's)")
+    parser.add_argument("--threads", type=int, help="TensorFlow threads per actor (default: TensorFlow's own)")
+    parser.add_argument("--block-lines", type=int, help="lines per Ray Data block (default: BulkOptions's)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs of the bulk path and of predict, alternating; the ratio of medians")
     parser.add_argument("--fixed-lines", type=int, default=64,
@@ -55,7 +58,9 @@ def main() -> None:
     else:
         with open(args.input, encoding="utf-8") as handle:
             texts = [line.rstrip("\r\n") for line in itertools.islice(handle, args.sentences)]
-    options = bulk_options(args.workers, args.batch_size)
+    options = bulk_options(args.workers, args.batch_size, args.threads)
+    if args.block_lines is not None:
+        options = dataclasses.replace(options, block_lines=args.block_lines)
     with tempfile.TemporaryDirectory(prefix="benchmark-tag-corpus-") as tmp:
         export_dir = export_serving(tagger, Path(tmp) / "export")
 
@@ -85,7 +90,8 @@ def main() -> None:
     bulk, predict = statistics.median(bulk_runs), statistics.median(predict_runs)
     print(f"machine: {os.cpu_count()} CPU cores; python -m benchmarks.benchmark_tag_corpus " + " ".join(sys.argv[1:]))
     print(f"{len(texts):,} texts: {summary.tagged:,} tagged, {len(summary.bad):,} bad; "
-          f"{options.workers} worker(s), batches of {options.batch_size} lines, "
+          f"{options.workers} worker(s) of {options.threads or 'default'} threads, blocks of {options.block_lines} "
+          f"lines, batches of {options.batch_size} lines, "
           f"{options.chunk_size} sentences per signature call in order of length")
     print(f"{'tag-corpus (Ray Data, end to end)':36}: {summary.lines / bulk:8.1f} sentences/s ({bulk:.1f} s)")
     print(f"{'Tagger.predict (one process)':36}: {len(texts) / predict:8.1f} sentences/s ({predict:.1f} s)")

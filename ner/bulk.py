@@ -21,8 +21,8 @@ computes them, the entity's as `span_scores`: a CRF model's span marginal; `test
 `review` is always false.
 
 Where Ray runs: with `RAY_ADDRESS` set, on that cluster (`ray.init()` connects to it); otherwise on a
-local Ray instance started for the call with `workers + 1` CPUs (one for Ray Data's own tasks) and stopped
-after. Workers import this package from the directory the driver imported it from, so a cluster's
+local Ray instance started for the call with a CPU per actor (`threads` CPUs with `--threads`), plus one
+for Ray Data's own tasks, and stopped after. Workers import this package from the directory the driver imported it from, so a cluster's
 nodes need the package installed or that directory shared, and the SavedModel's directory must be
 readable by every node.
 """
@@ -48,7 +48,9 @@ RAY_EXTRA = "bulk"  # setup.py's extra that installs Ray Data
 class BulkOptions:
     """How a corpus is cut up and spread over Ray.
 
-    workers: actors running the SavedModel, each on one Ray CPU.
+    workers: actors running the SavedModel.
+    threads: TensorFlow threads per actor (within and between ops), and the Ray CPUs it reserves; 0 leaves
+      TensorFlow its default (every core of the node) and reserves one CPU.
     batch_size: lines per actor call; the actor sorts their sentences by length and runs the signature on
       `chunk_size` of them at a time, so a larger batch means rows of closer lengths and less padding.
     chunk_size: sentences per signature call.
@@ -56,6 +58,7 @@ class BulkOptions:
     """
 
     workers: int = 1
+    threads: int = 0
     batch_size: int = 1024
     chunk_size: int = 64
     block_lines: int = 4096
@@ -64,11 +67,19 @@ class BulkOptions:
         for name in ("workers", "batch_size", "chunk_size", "block_lines"):
             if getattr(self, name) < 1:
                 raise ValueError(f"BulkOptions.{name} must be a positive integer, got {getattr(self, name)}")
+        if self.threads < 0:
+            raise ValueError(f"BulkOptions.threads must be 0 (TensorFlow's default) or more, got {self.threads}")
+
+    @property
+    def worker_cpus(self) -> int:
+        """The Ray CPUs each actor reserves."""
+        return max(1, self.threads)
 
 
-def bulk_options(workers: int, batch_size: Optional[int] = None) -> BulkOptions:
-    """The options of `ner tag-corpus --workers N [--batch-size N]`: the defaults where a value is None."""
-    return BulkOptions(workers=workers) if batch_size is None else BulkOptions(workers=workers, batch_size=batch_size)
+def bulk_options(workers: int, batch_size: Optional[int] = None, threads: Optional[int] = None) -> BulkOptions:
+    """The options of `ner tag-corpus --workers N [--batch-size N] [--threads N]`: the defaults where None."""
+    given = {"batch_size": batch_size, "threads": threads}
+    return BulkOptions(workers=workers, **{name: value for name, value in given.items() if value is not None})
 
 
 @dataclass(frozen=True)
@@ -88,14 +99,20 @@ class ServingTagger:
       export_dir: a serving SavedModel written by `ner.serving.export_serving`.
       label_map: the run's labels (the signature's tags are labels in its scheme).
       chunk_size: sentences per signature call, taken in order of length.
+      threads: TensorFlow threads within and between ops; 0 keeps TensorFlow's default. Set only in a
+        process that has not run TensorFlow yet (a new actor).
     """
 
-    def __init__(self, export_dir: str, label_map: LabelMap, chunk_size: int = BulkOptions.chunk_size):
+    def __init__(self, export_dir: str, label_map: LabelMap, chunk_size: int = BulkOptions.chunk_size,
+                 threads: int = BulkOptions.threads):
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (registers the tokenizer's ops)
 
         from ner.serving import SIGNATURE
 
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
         self.tf = tf
         self.serve = tf.saved_model.load(export_dir).signatures[SIGNATURE]
         self.label_map = label_map
@@ -197,15 +214,15 @@ def _tagged_records(blocks: List[pa.Table], export_dir: str, label_map: LabelMap
         return
     started = not ray.is_initialized()
     if started:
-        _start_ray(options.workers)
+        _start_ray(options.workers * options.worker_cpus)
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
         dataset = ray.data.from_arrow(blocks).map_batches(
-            ServingTagger, fn_constructor_args=(export_dir, label_map, options.chunk_size),
-            batch_size=options.batch_size,
-            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=options.workers), num_cpus=1)
+            ServingTagger, fn_constructor_args=(export_dir, label_map, options.chunk_size, options.threads),
+            batch_size=options.batch_size, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=options.workers), num_cpus=options.worker_cpus)
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             yield from zip(batch["line"].tolist(), batch["record"].tolist())
     finally:
@@ -213,16 +230,17 @@ def _tagged_records(blocks: List[pa.Table], export_dir: str, label_map: LabelMap
             ray.shutdown()
 
 
-def _start_ray(workers: int) -> None:
-    """Connects to the cluster at `RAY_ADDRESS`, or starts a local instance with `workers + 1` CPUs; either
-    way workers import this package from where the driver did."""
+def _start_ray(worker_cpus: int) -> None:
+    """Connects to the cluster at `RAY_ADDRESS`, or starts a local instance with `worker_cpus + 1` CPUs (the
+    actors' and one for Ray Data's own tasks); either way workers import this package from where the driver
+    did."""
     package_parent = str(Path(__file__).resolve().parents[1])
     pythonpath = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
     runtime_env = {"env_vars": {"PYTHONPATH": pythonpath}}
     if os.environ.get("RAY_ADDRESS"):
         ray.init(runtime_env=runtime_env, log_to_driver=False)
     else:
-        ray.init(num_cpus=workers + 1, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+        ray.init(num_cpus=worker_cpus + 1, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
 
 
 def _write_records(records: Iterable[Tuple[int, str]], expected: int, output_file) -> int:

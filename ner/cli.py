@@ -10,7 +10,7 @@
                [--mc-samples T] [--seed S]
     ner export --run bert_ner --output DIR
     ner tag-corpus --run bert_ner --input FILE --output FILE [--input-format text|jsonl] [--text-field NAME]
-                   [--errors FILE] [--workers N] [--batch-size N]
+                   [--errors FILE] [--workers N] [--batch-size N] [--threads N]
 
 `predict` prints, for `json`, one JSON object per text and line: the text and its entities, each with
 its character offsets (`start`, `end`), `type`, `confidence` (a CRF model's span marginal, else the
@@ -237,7 +237,7 @@ def _tag_corpus(args: argparse.Namespace, command: str) -> None:
     with tempfile.TemporaryDirectory(prefix="ner-export-") as tmp:
         export_dir = export_serving(tagger, Path(tmp) / "export")
         summary = tag_corpus(export_dir, tagger.label_map, read_corpus(args.input, args.input_format, args.text_field),
-                             args.output, errors, bulk_options(args.workers, args.batch_size))
+                             args.output, errors, bulk_options(args.workers, args.batch_size, args.threads))
     print(f"[tag-corpus] {summary.lines} lines: {summary.tagged} tagged, written to {args.output}; "
           f"{len(summary.bad)} bad, listed in {errors}", file=sys.stderr)
     for bad in summary.bad[:10]:
@@ -431,6 +431,9 @@ def _parser() -> argparse.ArgumentParser:
     bulk.add_argument("--batch-size", type=_positive, metavar="N",
                       help="lines per actor call, their sentences run in order of length "
                            "(default: ner.bulk.BulkOptions's, 1024)")
+    bulk.add_argument("--threads", type=_positive, metavar="N",
+                      help="TensorFlow threads per actor, and the Ray CPUs it reserves (default: TensorFlow's "
+                           "own, every core, reserving one CPU)")
     bulk.set_defaults(run_command=_tag_corpus)
     return parser
 

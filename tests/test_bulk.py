@@ -70,8 +70,8 @@ def test_read_corpus_gives_every_line_once_in_order(tmp_path):
 
 @needs_ray
 def test_tag_corpus_tags_every_good_line_as_predict_does(tmp_path, tagger):
-    """Two actors over four blocks of 50 lines, batches of 16 run 3 sentences at a time in order of length:
-    the output is still in line order, and every line's record is predict's."""
+    """Two one-thread actors over four blocks of 50 lines, batches of 16 run 3 sentences at a time in order of
+    length: the output is still in line order, and every line's record is predict's."""
     from ner.bulk import BulkOptions, tag_corpus
     from ner.serving import export_serving
 
@@ -79,7 +79,7 @@ def test_tag_corpus_tags_every_good_line_as_predict_does(tmp_path, tagger):
     good = write_corpus(corpus)
     summary = tag_corpus(export_serving(tagger, tmp_path / "export"), tagger.label_map, read_corpus(corpus, "jsonl"),
                          tmp_path / "tagged.jsonl", tmp_path / "errors.jsonl",
-                         BulkOptions(workers=2, batch_size=16, chunk_size=3, block_lines=50))
+                         BulkOptions(workers=2, threads=1, batch_size=16, chunk_size=3, block_lines=50))
     assert (summary.lines, summary.tagged) == (200, 193)
     assert [(bad.line, bad.error) for bad in summary.bad] == [(n, reason) for n, (_, reason) in BAD_LINES.items()]
     errors = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
@@ -122,7 +122,11 @@ def test_the_command_writes_output_and_errors_and_counts_them(tmp_path, tagger):
 def test_bulk_options_defaults_and_bad_values():
     from ner.bulk import BulkOptions, bulk_options
 
-    assert bulk_options(2) == BulkOptions(workers=2, batch_size=1024, chunk_size=64, block_lines=4096)
+    assert bulk_options(2) == BulkOptions(workers=2, threads=0, batch_size=1024, chunk_size=64, block_lines=4096)
     assert bulk_options(1, 16).batch_size == 16
+    assert (bulk_options(2, None, 3).threads, bulk_options(2, None, 3).worker_cpus, bulk_options(2).worker_cpus) == \
+        (3, 3, 1)
+    with pytest.raises(ValueError, match=r"BulkOptions.threads must be 0 \(TensorFlow's default\) or more, got -1"):
+        BulkOptions(threads=-1)
     with pytest.raises(ValueError, match="BulkOptions.chunk_size must be a positive integer, got 0"):
         BulkOptions(chunk_size=0)

@@ -274,6 +274,8 @@ def test_bad_input_files_name_file_and_line(tmp_path):
      "invalid choice: 'csv' (choose from 'text', 'jsonl')"),
     (["tag-corpus", "--run", "bert_ner", "--input", "c", "--output", "o", "--workers", "0"],
      "expected a positive integer, got 0"),
+    (["tag-corpus", "--run", "bert_ner", "--input", "c", "--output", "o", "--threads", "-1"],
+     "expected a positive integer, got -1"),
 ])
 def test_errors_are_one_line_with_status_2(argv, expected, monkeypatch, tmp_path):
     monkeypatch.setenv("NER_GMB_PATH", str(tmp_path / "never_read.csv"))
