@@ -22,9 +22,9 @@ computes them, the entity's as `span_scores`: a CRF model's span marginal; `test
 
 Where Ray runs: with `RAY_ADDRESS` set, on that cluster (`ray.init()` connects to it); otherwise on a
 local Ray instance started for the call with a CPU per actor (`threads` CPUs with `--threads`), plus one
-for Ray Data's own tasks, and stopped after. Workers import this package from the directory the driver imported it from, so a cluster's
-nodes need the package installed or that directory shared, and the SavedModel's directory must be
-readable by every node.
+for Ray Data's own tasks, and stopped after. Workers import this package from the directory the driver
+imported it from, so a cluster's nodes need the package installed or that directory shared, and the
+SavedModel's directory must be readable by every node.
 """
 import json
 import os
