@@ -130,3 +130,22 @@ def test_bulk_options_defaults_and_bad_values():
         BulkOptions(threads=-1)
     with pytest.raises(ValueError, match="BulkOptions.chunk_size must be a positive integer, got 0"):
         BulkOptions(chunk_size=0)
+
+
+@needs_ray
+def test_serving_tagger_holds_tensorflow_to_its_threads(tmp_path, tagger):
+    """An actor built with `threads=1` runs TensorFlow on one thread within and between ops (a new process,
+    as a Ray actor is)."""
+    import subprocess
+    import sys
+
+    from ner.serving import export_serving
+
+    export_dir = export_serving(tagger, tmp_path / "export")
+    script = ("import tensorflow as tf\n"
+              "from ner.bulk import ServingTagger\n"
+              f"ServingTagger({str(export_dir)!r}, label_map=None, threads=1)\n"
+              "print(tf.config.threading.get_intra_op_parallelism_threads(),"
+              " tf.config.threading.get_inter_op_parallelism_threads())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["1", "1"]
