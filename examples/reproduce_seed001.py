@@ -19,10 +19,11 @@ seed scores the feature-CRF reference on its split, trains the baseline and BERT
 run: data-distribution KL, confidence KL, both, and a control with the both-KL schedule at KL weight 0
 (the same extra cross-entropy steps, no KL), so the KL's own effect can be told from more training,
 then trains bert_crf (`config/bert_crf.yaml`, results/taggers.md), the same with its encoder fine-tuned
-(`config/bert_crf_finetune.yaml`, 10-25 minutes a seed on 2 CPU cores), and
-self-training from that seed's bert_crf run with its extra-steps control. `--models` runs some of them
-(a stage needs its seed's bert_ner or bert_crf run, trained now or earlier); the fine-tuned and
-self-training rows run under the leak-free protocol only.
+(`config/bert_crf_finetune.yaml`, 10-25 minutes a seed on 2 CPU cores), the same fine-tuning started
+from that seed's bert_crf run (`config/bert_crf_lpft.yaml`, LP-FT), and self-training from that seed's
+bert_crf run with its extra-steps control. `--models` runs some of them
+(a stage or LP-FT needs its seed's bert_ner or bert_crf run, trained now or earlier); the fine-tuned,
+LP-FT and self-training rows run under the leak-free protocol only.
 
 Writes `results/reproduction.md` and `results/reproduction.csv` (mean ± std over seeds next to seed
 001's single-run numbers), and in `results/reproduction/`: every run's metrics and commit (`runs.csv`),
@@ -58,6 +59,8 @@ MODELS = {
     "bert_crf": ("config/bert_crf.yaml", "bert_crf: + casing, lexical features and a CRF (results/taggers.md)", None),
     "bert_crf_finetune": ("config/bert_crf_finetune.yaml",
                           "bert_crf with its encoder fine-tuned for 10 epochs", None),
+    "bert_crf_lpft": ("config/bert_crf_lpft.yaml",
+                      "bert_crf's trained head, then 5 epochs with its encoder fine-tuned (LP-FT)", None),
     "bert_crf_self_training": ("config/bert_crf_self_training.yaml", "bert_crf + self-training with uncertainty",
                                None),
     "bert_crf_self_training_control": ("config/bert_crf_self_training_control.yaml",
@@ -72,14 +75,16 @@ SEED001_PER_CLASS_F1 = {name: dict(zip((OUTSIDE,) + ENTITY_TYPES, values)) for n
     "bert_data_dist_kl": (0.978, 0.815, 0.874, 0.869, 0.602, 0.820, 0.0, 0.559, 0.171),
     "bert_confidence_kl": (0.986, 0.832, 0.873, 0.878, 0.672, 0.876, 0.0, 0.471, 0.275),
 }.items()}
-# stage → the model whose run of the same seed it starts from (`semi_supervised.init_run`)
+# model → the model whose run of the same seed it starts from: a semi-supervised stage's
+# `semi_supervised.init_run`, or LP-FT's `training.init_run`
 INIT_MODEL = {"bert_data_dist_kl": "bert_ner", "bert_confidence_kl": "bert_ner", "bert_both_kl": "bert_ner",
               "bert_ce_control": "bert_ner", "bert_crf_self_training": "bert_crf",
-              "bert_crf_self_training_control": "bert_crf"}
+              "bert_crf_self_training_control": "bert_crf", "bert_crf_lpft": "bert_crf"}
+SUPERVISED_INIT = {"bert_crf_lpft"}  # the models of INIT_MODEL that are not semi-supervised stages
 STAGE_SECTION = "semi_supervised."
 KL_STAGES = {"bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl", "bert_ce_control"}
 # self-training needs a fixed pool; the fine-tuned row is compared on the leak-free splits only
-LEAK_FREE_ONLY = {"bert_crf_finetune", "bert_crf_self_training", "bert_crf_self_training_control"}
+LEAK_FREE_ONLY = {"bert_crf_finetune", "bert_crf_lpft", "bert_crf_self_training", "bert_crf_self_training_control"}
 PCA_MODELS = {"bert_ner", "bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl"}
 # Seed 001's KL details, set in its stages under `--protocol seed001`; [CLS]/[SEP] in the KL masks need
 # live encoder features, which only the stage itself needs (its init run trains on cached ones).
@@ -107,14 +112,16 @@ def run_overrides(name: str, seed: int, extra: Sequence[str], protocol: str = "l
     overrides = [f"run_name={run_name(name, seed, protocol)}", f"split.seed={seed}", f"training.seed={seed}"]
     if protocol != "leak_free":
         overrides.append(f"split.protocol={protocol}")
+    stage = name in INIT_MODEL and name not in SUPERVISED_INIT
     if name in INIT_MODEL:
-        overrides.append(f"semi_supervised.init_run={run_name(INIT_MODEL[name], seed, protocol)}")
+        key = f"{STAGE_SECTION}init_run" if stage else "training.init_run"
+        overrides.append(f"{key}={run_name(INIT_MODEL[name], seed, protocol)}")
     if name in KL_STAGES and protocol == "seed001":
         overrides += SEED001_KL
     if name == "bert_ce_control":
         overrides.append("semi_supervised.loss_weights=[0.0, 0.0]")
     return overrides + [override for override in extra
-                        if name in INIT_MODEL or not override.startswith(STAGE_SECTION)]
+                        if stage or not override.startswith(STAGE_SECTION)]
 
 
 def run_model(name: str, seed: int, extra: Sequence[str], protocol: str = "leak_free", reuse: bool = True):

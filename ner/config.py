@@ -340,6 +340,13 @@ class TrainingConfig:
     supervised loss (training and validation) reads each word's scores plus τ · log of the labelled
     words' label distribution, so a frequent label must win by a wider margin; evaluation and prediction
     read the plain scores. 0 (the default) is the plain loss; Menon et al. use τ = 1.
+
+    `init_run` (null: off) starts supervised training from another run's final weights instead of a fresh
+    head: a run (name under `paths.saved_models_dir`, or a directory) with the same data and model sections
+    and encoder handle, whose split this run reuses. Its encoder may have been frozen: a head trained on
+    cached features, then fine-tuned with the encoder, is linear probing then fine-tuning (LP-FT, Kumar et
+    al., ICLR 2022). The optimiser and the schedule start afresh; `--resume` continues from this run's own
+    checkpoints.
     """
 
     batch_size: int = 128
@@ -358,9 +365,12 @@ class TrainingConfig:
     early_stopping_patience: Optional[int] = None
     early_stopping_monitor: str = "val_loss"
     logit_adjustment: float = 0.0
+    init_run: Optional[str] = None
 
     def problems(self) -> list:
         out = []
+        if self.init_run is not None and not self.init_run.strip():
+            out.append(("init_run", "null or the name or directory of a trained run", self.init_run))
         if not 0.0 <= self.logit_adjustment < float("inf"):
             out.append(("logit_adjustment", "a non-negative number (τ; 0: the plain loss)", self.logit_adjustment))
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:

@@ -63,9 +63,14 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
             _check_new(config, run_dir, overwrite)
         if config.semi_supervised is not None:
             return _train_semi_supervised(config, verbose)
-        split = DataSplit.from_json(run_dir / SPLIT_FILE) if resume and (run_dir / SPLIT_FILE).is_file() else None
-        data = prepare_data(config, split=split, verbose=verbose)
         training = config.training
+        init_dir = (_initial_run(config, "training.init_run", training.init_run, same_encoder=False)
+                    if training.init_run is not None else None)
+        if resume and (run_dir / SPLIT_FILE).is_file():
+            split = DataSplit.from_json(run_dir / SPLIT_FILE)
+        else:
+            split = DataSplit.from_json(init_dir / SPLIT_FILE) if init_dir is not None else None
+        data = prepare_data(config, split=split, verbose=verbose)
         if training.early_stopping_patience is not None and data.draws is None and not data.split.validation_ids:
             raise ConfigError(f"training.early_stopping_patience is {training.early_stopping_patience} but the "
                               "validation part is empty; expected validation sentences to monitor (split."
@@ -74,6 +79,8 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
         strategy = make_strategy(training.distribute)
         with strategy.scope():  # the model's variables, mirrored on every replica
             inputs = ModelInputs(config, data, model_for(config, data), verbose)  # opens the feature cache: a check
+        if init_dir is not None and not resume:  # a resumed run restores its own checkpoint instead
+            load_weights(inputs.model, init_dir)
         if not resume:
             _remove_training_outputs(run_dir)
         save_config(config, run_dir / CONFIG_FILE)
@@ -91,6 +98,29 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
                     early_stopping_patience=training.early_stopping_patience,
                     early_stopping_monitor=training.early_stopping_monitor)
     return run_dir
+
+
+def _initial_run(config: ExperimentConfig, key: str, run: str, same_encoder: bool) -> Path:
+    """The directory of the trained run `run` that config key `key` starts from. ConfigError unless it has a
+    saved config with this config's data and model sections and encoder (only the encoder's handle unless
+    `same_encoder`: a frozen run's head may start a fine-tuned one), and final weights."""
+    try:
+        init_dir = run_dir_for(run, config.paths.saved_models_dir)
+    except NerError as error:
+        raise ConfigError(f"{key}: {error}") from None
+    if not (init_dir / WEIGHTS_DIR).is_dir():
+        raise ConfigError(f"{key} '{run}' has no final weights in {init_dir / WEIGHTS_DIR}; expected a finished "
+                          "run: train it first")
+    init_config = load_config(init_dir / CONFIG_FILE)
+    sections = {"data": (init_config.data, config.data), "model": (init_config.model, config.model),
+                "encoder": ((init_config.encoder, config.encoder) if same_encoder
+                            else (init_config.encoder.handle, config.encoder.handle))}
+    for section, (theirs, ours) in sections.items():
+        if theirs != ours:
+            what = "section" if same_encoder or section != "encoder" else "handle"
+            raise ConfigError(f"{key} '{run}' was trained with a different '{section}' {what} than this config; "
+                              "expected them to match")
+    return init_dir
 
 
 def _score_offset(config: ExperimentConfig, data: PreparedData) -> Optional[np.ndarray]:
@@ -165,12 +195,7 @@ def _flat(section: dict, prefix: str = "") -> dict:
 def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
     """Loads the supervised run named by `semi_supervised.init_run` and alternates KL and CE steps."""
     stage = config.semi_supervised
-    init_dir = run_dir_for(stage.init_run, config.paths.saved_models_dir)
-    init_config = load_config(init_dir / CONFIG_FILE)
-    for section in ("data", "encoder", "model"):
-        if getattr(init_config, section) != getattr(config, section):
-            raise ConfigError(f"semi_supervised.init_run '{stage.init_run}' was trained with a different "
-                              f"'{section}' section than this config; expected them to match")
+    init_dir = _initial_run(config, "semi_supervised.init_run", stage.init_run, same_encoder=True)
     data = prepare_data(config, split=DataSplit.from_json(init_dir / SPLIT_FILE), verbose=verbose)
     run_dir = config.run_dir()
     _remove_training_outputs(run_dir)

@@ -175,6 +175,38 @@ def test_semi_supervised_stage_rejects_a_mismatched_init_run(tmp_path, tiny_enco
         train(wrong_prior, verbose=False)
 
 
+def test_init_run_starts_a_fine_tuned_run_from_a_frozen_runs_head(tmp_path, tiny_encoder_handle):
+    """LP-FT: a bert_crf head trained on cached features (frozen encoder, its random output scores saved as
+    its weights) starts a run that fine-tunes the encoder. With learning rates of 1e-12 that run keeps the
+    frozen run's weights, so both tag alike; it reads the frozen run's split; an init run with another
+    model section, or none, is refused by name."""
+    frozen = tiny_config(tmp_path, tiny_encoder_handle, "bert_crf", epochs=1)
+    frozen_tagger = give_run_random_scores(train(frozen, verbose=False))
+    tiny = 1e-12
+    fine_tuned = dataclasses.replace(
+        frozen, run_name="lp_ft", encoder=dataclasses.replace(frozen.encoder, trainable=True),
+        training=dataclasses.replace(frozen.training, init_run=frozen.run_name, learning_rate=tiny,
+                                     encoder_learning_rate=tiny))
+    run_dir = train(fine_tuned, verbose=False)
+    assert (run_dir / "split.json").read_text() == (frozen.run_dir() / "split.json").read_text()
+    sentences = [["John", "lives", "in", "Paris", "."], ["The", "UN", "met", "on", "Monday", "in", "Geneva", "."]]
+    expected = frozen_tagger.predict_words(sentences)
+    for (labels, probabilities), (want_labels, want_probabilities) in zip(
+            Tagger.from_run(str(run_dir)).predict_words(sentences), expected):
+        np.testing.assert_array_equal(labels, want_labels)
+        np.testing.assert_allclose(probabilities, want_probabilities, atol=1e-5)
+    assert len({tuple(labels) for labels, _ in expected}) > 1 or len(set(expected[0][0])) > 1  # not all O
+
+    other_model = dataclasses.replace(fine_tuned, run_name="refused",
+                                      model=dataclasses.replace(fine_tuned.model, casing_dim=4))
+    with pytest.raises(ConfigError, match="training.init_run 'bert_crf_io' was trained with a different 'model'"):
+        train(other_model, verbose=False)
+    missing = dataclasses.replace(fine_tuned, run_name="refused",
+                                  training=dataclasses.replace(fine_tuned.training, init_run="nowhere"))
+    with pytest.raises(ConfigError, match="training.init_run: run 'nowhere' not found"):
+        train(missing, verbose=False)
+
+
 def test_logit_adjustment_is_tau_log_of_the_labelled_words_label_distribution(tmp_path, tiny_encoder_handle):
     from types import SimpleNamespace
     from ner.experiment import _score_offset

@@ -308,6 +308,13 @@ def test_reproduce_script_starts_self_training_from_bert_crf_and_only_under_the_
     assert "--models bert_crf_finetune: these run under --protocol leak_free only" in capsys.readouterr().err
 
 
+def test_reproduce_script_starts_lp_ft_from_the_seeds_bert_crf_run_through_training_init_run():
+    """LP-FT is supervised: its init run is `training.init_run`, and stage overrides stay off it."""
+    assert run_overrides("bert_crf_lpft", 2, ["semi_supervised.pairs=8", "training.epochs=3"]) == [
+        "run_name=bert_crf_lpft_seed2", "split.seed=2", "training.seed=2", "training.init_run=bert_crf_seed2",
+        "training.epochs=3"]
+
+
 def test_defaults_are_the_leak_free_protocol_and_the_packages_kl():
     config = load_config(CONFIG_DIR / "bert_data_dist_kl.yaml", environ={})
     stage = config.semi_supervised
