@@ -44,6 +44,7 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
     semi-supervised stage started from the trained run `semi_supervised.init_run`, on that run's split
     (on one device). The run directory (`saved_models/<run name>/`) receives the resolved config, the split
     (sentence ids), `history.csv`, the final weights and, when supervised, a checkpoint per epoch.
+    With `training.init_run` supervised training starts from that run's final weights and split.
 
     With `training.early_stopping_patience` the supervised training stops once the validation part's
     `training.early_stopping_monitor` has not improved for that many epochs, and the final weights are the
@@ -64,8 +65,9 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
         if config.semi_supervised is not None:
             return _train_semi_supervised(config, verbose)
         training = config.training
+        # A resumed run restores its own checkpoint and split instead of the init run's.
         init_dir = (_initial_run(config, "training.init_run", training.init_run, same_encoder=False)
-                    if training.init_run is not None else None)
+                    if training.init_run is not None and not resume else None)
         if resume and (run_dir / SPLIT_FILE).is_file():
             split = DataSplit.from_json(run_dir / SPLIT_FILE)
         else:
@@ -79,7 +81,7 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
         strategy = make_strategy(training.distribute)
         with strategy.scope():  # the model's variables, mirrored on every replica
             inputs = ModelInputs(config, data, model_for(config, data), verbose)  # opens the feature cache: a check
-        if init_dir is not None and not resume:  # a resumed run restores its own checkpoint instead
+        if init_dir is not None:
             load_weights(inputs.model, init_dir)
         if not resume:
             _remove_training_outputs(run_dir)
