@@ -192,12 +192,13 @@ def test_reproduce_records_every_run_and_a_second_invocation_runs_only_the_missi
     assert [call for call in calls if call[2] == 1] == [
         ("train", "ner_baseline", 1), ("train", "bert_confidence_kl", 1), ("plots", "bert_confidence_kl", 1),
         ("train", "bert_both_kl", 1), ("plots", "bert_both_kl", 1), ("train", "bert_ce_control", 1),
-        ("train", "bert_crf", 1), ("train", "bert_crf_finetune", 1), ("train", "bert_crf_self_training", 1),
+        ("train", "bert_crf", 1), ("train", "bert_crf_finetune", 1), ("train", "bert_crf_lpft", 1),
+        ("train", "bert_crf_self_training", 1),
         ("train", "bert_crf_self_training_control", 1)]
     assert [call for call in calls if call[2] == 2] == [("feature_crf", "feature_crf", 2)] + [
         ("train", name, 2) for name in ("ner_baseline", "bert_ner", "bert_data_dist_kl", "bert_confidence_kl",
                                         "bert_both_kl", "bert_ce_control", "bert_crf", "bert_crf_finetune",
-                                        "bert_crf_self_training",
+                                        "bert_crf_lpft", "bert_crf_self_training",
                                         "bert_crf_self_training_control")]  # plots of seed 1 only
 
     markdown = (reproduce.output / "reproduction.md").read_text(encoding="utf-8")
@@ -212,20 +213,20 @@ def test_reproduce_records_every_run_and_a_second_invocation_runs_only_the_missi
     assert "| model | O | geo | per |" in markdown and "| bert_crf | 0.900 | 0.500 | 0.375 |" in markdown
 
     runs = read_records(reproduce.output / "reproduction" / "runs.csv")
-    assert len(runs) == 22 and len({(row["model"], row["seed"]) for row in runs}) == 22
+    assert len(runs) == 24 and len({(row["model"], row["seed"]) for row in runs}) == 24
     assert runs[0] == {"model": "feature_crf", "seed": 1, "accuracy": 0.9, "accuracy_without_o": 0.5, "mean_f1": 0.5,
                        "entity_f1": 0.6, "seconds": 1.0, "commit": "aaa"}
-    assert [row["commit"] for row in runs].count("bbb") == 19
+    assert [row["commit"] for row in runs].count("bbb") == 21
     per_class = read_records(reproduce.output / "reproduction" / "per_class_f1.csv")
     assert [(row["model"], row["seed"]) for row in per_class] == [(row["model"], row["seed"]) for row in runs]
     distributions = read_records(reproduce.output / "reproduction" / "label_distributions.csv")
-    assert len(distributions) == 22 * 3 and distributions[1] == {
+    assert len(distributions) == 24 * 3 and distributions[1] == {
         "model": "feature_crf", "seed": 1, "label": "geo", "true_fraction": 0.1, "predicted_fraction": 0.2}
     summary = read_records(reproduce.output / "reproduction.csv")
     assert [row["model"] for row in summary][:2] == ["feature_crf", "ner_baseline"] and summary[0]["seeds"] == 2.0
 
     assert reproduce.main("--seeds", "1", "2") == []  # everything recorded: nothing runs
-    assert len(read_records(reproduce.output / "reproduction" / "runs.csv")) == 22
+    assert len(read_records(reproduce.output / "reproduction" / "runs.csv")) == 24
 
 
 def test_reproduce_keeps_the_hand_written_notes_under_the_rewritten_table(reproduce):
