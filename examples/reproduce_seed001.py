@@ -21,9 +21,9 @@ run: data-distribution KL, confidence KL, both, and a control with the both-KL s
 then trains bert_crf (`config/bert_crf.yaml`, results/taggers.md), the same with its encoder fine-tuned
 (`config/bert_crf_finetune.yaml`, 10-25 minutes a seed on 2 CPU cores), the same fine-tuning started
 from that seed's bert_crf run (`config/bert_crf_lpft.yaml`, LP-FT), and self-training from that seed's
-bert_crf run with its extra-steps control. `--models` runs some of them
-(a stage or LP-FT needs its seed's bert_ner or bert_crf run, trained now or earlier); the fine-tuned,
-LP-FT and self-training rows run under the leak-free protocol only.
+bert_crf run with its extra-steps control. `--models` runs some of them (a stage or LP-FT needs its
+seed's bert_ner or bert_crf run, trained now or earlier); the fine-tuned, LP-FT and self-training rows
+run under the leak-free protocol only.
 
 Writes `results/reproduction.md` and `results/reproduction.csv` (mean ± std over seeds next to seed
 001's single-run numbers), and in `results/reproduction/`: every run's metrics and commit (`runs.csv`),
@@ -83,7 +83,7 @@ INIT_MODEL = {"bert_data_dist_kl": "bert_ner", "bert_confidence_kl": "bert_ner",
 SUPERVISED_INIT = {"bert_crf_lpft"}  # the models of INIT_MODEL that are not semi-supervised stages
 STAGE_SECTION = "semi_supervised."
 KL_STAGES = {"bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl", "bert_ce_control"}
-# self-training needs a fixed pool; the fine-tuned row is compared on the leak-free splits only
+# self-training needs a fixed pool; the fine-tuned rows are compared on the leak-free splits only
 LEAK_FREE_ONLY = {"bert_crf_finetune", "bert_crf_lpft", "bert_crf_self_training", "bert_crf_self_training_control"}
 PCA_MODELS = {"bert_ner", "bert_data_dist_kl", "bert_confidence_kl", "bert_both_kl"}
 # Seed 001's KL details, set in its stages under `--protocol seed001`; [CLS]/[SEP] in the KL masks need

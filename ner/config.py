@@ -570,6 +570,9 @@ class ExperimentConfig:
         if buckets and buckets[-1] < self.data.max_seq_length:
             out.append(("training.length_buckets", f"widths up to at least data.max_seq_length "
                                                    f"({self.data.max_seq_length})", list(buckets)))
+        if self.training.init_run is not None and self.semi_supervised is not None:
+            out.append(("training.init_run", "null with a semi_supervised section (the stage starts from "
+                                             "semi_supervised.init_run)", self.training.init_run))
         return out + self._seed001_problems()
 
     def _seed001_problems(self) -> list:

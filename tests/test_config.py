@@ -159,6 +159,10 @@ def test_early_stopping_is_off_by_default_and_set_by_two_keys():
      "key 'training.precision' must be float32 or mixed_bfloat16 with an encoder_learning_rate"),
     ("training: {length_buckets: [16, 64]}",
      "key 'training.length_buckets' must be widths up to at least data.max_seq_length (128), got [16, 64]"),
+    ("training: {init_run: ' '}", "key 'training.init_run' must be null or the name or directory of a trained run"),
+    ("training: {init_run: bert_crf}\nsemi_supervised: {init_run: bert_crf}",
+     "key 'training.init_run' must be null with a semi_supervised section (the stage starts from "
+     "semi_supervised.init_run), got 'bert_crf'"),
     ("training: {logit_adjustment: -1.0}",
      "key 'training.logit_adjustment' must be a non-negative number (τ; 0: the plain loss), got -1.0"),
     ("training: {early_stopping_patience: 0}",
