@@ -68,10 +68,8 @@ def train(config: ExperimentConfig, resume: bool = False, verbose: bool = True, 
         # A resumed run restores its own checkpoint and split instead of the init run's.
         init_dir = (_initial_run(config, "training.init_run", training.init_run, same_encoder=False)
                     if training.init_run is not None and not resume else None)
-        if resume and (run_dir / SPLIT_FILE).is_file():
-            split = DataSplit.from_json(run_dir / SPLIT_FILE)
-        else:
-            split = DataSplit.from_json(init_dir / SPLIT_FILE) if init_dir is not None else None
+        split_dir = run_dir if resume and (run_dir / SPLIT_FILE).is_file() else init_dir
+        split = DataSplit.from_json(split_dir / SPLIT_FILE) if split_dir is not None else None
         data = prepare_data(config, split=split, verbose=verbose)
         if training.early_stopping_patience is not None and data.draws is None and not data.split.validation_ids:
             raise ConfigError(f"training.early_stopping_patience is {training.early_stopping_patience} but the "
@@ -114,13 +112,12 @@ def _initial_run(config: ExperimentConfig, key: str, run: str, same_encoder: boo
         raise ConfigError(f"{key} '{run}' has no final weights in {init_dir / WEIGHTS_DIR}; expected a finished "
                           "run: train it first")
     init_config = load_config(init_dir / CONFIG_FILE)
-    sections = {"data": (init_config.data, config.data), "model": (init_config.model, config.model),
-                "encoder": ((init_config.encoder, config.encoder) if same_encoder
-                            else (init_config.encoder.handle, config.encoder.handle))}
-    for section, (theirs, ours) in sections.items():
+    encoder = (("'encoder' section", init_config.encoder, config.encoder) if same_encoder
+               else ("encoder handle", init_config.encoder.handle, config.encoder.handle))
+    for what, theirs, ours in (("'data' section", init_config.data, config.data),
+                               ("'model' section", init_config.model, config.model), encoder):
         if theirs != ours:
-            what = "section" if same_encoder or section != "encoder" else "handle"
-            raise ConfigError(f"{key} '{run}' was trained with a different '{section}' {what} than this config; "
+            raise ConfigError(f"{key} '{run}' was trained with a different {what} than this config; "
                               "expected them to match")
     return init_dir
 
