@@ -17,12 +17,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.fresh_process import run_json
 
 
 def run_variant(variant: str, epochs: int, workdir: str) -> dict:
@@ -78,12 +77,6 @@ def encoder_pass() -> dict:
     return passes
 
 
-def in_subprocess(args) -> dict:
-    output = subprocess.run([sys.executable, "-m", "benchmarks.benchmark_feature_cache", *args],
-                            cwd=REPO_ROOT, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=20)
@@ -101,10 +94,13 @@ def main() -> None:
 
     live_epochs = args.live_epochs or args.epochs
     with tempfile.TemporaryDirectory() as workdir:
-        passes = in_subprocess(["--variant", "encoder"])
-        cached = in_subprocess(["--variant", "cached", "--epochs", str(args.epochs), "--workdir", workdir])
-        warm = in_subprocess(["--variant", "warm", "--epochs", str(args.epochs), "--workdir", workdir])
-        live = in_subprocess(["--variant", "live", "--epochs", str(live_epochs), "--workdir", workdir])
+        def variant(*args_of_variant: str) -> dict:
+            return run_json("benchmarks.benchmark_feature_cache", [*args_of_variant, "--workdir", workdir])
+
+        passes = variant("--variant", "encoder")
+        cached = variant("--variant", "cached", "--epochs", str(args.epochs))
+        warm = variant("--variant", "warm", "--epochs", str(args.epochs))
+        live = variant("--variant", "live", "--epochs", str(live_epochs))
 
     test_pass, all_pass = passes["test"], passes["labelled+validation+test"]
     print(f"machine: {os.cpu_count()} CPU cores; python -m benchmarks.benchmark_feature_cache "

@@ -16,12 +16,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.fresh_process import run_json
+
 VARIANTS = {"plain": (False, False), "xla": (True, False), "plain_buckets": (False, True), "xla_buckets": (True, True)}
 
 
@@ -60,13 +60,9 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as workdir:
         for variant in VARIANTS:
-            process = subprocess.run(
-                [sys.executable, "-m", "benchmarks.benchmark_jit", "--variant", variant, "--epochs", str(args.epochs),
-                 "--buckets", args.buckets, "--workdir", workdir, "--set", *args.set], cwd=REPO_ROOT,
-                capture_output=True, text=True)
-            if process.returncode:
-                sys.exit(f"variant {variant} failed (exit {process.returncode}):\n{process.stderr[-3000:]}")
-            results.append(json.loads(process.stdout.strip().splitlines()[-1]))
+            results.append(run_json("benchmarks.benchmark_jit", [
+                "--variant", variant, "--epochs", str(args.epochs), "--buckets", args.buckets, "--workdir", workdir,
+                "--set", *args.set]))
     print(f"machine: {os.cpu_count()} CPU cores; python -m benchmarks.benchmark_jit " + " ".join(sys.argv[1:]))
     for result in results:
         first, rest = result["epoch_seconds"][0], result["epoch_seconds"][1:]
