@@ -20,14 +20,13 @@ import numpy as np
 from examples.common import (METRICS, add_comparison_arguments, exit_on_error, feature_crf_report, git_commit,
                              invocation, per_class_table, read_records, summarise_runs, train_and_evaluate)
 
-FEATURE_CRF = "feature_crf"
-# name → (config file or None for the feature CRF, overrides, shown as, seed 001's (accuracy %, accuracy
-# without O %, mean F1) or None)
+# name → (config file, or None for a feature CRF, whose overrides choose its templates; overrides; shown as;
+# seed 001's (accuracy %, accuracy without O %, mean F1) or None)
 # The rows between the default and bert_crf add one idea each to the control, which spends bert_crf's
 # schedule (batch 32: 4x the steps of batch 128) and regularisation (head dropout 0.5) without its ideas.
 TUNED = ["training.batch_size=32", "model.head.dropout_rate=0.5"]
 MODELS = {
-    FEATURE_CRF: (None, [], "reference: feature CRF (CRFsuite, hand-written word features)", None),
+    "feature_crf": (None, [], "reference: feature CRF (CRFsuite, hand-written word features)", None),
     "bert_ner": ("config/bert_ner.yaml", [], "BERT NER, seed 001's design (frozen MiniLM, layer mix, MLP head; "
                  "batch 128, dropout 0.1)", (95.90, 78.41, 0.6099)),
     "bert_ner_control": ("config/bert_ner.yaml", TUNED, "control: BERT NER, batch 32, dropout 0.5", None),
@@ -39,14 +38,19 @@ MODELS = {
     "bert_crf": ("config/bert_crf.yaml", [], "bert_crf: control + casing + CRF + lexical features", None),
     "bert_crf_bilstm": ("config/bert_crf_bilstm.yaml", [], "bert_crf_bilstm: bert_crf + a BiLSTM over the words",
                         None),
+    "feature_crf_extended": (None, ["model.lexical_templates=extended"], "reference: feature CRF, extended "
+                             "templates (+ prefixes, words two away, word bigrams)", None),
+    "bert_crf_extended": ("config/bert_crf.yaml", ["model.lexical_templates=extended"],
+                          "bert_crf with the extended lexical features", None),
 }
 
 
 def run_model(name: str, seed: int, extra: Sequence[str]):
-    """`(EvaluationReport, seconds)` of one model on one seed's split."""
+    """`(EvaluationReport, seconds)` of one model on one seed's split; `extra` overrides apply to the model
+    runs, not to the feature CRFs."""
     config_file, overrides, _, _ = MODELS[name]
-    if name == FEATURE_CRF:
-        return feature_crf_report(seed)
+    if config_file is None:
+        return feature_crf_report(seed, overrides)
     seeded = [f"split.seed={seed}", f"training.seed={seed}", *extra]
     evaluation, seconds = train_and_evaluate(config_file, [f"run_name={name}_seed{seed}", *overrides, *seeded])
     return evaluation.report, seconds
@@ -120,7 +124,7 @@ def main(argv=None) -> None:
             for name in args.models:
                 if (name, seed) in done:
                     continue
-                report, seconds = run_model(name, seed, [] if name == FEATURE_CRF else args.overrides)
+                report, seconds = run_model(name, seed, args.overrides)
                 rows.append({"model": name, "seed": seed, **report.summary_row(), "seconds": round(seconds, 1),
                              "commit": commit})
                 per_class.append({"model": name, "seed": seed,

@@ -146,7 +146,7 @@ class Tagger:
         self.label_map = label_map
         self.featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                               self.label_map, long_sentences="split",
-                                              lexical_features=config.model.lexical_features,
+                                              lexical_templates=config.model.lexical_template_set,
                                               char_features=config.model.reads_char_ids,
                                               max_pieces_per_word=config.data.max_pieces_per_word)
         self._predictor = FirstPiecePredictor(model, label_map.span_reading())

@@ -28,8 +28,8 @@ import yaml
 from ner import readers, registry, tagging
 from ner.errors import ConfigError
 from ner.registry import (DISTRIBUTE_STRATEGIES, EARLY_STOPPING_MONITORS, ENCODER_LAYER_CHOICES, KL_REDUCTIONS,
-                          LABELLED_SELECTIONS, LONG_SENTENCE_POLICIES, PRECISIONS, PRIOR_SOURCES, RNN_CELLS,
-                          SPLIT_PROTOCOLS)
+                          LABELLED_SELECTIONS, LEXICAL_TEMPLATE_SETS, LONG_SENTENCE_POLICIES, PRECISIONS,
+                          PRIOR_SOURCES, RNN_CELLS, SPLIT_PROTOCOLS)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
@@ -249,12 +249,13 @@ class ModelConfig:
     allow when decoding) by the CRF models (bert_crf, bert_bilstm_crf). `casing_dim` > 0 gives every model
     an embedding of each word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out.
     `lexical_features` adds learned scores of the word's hashed lexical features (`ner.lexical`) to a CRF
-    model's emission scores. `char_cnn_filters` > 0 appends to the encoder's vectors (with casing) the
-    max-pooled features of that many filters of a character CNN over each word (`ner.chars`,
-    `ner.models.word_shape.CharCNN`) in the model types that take one (bert_ner, bert_crf); 0 leaves it
-    out. `word_rnn` puts the `rnn` section's recurrent stack over the words between the encoder's vectors
-    (with casing) and the head of a model type that takes one (bert_crf), so that it also trains on
-    cached features."""
+    model's emission scores; `lexical_templates` chooses them: `crf`, the feature CRF's, or `extended`, with
+    prefixes, words two away and word bigrams (`ner.lexical.TEMPLATE_SETS`). `char_cnn_filters` > 0
+    appends to the encoder's vectors (with casing) the max-pooled features of that many filters of a
+    character CNN over each word (`ner.chars`, `ner.models.word_shape.CharCNN`) in the model types that take
+    one (bert_ner, bert_crf); 0 leaves it out. `word_rnn` puts the `rnn` section's recurrent stack over the
+    words between the encoder's vectors (with casing) and the head of a model type that takes one
+    (bert_crf), so that it also trains on cached features."""
 
     type: str = "bert_ner"
     embedding_dim: int = 784
@@ -264,8 +265,14 @@ class ModelConfig:
     crf_constraints: bool = True
     casing_dim: int = 0
     lexical_features: bool = False
+    lexical_templates: str = "crf"
     char_cnn_filters: int = 0
     word_rnn: bool = False
+
+    @property
+    def lexical_template_set(self) -> Optional[str]:
+        """The lexical features the model reads (a key of `ner.lexical.TEMPLATE_SETS`), None without them."""
+        return self.lexical_templates if self.lexical_features else None
 
     @property
     def reads_char_ids(self) -> bool:
@@ -296,6 +303,8 @@ class ModelConfig:
                         self.char_cnn_filters))
         if self.encoder_layers not in ENCODER_LAYER_CHOICES:
             out.append(("encoder_layers", f"one of {ENCODER_LAYER_CHOICES}", self.encoder_layers))
+        if self.lexical_templates not in LEXICAL_TEMPLATE_SETS:
+            out.append(("lexical_templates", f"one of {LEXICAL_TEMPLATE_SETS}", self.lexical_templates))
         return out
 
 

@@ -1,23 +1,44 @@
 """Lexical features: the hand-written word features of the classic CRF, as hashed ids a model can weigh.
 
-For every word, four templates — the lower-cased word, its last two and last three characters, and its
-collapsed shape ("McDonald's" → "XxXx'x") — are read for the word itself and for the words on either
-side (a sentence boundary reads as `<s>` / `</s>`), and each (offset, template, value) string is hashed
-(FarmHash fingerprint, `tf.strings.to_hash_bucket_fast`) into `NUM_BUCKETS` ids: `NUM_LEXICAL_IDS` ids per
-word. A CRF model with `model.lexical_features` learns one score per id and label and adds the word's
-scores to its emission scores: a linear-chain CRF over these features is the feature-CRF reference
-(`ner.baselines.feature_crf`), so the model contains that reference and adds the encoder to it.
+A feature reads one template of one word — the lower-cased word, its last two or three characters, its
+first two or three (lower-cased), or its collapsed shape ("McDonald's" → "XxXx'x") — at an offset from the
+word being tagged, or two such values joined (a word bigram); a sentence boundary reads as `<s>` / `</s>`.
+Each feature's name and value are hashed (FarmHash fingerprint, `tf.strings.to_hash_bucket_fast`) into
+`NUM_BUCKETS` ids, one id per feature and word. A CRF model with `model.lexical_features` learns one score
+per id and label and adds the word's scores to its emission scores.
+
+`model.lexical_templates` chooses the feature set (`TEMPLATE_SETS`):
+  * `crf`: the feature CRF's — lower-cased word, suffixes of 2 and 3, shape — for the word and the words on
+    either side (12 ids a word). A linear-chain CRF over them is the feature-CRF reference
+    (`ner.baselines.feature_crf`), so the model contains that reference and adds the encoder to it.
+  * `extended`: those, plus the word's prefixes of 2 and 3, the lower-cased word and shape two words away on
+    either side, and the word bigrams with each neighbour (20 ids a word).
 
 The ids are computed by TensorFlow string ops in one function, `lexical_ids_in_graph`, which both the
 featurizer and the serving graph run, so training and serving see the same ids.
 """
+from typing import Dict, Tuple
+
 import tensorflow as tf
 
-LEXICAL_IDS = "lexical_ids"  # the feature name: [B, T, NUM_LEXICAL_IDS] int32, on each word's first piece
+LEXICAL_IDS = "lexical_ids"  # the feature name: [B, T, K] int32, on each word's first piece
 NUM_BUCKETS = 1 << 18
-TEMPLATES = ("lower", "suffix2", "suffix3", "shape")
-OFFSETS = (-1, 0, 1)
-NUM_LEXICAL_IDS = len(TEMPLATES) * len(OFFSETS)
+TEMPLATES = ("lower", "suffix2", "suffix3", "shape", "prefix2", "prefix3")
+
+Feature = Tuple[Tuple[int, str], ...]  # the (offset, template) values a feature joins
+_CRF_FEATURES: Tuple[Feature, ...] = tuple(((offset, template),) for offset in (-1, 0, 1)
+                                           for template in ("lower", "suffix2", "suffix3", "shape"))
+TEMPLATE_SETS: Dict[str, Tuple[Feature, ...]] = {  # keys: `ner.registry.LEXICAL_TEMPLATE_SETS`
+    "crf": _CRF_FEATURES,
+    "extended": _CRF_FEATURES + (((0, "prefix2"),), ((0, "prefix3"),), ((-2, "lower"),), ((-2, "shape"),),
+                                 ((2, "lower"),), ((2, "shape"),), ((-1, "lower"), (0, "lower")),
+                                 ((0, "lower"), (1, "lower"))),
+}
+
+
+def num_lexical_ids(template_set: str) -> int:
+    """K, the lexical ids of a word under `template_set`."""
+    return len(TEMPLATE_SETS[template_set])
 
 
 def _templates(words: tf.Tensor) -> tf.Tensor:
@@ -25,32 +46,42 @@ def _templates(words: tf.Tensor) -> tf.Tensor:
     shape = tf.strings.regex_replace(words, "[A-Z]+", "X")
     shape = tf.strings.regex_replace(shape, "[a-z]+", "x")
     shape = tf.strings.regex_replace(shape, "[0-9]+", "d")
-    return tf.stack([tf.strings.lower(words, encoding="utf-8"),
+    lower = tf.strings.lower(words, encoding="utf-8")
+    return tf.stack([lower,
                      tf.strings.regex_replace(words, "^(?s).*?(.{0,2})$", r"\1"),  # '.' is one UTF-8 character
                      tf.strings.regex_replace(words, "^(?s).*?(.{0,3})$", r"\1"),
-                     shape], axis=1)
+                     shape,
+                     tf.strings.regex_replace(lower, "^(?s)(.{0,2}).*$", r"\1"),
+                     tf.strings.regex_replace(lower, "^(?s)(.{0,3}).*$", r"\1")], axis=1)
 
 
-def lexical_ids_in_graph(words: tf.RaggedTensor) -> tf.Tensor:
+def lexical_ids_in_graph(words: tf.RaggedTensor, template_set: str = "crf") -> tf.Tensor:
     """Hashed lexical feature ids of every word.
 
     Args:
       words: tf.string ragged [S, (W)], the words of S sentences.
+      template_set: a key of `TEMPLATE_SETS`.
     Returns:
-      int32 [N, NUM_LEXICAL_IDS] for the N words in row-major order; column o·4 + t holds template t of
-      the word at offset OFFSETS[o] (`<s>` / `</s>` past the sentence's ends).
+      int32 [N, K] for the N words in row-major order, K = `num_lexical_ids(template_set)`: column k holds
+      the k-th feature of the set, hashed from "offset:template[|offset:template]:value[|value]" (`<s>` /
+      `</s>` past the sentence's ends).
     """
-    values = _templates(words.flat_values)  # [N, 4]
+    features = TEMPLATE_SETS[template_set]
+    values = _templates(words.flat_values)  # [N, len(TEMPLATES)]
     index = tf.range(tf.shape(values, out_type=tf.int64)[0])  # [N]
     sentence = words.value_rowids()  # [N]
     position = index - tf.gather(words.row_starts(), sentence)  # [N] index of the word in its sentence
     length = tf.gather(words.row_lengths(), sentence)  # [N] words in its sentence
-    columns = []
-    for offset in OFFSETS:
+    last = tf.maximum(tf.size(index, tf.int64) - 1, 0)
+    at_offset = {}  # offset → [N, len(TEMPLATES)], each word's neighbour's values at that offset
+    for offset in sorted({offset for feature in features for offset, _ in feature}):
         inside = (position + offset >= 0) & (position + offset < length)  # [N]
-        neighbour = tf.gather(values, tf.clip_by_value(index + offset, 0, tf.maximum(tf.size(index, tf.int64) - 1, 0)))
-        columns.append(tf.where(inside[:, None], neighbour, "<s>" if offset < 0 else "</s>"))  # [N, 4]
-    values = tf.concat(columns, axis=1)  # [N, NUM_LEXICAL_IDS]
-    prefixes = tf.constant([f"{offset}:{name}:" for offset in OFFSETS for name in TEMPLATES])
-    keys = tf.strings.join([tf.broadcast_to(prefixes, tf.shape(values)), values])
-    return tf.cast(tf.strings.to_hash_bucket_fast(keys, NUM_BUCKETS), tf.int32)
+        neighbour = tf.gather(values, tf.clip_by_value(index + offset, 0, last))
+        at_offset[offset] = tf.where(inside[:, None], neighbour, "<s>" if offset < 0 else "</s>")
+    keys = []
+    for feature in features:
+        name = "|".join(f"{offset}:{template}" for offset, template in feature)
+        parts = [at_offset[offset][:, TEMPLATES.index(template)] for offset, template in feature]
+        keys.append(tf.strings.join([name + ":", tf.strings.reduce_join(tf.stack(parts, axis=1), axis=1,
+                                                                           separator="|")]))
+    return tf.cast(tf.strings.to_hash_bucket_fast(tf.stack(keys, axis=1), NUM_BUCKETS), tf.int32)

@@ -230,7 +230,7 @@ class EncodedSentences:
     label_ids:      [N, T] int32, the word's label id on its first piece, IGNORE_LABEL elsewhere.
     word_casing:    [N, T] int32, the word's casing class (`ner.casing`) on its first piece, 0 elsewhere.
     lexical_ids:    [N, T, K] int32, the word's K hashed lexical feature ids (`ner.lexical`) on its first
-                    piece, 0 elsewhere; K = 0 unless the featurizer was made with `lexical_features`.
+                    piece, 0 elsewhere; K = 0 unless the featurizer was made with `lexical_templates`.
     char_ids:       [N, T, C] int32, the word's character ids (`ner.chars`) on its first piece, 0 elsewhere;
                     C = 0 unless the featurizer was made with `char_features`.
     sentence_ids:   [N] int64, the sentence each row came from (a sentence's rows are consecutive).
@@ -280,8 +280,9 @@ class WordPieceFeaturizer:
     `max_pieces_per_word`, when set, keeps only each word's first pieces up to that number (1: seed 001's
     input, one piece per word); None keeps them all.
 
-    Every word's casing class (`ner.casing`) is placed on its first piece; with `lexical_features`, its
-    hashed lexical feature ids (`ner.lexical`) too, and with `char_features` its character ids (`ner.chars`).
+    Every word's casing class (`ner.casing`) is placed on its first piece; with `lexical_templates` (a set
+    of `ner.lexical.TEMPLATE_SETS`), its hashed lexical feature ids (`ner.lexical`) too, and with
+    `char_features` its character ids (`ner.chars`).
     """
 
     def __init__(
@@ -291,7 +292,7 @@ class WordPieceFeaturizer:
         max_seq_length: int,
         label_map: LabelMap,
         long_sentences: str = "split",
-        lexical_features: bool = False,
+        lexical_templates: Optional[str] = None,
         max_pieces_per_word: int | None = None,
         char_features: bool = False,
     ) -> None:
@@ -307,7 +308,7 @@ class WordPieceFeaturizer:
         self.max_seq_length = max_seq_length
         self.label_map = label_map
         self.long_sentences = long_sentences
-        self.lexical_features = lexical_features
+        self.lexical_templates = lexical_templates
         self.char_features = char_features
         vocab = _read_vocab(Path(vocab_path))
         self._vocab_size = len(vocab)
@@ -342,8 +343,9 @@ class WordPieceFeaturizer:
         flat_words = [w for s in sentences for w in s.words]
         words = tf.constant(flat_words, dtype=tf.string, shape=[len(flat_words)])  # [W]
         casing = casing_ids(flat_words)  # [W]
-        lexical = (lexical_ids_in_graph(tf.RaggedTensor.from_row_lengths(words, lengths)).numpy()
-                   if self.lexical_features else np.zeros((len(flat_words), 0), np.int32))  # [W, K]
+        sentences_words = tf.RaggedTensor.from_row_lengths(words, lengths)  # [S, (W)]
+        lexical = (lexical_ids_in_graph(sentences_words, self.lexical_templates).numpy() if self.lexical_templates
+                   else np.zeros((len(flat_words), 0), np.int32))  # [W, K]
         chars = (char_ids_in_graph(words).numpy() if self.char_features
                  else np.zeros((len(flat_words), 0), np.int32))  # [W, C]
         pieces, piece_counts, words_unk = self._word_pieces(sentences, lengths)  # [P], [W], int

@@ -19,6 +19,8 @@ from ner.errors import ConfigError
 LONG_SENTENCE_POLICIES = ("split", "truncate")  # `ner.preprocessor.WordPieceFeaturizer(long_sentences=)`
 # the head reads the last encoder layer, a learned mix of all, or all side by side (`ner.models.layer_mix`)
 ENCODER_LAYER_CHOICES = ("last", "mix", "concat")
+# the lexical features a CRF model may weigh (`ner.lexical.TEMPLATE_SETS`, `model.lexical_templates`)
+LEXICAL_TEMPLATE_SETS = ("crf", "extended")
 RNN_CELLS = ("lstm", "gru")  # `ner.layers.recurrent.recurrent_layer`
 LABELLED_SELECTIONS = ("random", "fewer_outside")  # how `ner.preprocessor.make_split` draws the labelled part
 DISTRIBUTE_STRATEGIES = ("none", "mirrored", "multi_worker")  # `ner.distribute.make_strategy`

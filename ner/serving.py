@@ -64,13 +64,13 @@ class ServingModule(tf.Module):
       max_seq_length: word pieces per row, [CLS] and [SEP] included.
       label_map: the labels of the class ids and their scheme (how they read as entity spans).
       first_piece_mask: whether the model reads the `first_piece_mask` feature (the CRF taggers).
-      lexical_features: whether the model reads the words' lexical feature ids (`ner.lexical`).
+      lexical_templates: the lexical features the model reads (a set of `ner.lexical.TEMPLATE_SETS`); None: none.
       char_features: whether the model reads the words' character ids (`ner.chars`).
       max_pieces_per_word: the most word pieces each word keeps (`data.max_pieces_per_word`); None: all.
     """
 
     def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, label_map: LabelMap,
-                 first_piece_mask: bool, lexical_features: bool = False, max_pieces_per_word: Optional[int] = None,
+                 first_piece_mask: bool, lexical_templates: Optional[str] = None, max_pieces_per_word: Optional[int] = None,
                  char_features: bool = False):
         super().__init__(name="ner_serving")
         # The SavedModel tracks the model's variables, not the Keras model: it then holds the signature
@@ -93,7 +93,7 @@ class ServingModule(tf.Module):
         self.budget = max_seq_length - 2  # pieces per row besides [CLS] and [SEP]
         self.pieces_per_word = self.budget if max_pieces_per_word is None else min(self.budget, max_pieces_per_word)
         self.first_piece_mask = first_piece_mask
-        self.lexical_features = lexical_features
+        self.lexical_templates = lexical_templates
         self.char_features = char_features
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
@@ -143,8 +143,8 @@ class ServingModule(tf.Module):
         features = {"input_word_ids": input_word_ids, "input_mask": input_mask,
                     "input_type_ids": tf.zeros_like(input_word_ids),
                     WORD_CASING: on_first_pieces(casing_ids_in_graph(words.flat_values))}  # [R, T]
-        if self.lexical_features:
-            features[LEXICAL_IDS] = on_first_pieces(lexical_ids_in_graph(words))  # [R, T, K]
+        if self.lexical_templates:
+            features[LEXICAL_IDS] = on_first_pieces(lexical_ids_in_graph(words, self.lexical_templates))  # [R, T, K]
         if self.char_features:
             features[CHAR_IDS] = on_first_pieces(char_ids_in_graph(words.flat_values))  # [R, T, C]
         if self.first_piece_mask:
@@ -235,7 +235,7 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
                        "or a previous export to replace")
     module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map,
                            model_type(tagger.config.model.type).reads_first_piece_mask,
-                           lexical_features=tagger.config.model.lexical_features,
+                           lexical_templates=tagger.config.model.lexical_template_set,
                            max_pieces_per_word=tagger.config.data.max_pieces_per_word,
                            char_features=tagger.config.model.reads_char_ids)
     with atomic_path(output_dir) as tmp:

@@ -342,3 +342,23 @@ def test_seeds_in_several_files_are_summarised_by_model_and_epochs(tmp_path):
         summarise("conll2003", [tmp_path / "bad.csv"])
     with pytest.raises(NerError, match=r"missing.csv: cannot be read"):
         summarise("conll2003", [tmp_path / "missing.csv"])
+
+
+def test_compare_taggers_gives_each_row_its_overrides(monkeypatch):
+    """A feature-CRF row reads its own overrides (its templates), not `--set`; a model row reads both."""
+    from examples import compare_taggers
+
+    calls = []
+    monkeypatch.setattr(compare_taggers, "feature_crf_report",
+                        lambda seed, overrides: calls.append(("crf", seed, list(overrides))) or ("report", 1.0))
+
+    class Evaluation:
+        report = "report"
+
+    monkeypatch.setattr(compare_taggers, "train_and_evaluate",
+                        lambda config, overrides: calls.append((config, overrides)) or (Evaluation(), 2.0))
+    for name in ("feature_crf", "feature_crf_extended", "bert_crf_extended"):
+        compare_taggers.run_model(name, 2, ["model.casing_dim=4"])
+    assert calls == [("crf", 2, []), ("crf", 2, ["model.lexical_templates=extended"]),
+                     ("config/bert_crf.yaml", ["run_name=bert_crf_extended_seed2", "model.lexical_templates=extended",
+                                               "split.seed=2", "training.seed=2", "model.casing_dim=4"])]

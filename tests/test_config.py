@@ -133,6 +133,8 @@ def test_early_stopping_is_off_by_default_and_set_by_two_keys():
     ("model: {rnn: {num_layers: 0}}", "key 'model.rnn.num_layers' must be a positive integer"),
     ("model: {rnn: {unit: 3}}", "unknown key 'model.rnn.unit'"),
     ("model: {type: crf}", "key 'model.type' must be one of"),
+    ("model: {lexical_templates: rich}",
+     "key 'model.lexical_templates' must be one of ('crf', 'extended'), got 'rich'"),
     ("split: {labelled_selection: biased}",
      "key 'split.labelled_selection' must be one of ('random', 'fewer_outside'), got 'biased'"),
     ("split: {added_labelled_file: ' '}",

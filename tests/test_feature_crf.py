@@ -15,6 +15,17 @@ def test_sentence_features_by_hand():
     assert last["EOS"] is True and last["-1:lower"] == "paris" and last["digit"] is True and "BOS" not in last
 
 
+def test_extended_sentence_features_add_the_extended_lexical_templates():
+    """The same additions as the `extended` lexical ids (`ner.lexical`), by hand."""
+    words = ["New", "York", "rises"]
+    plain, extended = sentence_features(words), sentence_features(words, "extended")
+    assert {key: extended[0][key] for key in set(extended[0]) - set(plain[0])} == {
+        "prefix2": "ne", "prefix3": "new", "-2:lower": "<s>", "-2:shape": "<s>", "+2:lower": "rises",
+        "+2:shape": "x", "-1|0:lower": "<s>|new", "0|+1:lower": "new|york"}
+    assert extended[2]["-2:shape"] == "Xx" and extended[2]["0|+1:lower"] == "rises|</s>"
+    assert all(extended[i].items() >= plain[i].items() for i in range(3))
+
+
 def test_the_crf_learns_a_capitalisation_rule_and_a_transition():
     # Capitalised words are entities; a capitalised word right after one continues it (I-), else B-.
     train = [["Anna", "met", "Bob", "Smith", "today"], ["we", "saw", "Carl"], ["Dora", "Evans", "left"]] * 5

@@ -16,7 +16,7 @@ from ner.casing import NUM_CASING_IDS, OTHER, WORD_CASING, casing_ids, casing_id
 from ner.chars import CHAR_IDS, MAX_WORD_CHARS, char_ids_in_graph
 from ner.config import ModelConfig
 from ner.data import ModelInputs, model_for, prepare_data
-from ner.lexical import LEXICAL_IDS, NUM_BUCKETS, NUM_LEXICAL_IDS, lexical_ids_in_graph
+from ner.lexical import LEXICAL_IDS, NUM_BUCKETS, lexical_ids_in_graph
 from ner.models.word_shape import CharCNN
 from ner.readers import Sentence
 from ner.tagging import IGNORE_LABEL
@@ -89,7 +89,7 @@ def test_lexical_ids_follow_the_templates_and_neighbours():
     """Same (offset, template, value) → same id, wherever the word is; sentence ends read as <s> / </s>."""
     words = tf.ragged.constant([["Paris", "is", "big"], ["Paris"], []])
     ids = lexical_ids_in_graph(words).numpy()
-    assert ids.shape == (4, NUM_LEXICAL_IDS) and ids.min() >= 0 and ids.max() < NUM_BUCKETS
+    assert ids.shape == (4, 12) and ids.min() >= 0 and ids.max() < NUM_BUCKETS
     first, alone = ids[0], ids[3]
     assert (first[4:8] == alone[4:8]).all()       # the word's own templates: "paris", "is", "ris", "Xx"
     assert (first[0:4] == alone[0:4]).all()       # both start a sentence: <s>
@@ -98,6 +98,23 @@ def test_lexical_ids_follow_the_templates_and_neighbours():
     expected = tf.strings.to_hash_bucket_fast(["0:lower:paris", "0:suffix2:is", "0:suffix3:ris", "0:shape:Xx",
                                                "1:lower:is", "-1:shape:Xx"], NUM_BUCKETS).numpy()
     assert [first[4], first[5], first[6], first[7], first[8], ids[1][3]] == expected.tolist()
+
+
+def test_extended_lexical_ids_add_prefixes_words_two_away_and_bigrams():
+    """The extended set: the feature CRF's 12 ids, then prefix2, prefix3, lower and shape two words to the
+    left, the same to the right, and the bigrams with the left and the right neighbour, hashed by hand."""
+    words = tf.ragged.constant([["New", "York", "rises"]])
+    crf, extended = lexical_ids_in_graph(words).numpy(), lexical_ids_in_graph(words, "extended").numpy()
+    assert extended.shape == (3, 20)
+    np.testing.assert_array_equal(extended[:, :12], crf)
+    expected = tf.strings.to_hash_bucket_fast([
+        ["0:prefix2:ne", "0:prefix3:new", "-2:lower:<s>", "-2:shape:<s>", "2:lower:rises", "2:shape:x",
+         "-1:lower|0:lower:<s>|new", "0:lower|1:lower:new|york"],
+        ["0:prefix2:yo", "0:prefix3:yor", "-2:lower:<s>", "-2:shape:<s>", "2:lower:</s>", "2:shape:</s>",
+         "-1:lower|0:lower:new|york", "0:lower|1:lower:york|rises"],
+        ["0:prefix2:ri", "0:prefix3:ris", "-2:lower:new", "-2:shape:Xx", "2:lower:</s>", "2:shape:</s>",
+         "-1:lower|0:lower:york|rises", "0:lower|1:lower:rises|</s>"]], NUM_BUCKETS).numpy()
+    np.testing.assert_array_equal(extended[:, 12:], expected)
 
 
 def test_char_ids_by_hand():
@@ -148,7 +165,7 @@ def test_word_ids_reach_the_cached_and_live_crf_alike(tmp_path, tiny_encoder_han
     data = prepare_data(config, verbose=False)
     first = data.encoded_all.label_ids != IGNORE_LABEL
     placed = data.encoded_all.lexical_ids if word_ids == LEXICAL_IDS else data.encoded_all.char_ids
-    assert placed.shape[-1] == (NUM_LEXICAL_IDS if word_ids == LEXICAL_IDS else MAX_WORD_CHARS)
+    assert placed.shape[-1] == (12 if word_ids == LEXICAL_IDS else MAX_WORD_CHARS)  # the feature CRF's 12
     assert (placed[~first] == 0).all()
     model = model_for(config, data)
     table = model.lexical.weights_per_id if word_ids == LEXICAL_IDS else model.chars.embedding

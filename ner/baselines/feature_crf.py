@@ -4,14 +4,17 @@ It is the row every results table carries (DEVELOPERS.md): a ten-second model th
 beat on the same split and metrics. The features follow the usual CoNLL recipe — the lower-cased word,
 2- and 3-character suffixes, casing and digit flags, a collapsed word shape, the same for the words on
 either side, and sentence-boundary markers — with c1 = c2 = 0.1, 100 L-BFGS iterations and every
-transition allowed (the settings of the measurement in issue #12).
+transition allowed (the settings of the measurement in issue #12). `templates="extended"` adds what the
+`extended` lexical features of the CRF models add (`ner.lexical.TEMPLATE_SETS`): 2- and 3-character
+prefixes, the lower-cased word and shape two words away on either side, and the word bigrams with each
+neighbour.
 
 `sklearn-crfsuite` is an optional dependency (extra `baselines`, installed by `./install.sh`); importing
 this module without it works, building a `FeatureCRF` says what to install.
 """
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 FeatureDict = Dict[str, Union[str, bool]]
 
@@ -29,8 +32,21 @@ def _own_features(word: str, prefix: str) -> FeatureDict:
             f"{prefix}shape": word_shape(word)}
 
 
-def sentence_features(words: Sequence[str]) -> List[FeatureDict]:
-    """One feature dict per word: its own features, its neighbours' (prefixed -1: and +1:), BOS/EOS."""
+def _extended_features(words: Sequence[str], i: int) -> FeatureDict:
+    def lower(j: int) -> str:
+        return words[j].lower() if 0 <= j < len(words) else ("<s>" if j < 0 else "</s>")
+
+    def shape(j: int) -> str:
+        return word_shape(words[j]) if 0 <= j < len(words) else ("<s>" if j < 0 else "</s>")
+
+    return {"prefix2": words[i][:2].lower(), "prefix3": words[i][:3].lower(), "-2:lower": lower(i - 2),
+            "-2:shape": shape(i - 2), "+2:lower": lower(i + 2), "+2:shape": shape(i + 2),
+            "-1|0:lower": f"{lower(i - 1)}|{lower(i)}", "0|+1:lower": f"{lower(i)}|{lower(i + 1)}"}
+
+
+def sentence_features(words: Sequence[str], templates: str = "crf") -> List[FeatureDict]:
+    """One feature dict per word: its own features, its neighbours' (prefixed -1: and +1:), BOS/EOS; with
+    `templates="extended"` also prefixes, the words two away and the bigrams (module docstring)."""
     features = []
     for i, word in enumerate(words):
         feature = {"bias": True, **_own_features(word, "")}
@@ -42,17 +58,21 @@ def sentence_features(words: Sequence[str]) -> List[FeatureDict]:
             feature.update(_own_features(words[i + 1], "+1:"))
         else:
             feature["EOS"] = True
+        if templates == "extended":
+            feature.update(_extended_features(words, i))
         features.append(feature)
     return features
 
 
 @dataclass(frozen=True)
 class FeatureCRFOptions:
-    """CRFsuite's L-BFGS settings: L1 (`c1`) and L2 (`c2`) weights and the iteration budget."""
+    """CRFsuite's L-BFGS settings: L1 (`c1`) and L2 (`c2`) weights and the iteration budget; `templates`, the
+    word features (`crf` or `extended`, as `model.lexical_templates`)."""
 
     c1: float = 0.1
     c2: float = 0.1
     max_iterations: int = 100
+    templates: str = "crf"
 
 
 class FeatureCRF:
@@ -76,17 +96,20 @@ class FeatureCRF:
         for index, (words, tags) in enumerate(zip(sentences, labels)):
             if len(words) != len(tags):
                 raise ValueError(f"training sentence {index}: {len(words)} words but {len(tags)} labels")
-        self._crf.fit([sentence_features(words) for words in sentences], [list(tags) for tags in labels])
+        self._crf.fit([sentence_features(words, self.options.templates) for words in sentences],
+                      [list(tags) for tags in labels])
         return self
 
     def predict(self, sentences: Sequence[Sequence[str]]) -> List[List[str]]:
         """The Viterbi label sequence of each sentence."""
-        return [list(tags) for tags in self._crf.predict([sentence_features(words) for words in sentences])]
+        features = [sentence_features(words, self.options.templates) for words in sentences]
+        return [list(tags) for tags in self._crf.predict(features)]
 
 
-def evaluate_on_split(config, parts: Sequence[str] = ("test",), options: FeatureCRFOptions = FeatureCRFOptions()):
+def evaluate_on_split(config, parts: Sequence[str] = ("test",), options: Optional[FeatureCRFOptions] = None):
     """Trains a `FeatureCRF` on the labelled part of `config`'s corpus and split (the split a model run of
-    the same config gets) and scores it on each of `parts` with the package's metrics.
+    the same config gets) and scores it on each of `parts` with the package's metrics. Without `options`,
+    the defaults with the config's `model.lexical_templates`.
 
     Labels are the config's tag scheme (`data.tag_scheme`), turned back into IOB2 for scoring as the
     models' are. Returns `({part: EvaluationReport}, training seconds)`.
@@ -98,6 +121,7 @@ def evaluate_on_split(config, parts: Sequence[str] = ("test",), options: Feature
     from ner.model_evaluator import build_report
     from ner.tagging import LabelMap, bio_tags
 
+    options = options or FeatureCRFOptions(templates=config.model.lexical_templates)
     corpus = read_corpus(config.data)
     split = make_corpus_split(config, corpus)
     label_map = LabelMap.for_scheme(config.data.tag_scheme, corpus.entity_types)

@@ -10,7 +10,7 @@ from typing import Optional
 from ner.casing import WORD_CASING
 from ner.chars import CHAR_IDS, MAX_WORD_CHARS
 from ner.config import EncoderConfig, ModelConfig
-from ner.lexical import LEXICAL_IDS, NUM_LEXICAL_IDS
+from ner.lexical import LEXICAL_IDS, num_lexical_ids
 from ner.distribute import call_on_replicas
 from ner.models.base import TokenClassifier
 from ner.models.baseline_ner import BaselineNER
@@ -47,12 +47,12 @@ def build_model(model: ModelConfig, encoder: EncoderConfig, num_labels: int, voc
         head = MLPHead(model.head.hidden_units, model.head.latent_dim, num_labels, model.head.dropout_rate,
                        softmax=not spec.owns_loss, kernel_l2=model.head.l2)
         built = resolve(spec.builder)(model, encoder, head, num_labels, vocab_size, label_map)
-        call_on_replicas(built, _dummy_features(spec.reads_first_piece_mask, model.lexical_features,
+        call_on_replicas(built, _dummy_features(spec.reads_first_piece_mask, model.lexical_template_set,
                                                 model.reads_char_ids), training=False)
     return built
 
 
-def _dummy_features(with_first_piece_mask: bool, with_lexical_ids: bool, with_char_ids: bool) -> dict:
+def _dummy_features(with_first_piece_mask: bool, lexical_templates: Optional[str], with_char_ids: bool) -> dict:
     """A one-row batch of two pieces [1, 2] (and its first-piece mask) that creates a model's weights."""
     import tensorflow as tf
 
@@ -61,8 +61,8 @@ def _dummy_features(with_first_piece_mask: bool, with_lexical_ids: bool, with_ch
                 WORD_CASING: tf.constant([[0, 1]], dtype=tf.int32)}
     if with_first_piece_mask:
         features[FIRST_PIECE_MASK] = tf.constant([[0, 1]], dtype=tf.int32)
-    if with_lexical_ids:
-        features[LEXICAL_IDS] = tf.zeros([1, 2, NUM_LEXICAL_IDS], dtype=tf.int32)
+    if lexical_templates:
+        features[LEXICAL_IDS] = tf.zeros([1, 2, num_lexical_ids(lexical_templates)], dtype=tf.int32)
     if with_char_ids:
         features[CHAR_IDS] = tf.zeros([1, 2, MAX_WORD_CHARS], dtype=tf.int32)
     return features
