@@ -29,7 +29,7 @@ from ner import readers, registry, tagging
 from ner.errors import ConfigError
 from ner.registry import (DISTRIBUTE_STRATEGIES, EARLY_STOPPING_MONITORS, ENCODER_LAYER_CHOICES, KL_REDUCTIONS,
                           LABELLED_SELECTIONS, LEXICAL_TEMPLATE_SETS, LONG_SENTENCE_POLICIES, PRECISIONS,
-                          PRIOR_SOURCES, RNN_CELLS, SPLIT_PROTOCOLS)
+                          PRIOR_SOURCES, RNN_CELLS, SPLIT_PROTOCOLS, WORD_POOLINGS)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
@@ -245,8 +245,10 @@ class RnnConfig:
 class ModelConfig:
     """Which model to build; `embedding_dim` is used by the models without an encoder (ner_baseline,
     bilstm, gru), `encoder_layers` (the last layer, a learned mix of all, or all side by side) by the ones
-    with one, `rnn` by the recurrent ones, `crf_constraints` (forbid transitions the tag scheme does not
-    allow when decoding) by the CRF models (bert_crf, bert_bilstm_crf). `casing_dim` > 0 gives every model
+    with one, `word_pooling` (a word's vector: its first piece's, or the mean over its pieces; `mean` in
+    the model types that take it, bert_crf) by those too, `rnn` by the recurrent ones, `crf_constraints`
+    (forbid transitions the tag scheme does not allow when decoding) by the CRF models (bert_crf,
+    bert_bilstm_crf). `casing_dim` > 0 gives every model
     an embedding of each word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out.
     `lexical_features` adds learned scores of the word's hashed lexical features (`ner.lexical`) to a CRF
     model's emission scores; `lexical_templates` chooses them: `crf`, the feature CRF's, or `extended`, with
@@ -260,6 +262,7 @@ class ModelConfig:
     type: str = "bert_ner"
     embedding_dim: int = 784
     encoder_layers: str = "last"
+    word_pooling: str = "first"
     head: HeadConfig = field(default_factory=HeadConfig)
     rnn: RnnConfig = field(default_factory=RnnConfig)
     crf_constraints: bool = True
@@ -303,6 +306,13 @@ class ModelConfig:
                         self.char_cnn_filters))
         if self.encoder_layers not in ENCODER_LAYER_CHOICES:
             out.append(("encoder_layers", f"one of {ENCODER_LAYER_CHOICES}", self.encoder_layers))
+        if self.word_pooling not in WORD_POOLINGS:
+            out.append(("word_pooling", f"one of {WORD_POOLINGS}", self.word_pooling))
+        elif (self.word_pooling != "first" and self.type in MODEL_TYPES
+              and not registry.model_type(self.type).takes_word_pooling):
+            out.append(("word_pooling", "first: averaging a word's pieces needs a model type that reads where words "
+                        f"start ({', '.join(t for t in MODEL_TYPES if registry.model_type(t).takes_word_pooling)})",
+                        self.word_pooling))
         if self.lexical_templates not in LEXICAL_TEMPLATE_SETS:
             out.append(("lexical_templates", f"one of {LEXICAL_TEMPLATE_SETS}", self.lexical_templates))
         return out

@@ -166,7 +166,8 @@ class ModelInputs:
             info = encoder_info(model.encoder)
             self.store = WordFeatureStore.open(
                 resolve_path(config.paths.feature_cache_dir), data.encoded_all, resolve_handle(config.encoder.handle),
-                use_all_layers=model.layer_mix is not None, num_layers=info.num_layers, hidden_size=info.hidden_size)
+                use_all_layers=model.layer_mix is not None, num_layers=info.num_layers, hidden_size=info.hidden_size,
+                word_pooling=config.model.word_pooling)
             with precision_policy(config.training.precision):
                 self.trainable_model = word_feature_twin(model)
             self._encode = make_encode_fn(model.encoder, use_all_layers=model.layer_mix is not None)

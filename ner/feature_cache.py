@@ -1,8 +1,8 @@
 """Encode once: a disk cache of a frozen encoder's word vectors, and tf.data pipelines that read it.
 
 A frozen encoder's output never changes, so re-running it on every batch of every epoch wastes nearly
-all of a run's time. The cache stores, for each word (its first word piece), the encoder layers the head
-reads, as float16 in a `.npy` file:
+all of a run's time. The cache stores, for each word, the encoder layers the head reads at its first word
+piece (or, with `model.word_pooling: mean`, their mean over the word's pieces), as float16 in a `.npy` file:
 
     <cache root>/<key>/features.npy     [n_words, L, H] float16 (L = 1 for the last layer, else all layers)
                        row_splits.npy   [N + 1] int64: row r's words are features[row_splits[r]:row_splits[r+1]]
@@ -12,7 +12,8 @@ reads, as float16 in a `.npy` file:
 The key hashes the encoder (its handle and the SavedModel files' sizes and modification times), the
 featurized corpus itself (word-piece ids, masks and first-piece positions of every row: this covers the
 data, the vocabulary, lower-casing, `max_seq_length`, the pieces kept per word and the long-sentence policy) and the stored
-layers. A different encoder, tokenisation or corpus therefore never reuses stale features. The split
+layers (and the pooling, when it is not the first piece). A different encoder, tokenisation or corpus
+therefore never reuses stale features. The split
 only chooses rows, so every seed's split shares one cache, and each row is encoded once, ever.
 
 Rows are read and written with `pread`/`pwrite` at their offsets in `features.npy` (`WordVectorFile`),
@@ -36,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from ner.errors import NerError
+from ner.layers.word_pooling import mean_over_word_pieces
 from ner.models.bert_ner import WORD_FEATURES
 from ner.models.layer_mix import stack_encoder_layers
 from ner.preprocessor import (EncodedSentences, bucket_width, check_length_buckets, length_grouped_batches,
@@ -150,10 +152,11 @@ class WordFeatureStore:
     word_ids: Dict[str, np.ndarray]  # the words' id features by input name (`ner.preprocessor.word_id_inputs`):
     # "word_casing" [n_words], and "lexical_ids" [n_words, K], "char_ids" [n_words, C] when the corpus has them;
     # not cached, derived from the featurized corpus
+    word_pooling: str = "first"  # what a word's vector is (`model.word_pooling`)
 
     @classmethod
     def open(cls, root: Path, encoded: EncodedSentences, encoder_handle: str, use_all_layers: bool,
-             num_layers: int, hidden_size: int) -> "WordFeatureStore":
+             num_layers: int, hidden_size: int, word_pooling: str = "first") -> "WordFeatureStore":
         """Opens the store for this corpus and encoder under `root`, creating an empty one if needed.
 
         Args:
@@ -162,10 +165,13 @@ class WordFeatureStore:
           encoder_handle: the encoder's resolved handle.
           use_all_layers: store every layer's output (L = num_layers), else only the last (L = 1).
           num_layers, hidden_size: the encoder's size.
+          word_pooling: "first" (a word's first piece) or "mean" (the mean over its pieces).
         """
         stored_layers = num_layers if use_all_layers else 1
         meta = {"encoder": encoder_fingerprint(encoder_handle), "corpus": corpus_fingerprint(encoded),
                 "shape": [0, stored_layers, hidden_size], "version": 1}
+        if word_pooling != "first":  # first-piece caches keep the keys they had before pooling existed
+            meta["word_pooling"] = word_pooling
         key = hashlib.sha1(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
         directory = Path(root) / key
         first_pieces = encoded.label_ids != IGNORE_LABEL
@@ -183,7 +189,8 @@ class WordFeatureStore:
         return cls(directory, WordVectorFile(directory / "features.npy"), row_splits,
                    _read_filled(directory / "filled.npy", len(words_per_row)),
                    encoded.label_ids[first_pieces].astype(np.int32),
-                   {name: values[first_pieces].astype(np.int32) for name, values in word_id_inputs(encoded).items()})
+                   {name: values[first_pieces].astype(np.int32) for name, values in word_id_inputs(encoded).items()},
+                   word_pooling)
 
     def missing_rows(self, rows: np.ndarray) -> np.ndarray:
         """The subset of `rows` not encoded yet."""
@@ -206,9 +213,11 @@ class WordFeatureStore:
             width = int(encoded.input_mask[batch].sum(axis=1).max())
             inputs = {name: tf.constant(getattr(encoded, name)[batch, :width])
                       for name in ("input_word_ids", "input_mask", "input_type_ids")}
-            vectors = encode(inputs).numpy()                      # [b, width, L, H]
             first = encoded.label_ids[batch, :width] != IGNORE_LABEL
-            words = vectors[first].astype(np.float16)             # rows' words, in row order
+            vectors = encode(inputs)                              # [b, width, L, H]
+            if self.word_pooling == "mean":
+                vectors = mean_over_word_pieces(vectors, first, inputs["input_mask"])
+            words = vectors.numpy()[first].astype(np.float16)     # rows' words, in row order
             offset = 0
             for row in batch:
                 begin, end = self.row_splits[row], self.row_splits[row + 1]

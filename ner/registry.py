@@ -19,6 +19,8 @@ from ner.errors import ConfigError
 LONG_SENTENCE_POLICIES = ("split", "truncate")  # `ner.preprocessor.WordPieceFeaturizer(long_sentences=)`
 # the head reads the last encoder layer, a learned mix of all, or all side by side (`ner.models.layer_mix`)
 ENCODER_LAYER_CHOICES = ("last", "mix", "concat")
+# a word's vector: its first piece's, or the mean over its pieces (`ner.layers.word_pooling`)
+WORD_POOLINGS = ("first", "mean")
 # the lexical features a CRF model may weigh (`ner.lexical.TEMPLATE_SETS`, `model.lexical_templates`)
 LEXICAL_TEMPLATE_SETS = ("crf", "extended")
 RNN_CELLS = ("lstm", "gru")  # `ner.layers.recurrent.recurrent_layer`
@@ -53,6 +55,8 @@ class ModelType:
     takes_word_rnn: `model.word_rnn` may put a recurrent stack (`model.rnn`, cell `rnn_cell`) over the words
       below its head.
     takes_char_cnn: `model.char_cnn_filters` may append a character CNN's features to its encoder's vectors.
+    takes_word_pooling: `model.word_pooling: mean` may average each word's pieces (it reads the first-piece
+      mask, which says where words start).
     """
 
     builder: str
@@ -63,6 +67,7 @@ class ModelType:
     rnn_cell: Optional[str] = None
     takes_word_rnn: bool = False
     takes_char_cnn: bool = False
+    takes_word_pooling: bool = False
 
 
 MODELS: Dict[str, ModelType] = {
@@ -71,7 +76,7 @@ MODELS: Dict[str, ModelType] = {
                           takes_char_cnn=True),
     "bert_crf": ModelType("ner.models.bert_ner:build_bert_crf_ner", has_encoder=True, reads_first_piece_mask=True,
                           can_train_on_cached_features=True, owns_loss=True, rnn_cell="lstm", takes_word_rnn=True,
-                          takes_char_cnn=True),
+                          takes_char_cnn=True, takes_word_pooling=True),
     "bilstm": ModelType("ner.models.rnn_ner:build_rnn_ner", has_encoder=False, rnn_cell="lstm"),
     "gru": ModelType("ner.models.rnn_ner:build_rnn_ner", has_encoder=False, rnn_cell="gru"),
     "bert_gru": ModelType("ner.models.bert_rnn_ner:build_bert_rnn_ner", has_encoder=True, rnn_cell="gru"),

@@ -133,6 +133,10 @@ def test_early_stopping_is_off_by_default_and_set_by_two_keys():
     ("model: {rnn: {num_layers: 0}}", "key 'model.rnn.num_layers' must be a positive integer"),
     ("model: {rnn: {unit: 3}}", "unknown key 'model.rnn.unit'"),
     ("model: {type: crf}", "key 'model.type' must be one of"),
+    ("model: {word_pooling: last}", "key 'model.word_pooling' must be one of ('first', 'mean'), got 'last'"),
+    ("model: {type: bert_ner, word_pooling: mean}",
+     "key 'model.word_pooling' must be first: averaging a word's pieces needs a model type that reads where words "
+     "start (bert_crf), got 'mean'"),
     ("model: {lexical_templates: rich}",
      "key 'model.lexical_templates' must be one of ('crf', 'extended'), got 'rich'"),
     ("split: {labelled_selection: biased}",

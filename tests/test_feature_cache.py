@@ -31,8 +31,9 @@ def featurize(handle, max_seq_length=32):
                                LabelMap.for_scheme("io")).featurize(SENTENCES)
 
 
-def open_store(root, handle, encoded, use_all_layers=False):
-    return WordFeatureStore.open(root, encoded, handle, use_all_layers=use_all_layers, num_layers=2, hidden_size=32)
+def open_store(root, handle, encoded, use_all_layers=False, word_pooling="first"):
+    return WordFeatureStore.open(root, encoded, handle, use_all_layers=use_all_layers, num_layers=2, hidden_size=32,
+                                 word_pooling=word_pooling)
 
 
 @pytest.mark.parametrize("use_all_layers", [False, True])
@@ -56,6 +57,25 @@ def test_cached_vectors_equal_the_encoder_at_first_pieces(tmp_path, tiny_encoder
     np.testing.assert_array_equal(labels.numpy()[1, words[0]:], IGNORE_LABEL)  # padding of the shorter row
 
 
+def test_mean_pooled_vectors_average_each_words_pieces(tmp_path, tiny_encoder_handle):
+    """`word_pooling="mean"`: each stored word is the mean of the encoder's vectors over the word's pieces,
+    from its first piece to the next word's or to [SEP], averaged here with NumPy; its own cache key."""
+    encoded = featurize(tiny_encoder_handle)
+    encode = make_encode_fn(load_encoder(tiny_encoder_handle, trainable=False), True)
+    store = open_store(tmp_path, tiny_encoder_handle, encoded, True, word_pooling="mean")
+    assert store.directory != open_store(tmp_path, tiny_encoder_handle, encoded, True).directory
+    store.fill(encoded, np.arange(3), encode)
+    live = encode({name: getattr(encoded, name) for name in ("input_word_ids", "input_mask", "input_type_ids")})
+    expected, pieces = [], []
+    for row in range(3):
+        starts = np.flatnonzero(encoded.label_ids[row] != IGNORE_LABEL).tolist()
+        ends = starts[1:] + [int(encoded.input_mask[row].sum()) - 1]  # the last word ends at [SEP]
+        expected += [live.numpy()[row, start:end].mean(axis=0) for start, end in zip(starts, ends)]
+        pieces += [end - start for start, end in zip(starts, ends)]
+    assert sorted(set(pieces)) == [1, 4]  # "army" and "today" are four pieces each in the tiny vocabulary
+    np.testing.assert_allclose(store.features.read(0, store.features.shape[0]), np.stack(expected), atol=2e-3)
+
+
 def test_hit_reuses_and_changes_miss(tmp_path, tiny_encoder_handle):
     encoded = featurize(tiny_encoder_handle)
     encode = make_encode_fn(load_encoder(tiny_encoder_handle, trainable=False), False)
@@ -77,10 +97,14 @@ def test_hit_reuses_and_changes_miss(tmp_path, tiny_encoder_handle):
         open_store(tmp_path, str(other), encoded).dataset(np.arange(3), 2, shuffle=False, seed=None)
 
 
-@pytest.mark.parametrize("encoder_layers", ["last", "mix", "concat"])
-def test_cached_and_live_runs_give_identical_metrics(tmp_path, tiny_encoder_handle, encoder_layers):
-    config = tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", epochs=3)
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, encoder_layers=encoder_layers))
+@pytest.mark.parametrize("model_type, encoder_layers, word_pooling", [
+    ("bert_ner", "last", "first"), ("bert_ner", "mix", "first"), ("bert_ner", "concat", "first"),
+    ("bert_crf", "mix", "mean")])
+def test_cached_and_live_runs_give_identical_metrics(tmp_path, tiny_encoder_handle, model_type, encoder_layers,
+                                                     word_pooling):
+    config = tiny_config(tmp_path, tiny_encoder_handle, model_type, epochs=3)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, encoder_layers=encoder_layers,
+                                                                   word_pooling=word_pooling))
     run_dir = train(config, verbose=False)
     assert any((tmp_path / "feature_cache").iterdir())
     give_run_random_scores(run_dir)  # three epochs leave the tiny model predicting O everywhere

@@ -85,12 +85,13 @@ def assert_agree(sentences, served):
 
 @pytest.mark.parametrize("model_type,word_features", [("bert_ner", False), ("bert_crf", True)])
 def test_export_round_trips_and_agrees_with_predict(tmp_path, tiny_encoder_handle, model_type, word_features):
-    """bert_crf with casing, the extended lexical features and a character CNN: the graph computes all three
-    as the featurizer does and decodes with Viterbi as `predict` does."""
+    """bert_crf with casing, the extended lexical features, a character CNN and each word's pieces averaged:
+    the graph computes all four as the featurizer does and decodes with Viterbi as `predict` does."""
     config = tiny_config(tmp_path, tiny_encoder_handle, model_type, epochs=3)
     config = dataclasses.replace(config, model=dataclasses.replace(
         config.model, casing_dim=4 if word_features else 0, lexical_features=word_features,
-        lexical_templates="extended", char_cnn_filters=4 if word_features else 0))
+        lexical_templates="extended", char_cnn_filters=4 if word_features else 0,
+        word_pooling="mean" if word_features else "first"))
     tagger = ner.load(str(train(config, verbose=False)))
     export_dir = export_serving(tagger, tmp_path / "export")
 

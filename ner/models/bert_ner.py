@@ -14,13 +14,14 @@ from ner.config import EncoderConfig, ModelConfig
 from ner.models.base import TokenClassifier, call_encoder
 from ner.layers.crf import CRF
 from ner.layers.recurrent import RecurrentStack
+from ner.layers.word_pooling import mean_over_word_pieces
 from ner.models.crf_output import CrfOutput
 from ner.models.heads import MLPHead
 from ner.models.layer_mix import combine_layers, layer_combiner, stack_encoder_layers
 from ner.models.rnn_ner import recurrent_stack
 from ner.models.word_shape import (CasingEmbedding, CharCNN, LexicalScores, append_casing, append_chars,
                                    casing_embedding, char_cnn, lexical_scores)
-from ner.tagging import LabelMap
+from ner.tagging import FIRST_PIECE_MASK, LabelMap
 
 WORD_FEATURES = "word_features"
 
@@ -31,7 +32,8 @@ class BertNER(TokenClassifier):
 
     Inputs: dict of int32 `input_word_ids`, `input_mask`, `input_type_ids`, each [B, T], and, with a
     casing embedding, `word_casing` [B, T] (`ner.casing`), with a character CNN `char_ids` [B, T, C]
-    (`ner.chars`).
+    (`ner.chars`). With `word_pooling="mean"`, each word's first piece reads the mean of the word's
+    pieces' vectors (`ner.layers.word_pooling`), which needs `first_piece_mask` [B, T].
     Returns `(latent [B, T, latent_dim], probabilities [B, T, num_labels])`.
 
     `encoder` is any layer with the TF-Hub BERT interface (normally `hub.KerasLayer`); whether it is
@@ -40,16 +42,19 @@ class BertNER(TokenClassifier):
 
     def __init__(self, encoder: keras.layers.Layer, head: MLPHead,
                  layer_mix: Optional[keras.layers.Layer] = None, casing: Optional[CasingEmbedding] = None,
-                 chars: Optional[CharCNN] = None, name: str = "bert_ner"):
+                 chars: Optional[CharCNN] = None, word_pooling: str = "first", name: str = "bert_ner"):
         super().__init__(name, encoder)
         self.head = head
         self.layer_mix = layer_mix
         self.casing = casing
         self.chars = chars
+        self.word_pooling = word_pooling
 
     def head_inputs(self, inputs: Dict[str, tf.Tensor], training=None, sample_encoder: bool = False) -> tf.Tensor:
         outputs = call_encoder(self.encoder, inputs, training=training, sample_dropout=sample_encoder)
         vectors = combine_layers(stack_encoder_layers(outputs, self.layer_mix is not None), self.layer_mix)
+        if self.word_pooling == "mean":
+            vectors = mean_over_word_pieces(vectors, inputs[FIRST_PIECE_MASK], inputs["input_mask"])
         return append_chars(append_casing(vectors, inputs, self.casing), inputs, self.chars, training)
 
 
@@ -62,8 +67,8 @@ class BertCrfNER(CrfOutput, BertNER):
                  layer_mix: Optional[keras.layers.Layer] = None, casing: Optional[CasingEmbedding] = None,
                  lexical: Optional[LexicalScores] = None,
                  word_rnn: Optional[RecurrentStack] = None, chars: Optional[CharCNN] = None,
-                 name: str = "bert_crf_ner"):
-        super().__init__(encoder, head, layer_mix, casing, chars, name=name)
+                 word_pooling: str = "first", name: str = "bert_crf_ner"):
+        super().__init__(encoder, head, layer_mix, casing, chars, word_pooling, name=name)
         self.crf = crf
         self.lexical = lexical
         self.word_rnn = word_rnn
@@ -140,7 +145,8 @@ def build_bert_crf_ner(model: ModelConfig, encoder: EncoderConfig, head: MLPHead
     loaded, layer_mix = load_encoder_layers(model, encoder)
     return BertCrfNER(loaded, head, crf_layer(model, num_labels, label_map), layer_mix, casing_embedding(model.casing_dim),
                       lexical_scores(model.lexical_features, num_labels),
-                      recurrent_stack(model) if model.word_rnn else None, char_cnn(model.char_cnn_filters))
+                      recurrent_stack(model) if model.word_rnn else None, char_cnn(model.char_cnn_filters),
+                      model.word_pooling)
 
 
 def crf_layer(model: ModelConfig, num_labels: int, label_map: Optional[LabelMap]) -> CRF:
