@@ -42,6 +42,11 @@ MODELS = {
                              "templates (+ prefixes, words two away, word bigrams)", None),
     "bert_crf_extended": ("config/bert_crf.yaml", ["model.lexical_templates=extended"],
                           "bert_crf with the extended lexical features", None),
+    "bert_crf_mean_pooling": ("config/bert_crf.yaml", ["model.word_pooling=mean"],
+                              "bert_crf with each word's pieces averaged", None),
+    "bert_crf_mean_pooling_extended": ("config/bert_crf.yaml", ["model.word_pooling=mean",
+                                                                "model.lexical_templates=extended"],
+                                       "bert_crf with pieces averaged and the extended lexical features", None),
 }
 
 
