@@ -1,8 +1,8 @@
 """Benchmark: what an epoch of each frozen-encoder model costs on cached features (issue #12's cost target).
 
-    python -m benchmarks.benchmark_epoch_cost                                  # bert_ner vs bert_crf, 5 epochs, 2 rounds
+    python -m benchmarks.benchmark_epoch_cost                          # bert_ner vs bert_crf, 5 epochs, 2 rounds
     python -m benchmarks.benchmark_epoch_cost --models bert_ner bert_crf bert_crf_bilstm \
-        --set paths.feature_cache_dir=/tmp/cache                               # any config/<name>.yaml
+        --set paths.feature_cache_dir=/tmp/cache                       # any config/<name>.yaml
 
 Trains each model (`config/<name>.yaml`, seed-001 protocol, frozen encoder, feature cache) for `--epochs`
 epochs in a fresh process, and the list of models `--rounds` times in turn, so that a machine whose speed

@@ -248,8 +248,8 @@ class ModelConfig:
     with one, `word_pooling` (a word's vector: its first piece's, or the mean over its pieces; `mean` in
     the model types that take it, bert_crf) by those too, `rnn` by the recurrent ones, `crf_constraints`
     (forbid transitions the tag scheme does not allow when decoding) by the CRF models (bert_crf,
-    bert_bilstm_crf). `casing_dim` > 0 gives every model
-    an embedding of each word's casing class (`ner.casing`) beside the encoder's vectors; 0 leaves it out.
+    bert_bilstm_crf). `casing_dim` > 0 gives every model an embedding of each word's casing class
+    (`ner.casing`) beside the encoder's vectors; 0 leaves it out.
     `lexical_features` adds learned scores of the word's hashed lexical features (`ner.lexical`) to a CRF
     model's emission scores; `lexical_templates` chooses them: `crf`, the feature CRF's, or `extended`, with
     prefixes, words two away and word bigrams (`ner.lexical.TEMPLATE_SETS`). `char_cnn_filters` > 0

@@ -13,8 +13,8 @@ The key hashes the encoder (its handle and the SavedModel files' sizes and modif
 featurized corpus itself (word-piece ids, masks and first-piece positions of every row: this covers the
 data, the vocabulary, lower-casing, `max_seq_length`, the pieces kept per word and the long-sentence policy) and the stored
 layers (and the pooling, when it is not the first piece). A different encoder, tokenisation or corpus
-therefore never reuses stale features. The split
-only chooses rows, so every seed's split shares one cache, and each row is encoded once, ever.
+therefore never reuses stale features. The split only chooses rows, so every seed's split shares one
+cache, and each row is encoded once, ever.
 
 Rows are read and written with `pread`/`pwrite` at their offsets in `features.npy` (`WordVectorFile`),
 not through a memory map: a process holds only the batches in use, however many runs it makes and

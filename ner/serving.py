@@ -70,8 +70,8 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, label_map: LabelMap,
-                 first_piece_mask: bool, lexical_templates: Optional[str] = None, max_pieces_per_word: Optional[int] = None,
-                 char_features: bool = False):
+                 first_piece_mask: bool, lexical_templates: Optional[str] = None,
+                 max_pieces_per_word: Optional[int] = None, char_features: bool = False):
         super().__init__(name="ner_serving")
         # The SavedModel tracks the model's variables, not the Keras model: it then holds the signature
         # and the weights without every layer's own traced functions, and loads in about half the time

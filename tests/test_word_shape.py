@@ -16,9 +16,10 @@ from ner.casing import NUM_CASING_IDS, OTHER, WORD_CASING, casing_ids, casing_id
 from ner.chars import CHAR_IDS, MAX_WORD_CHARS, char_ids_in_graph
 from ner.config import ModelConfig
 from ner.data import ModelInputs, model_for, prepare_data
-from ner.lexical import LEXICAL_IDS, NUM_BUCKETS, lexical_ids_in_graph
+from ner.lexical import LEXICAL_IDS, NUM_BUCKETS, TEMPLATE_SETS, lexical_ids_in_graph
 from ner.models.word_shape import CharCNN
 from ner.readers import Sentence
+from ner.registry import LEXICAL_TEMPLATE_SETS
 from ner.tagging import IGNORE_LABEL
 from ner.utils import set_seed
 from tests.helpers import tiny_config
@@ -98,6 +99,10 @@ def test_lexical_ids_follow_the_templates_and_neighbours():
     expected = tf.strings.to_hash_bucket_fast(["0:lower:paris", "0:suffix2:is", "0:suffix3:ris", "0:shape:Xx",
                                                "1:lower:is", "-1:shape:Xx"], NUM_BUCKETS).numpy()
     assert [first[4], first[5], first[6], first[7], first[8], ids[1][3]] == expected.tolist()
+
+
+def test_template_sets_are_the_registrys_choices():
+    assert tuple(TEMPLATE_SETS) == LEXICAL_TEMPLATE_SETS
 
 
 def test_extended_lexical_ids_add_prefixes_words_two_away_and_bigrams():
