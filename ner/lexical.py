@@ -23,8 +23,6 @@ import tensorflow as tf
 
 LEXICAL_IDS = "lexical_ids"  # the feature name: [B, T, K] int32, on each word's first piece
 NUM_BUCKETS = 1 << 18
-TEMPLATES = ("lower", "suffix2", "suffix3", "shape", "prefix2", "prefix3")
-
 Feature = Tuple[Tuple[int, str], ...]  # the (offset, template) values a feature joins
 _CRF_FEATURES: Tuple[Feature, ...] = tuple(((offset, template),) for offset in (-1, 0, 1)
                                            for template in ("lower", "suffix2", "suffix3", "shape"))
@@ -41,18 +39,23 @@ def num_lexical_ids(template_set: str) -> int:
     return len(TEMPLATE_SETS[template_set])
 
 
-def _templates(words: tf.Tensor) -> tf.Tensor:
-    """[N] string words → [N, len(TEMPLATES)] string template values."""
+def _shape(words: tf.Tensor) -> tf.Tensor:
     shape = tf.strings.regex_replace(words, "[A-Z]+", "X")
     shape = tf.strings.regex_replace(shape, "[a-z]+", "x")
-    shape = tf.strings.regex_replace(shape, "[0-9]+", "d")
-    lower = tf.strings.lower(words, encoding="utf-8")
-    return tf.stack([lower,
-                     tf.strings.regex_replace(words, "^(?s).*?(.{0,2})$", r"\1"),  # '.' is one UTF-8 character
-                     tf.strings.regex_replace(words, "^(?s).*?(.{0,3})$", r"\1"),
-                     shape,
-                     tf.strings.regex_replace(lower, "^(?s)(.{0,2}).*$", r"\1"),
-                     tf.strings.regex_replace(lower, "^(?s)(.{0,3}).*$", r"\1")], axis=1)
+    return tf.strings.regex_replace(shape, "[0-9]+", "d")
+
+
+# template → its values [N] for [N] string words ('.' in a pattern is one UTF-8 character)
+_TEMPLATE_VALUES = {
+    "lower": lambda words: tf.strings.lower(words, encoding="utf-8"),
+    "suffix2": lambda words: tf.strings.regex_replace(words, "^(?s).*?(.{0,2})$", r"\1"),
+    "suffix3": lambda words: tf.strings.regex_replace(words, "^(?s).*?(.{0,3})$", r"\1"),
+    "shape": _shape,
+    "prefix2": lambda words: tf.strings.regex_replace(tf.strings.lower(words, encoding="utf-8"), "^(?s)(.{0,2}).*$",
+                                                      r"\1"),
+    "prefix3": lambda words: tf.strings.regex_replace(tf.strings.lower(words, encoding="utf-8"), "^(?s)(.{0,3}).*$",
+                                                      r"\1"),
+}
 
 
 def lexical_ids_in_graph(words: tf.RaggedTensor, template_set: str = "crf") -> tf.Tensor:
@@ -67,13 +70,14 @@ def lexical_ids_in_graph(words: tf.RaggedTensor, template_set: str = "crf") -> t
       `</s>` past the sentence's ends).
     """
     features = TEMPLATE_SETS[template_set]
-    values = _templates(words.flat_values)  # [N, len(TEMPLATES)]
+    used = sorted({template for feature in features for _, template in feature})  # the templates it reads
+    values = tf.stack([_TEMPLATE_VALUES[name](words.flat_values) for name in used], axis=1)  # [N, len(used)]
     index = tf.range(tf.shape(values, out_type=tf.int64)[0])  # [N]
     sentence = words.value_rowids()  # [N]
     position = index - tf.gather(words.row_starts(), sentence)  # [N] index of the word in its sentence
     length = tf.gather(words.row_lengths(), sentence)  # [N] words in its sentence
     last = tf.maximum(tf.size(index, tf.int64) - 1, 0)
-    at_offset = {}  # offset → [N, len(TEMPLATES)], each word's neighbour's values at that offset
+    at_offset = {}  # offset → [N, len(used)], each word's neighbour's values at that offset
     for offset in sorted({offset for feature in features for offset, _ in feature}):
         inside = (position + offset >= 0) & (position + offset < length)  # [N]
         neighbour = tf.gather(values, tf.clip_by_value(index + offset, 0, last))
@@ -81,7 +85,7 @@ def lexical_ids_in_graph(words: tf.RaggedTensor, template_set: str = "crf") -> t
     keys = []
     for feature in features:
         name = "|".join(f"{offset}:{template}" for offset, template in feature)
-        parts = [at_offset[offset][:, TEMPLATES.index(template)] for offset, template in feature]
+        parts = [at_offset[offset][:, used.index(template)] for offset, template in feature]
         keys.append(tf.strings.join([name + ":", tf.strings.reduce_join(tf.stack(parts, axis=1), axis=1,
                                                                            separator="|")]))
     return tf.cast(tf.strings.to_hash_bucket_fast(tf.stack(keys, axis=1), NUM_BUCKETS), tf.int32)
