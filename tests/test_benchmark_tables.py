@@ -360,5 +360,21 @@ def test_compare_taggers_gives_each_row_its_overrides(monkeypatch):
     for name in ("feature_crf", "feature_crf_extended", "bert_crf_extended"):
         compare_taggers.run_model(name, 2, ["model.casing_dim=4"])
     assert calls == [("crf", 2, []), ("crf", 2, ["model.lexical_templates=extended"]),
-                     ("config/bert_crf.yaml", ["run_name=bert_crf_extended_seed2", "model.lexical_templates=extended",
-                                               "split.seed=2", "training.seed=2", "model.casing_dim=4"])]
+                     ("config/bert_crf.yaml", ["run_name=bert_crf_extended_seed2", "model.word_pooling=first",
+                                               "model.lexical_templates=extended", "split.seed=2", "training.seed=2",
+                                               "model.casing_dim=4"])]
+
+
+@pytest.mark.parametrize("name, word_pooling, templates", [
+    ("bert_crf", "first", "crf"), ("bert_crf_extended", "first", "extended"),
+    ("bert_crf_mean_pooling", "mean", "crf"), ("bert_crf_mean_pooling_extended", "mean", "extended"),
+    ("bert_crf_bilstm", "first", "crf")])
+def test_compare_taggers_rows_keep_the_settings_they_were_measured_with(name, word_pooling, templates):
+    """The rows recorded in results/taggers/ before bert_crf.yaml took mean pooling and the extended
+    templates still resolve to what they measured; the last of the ladder is the shipped config."""
+    from examples import compare_taggers
+    from ner.config import load_config
+
+    config_file, overrides, _, _ = compare_taggers.MODELS[name]
+    model = load_config(config_file, overrides, environ={}).model
+    assert (model.word_pooling, model.lexical_templates) == (word_pooling, templates)
