@@ -45,16 +45,15 @@ def _shape(words: tf.Tensor) -> tf.Tensor:
     return tf.strings.regex_replace(shape, "[0-9]+", "d")
 
 
-# template → its values [N] for [N] string words ('.' in a pattern is one UTF-8 character)
+# template → its values [N], from [N] string words and their lower-cased forms (computed once)
+# ('.' in a pattern is one UTF-8 character)
 _TEMPLATE_VALUES = {
-    "lower": lambda words: tf.strings.lower(words, encoding="utf-8"),
-    "suffix2": lambda words: tf.strings.regex_replace(words, "^(?s).*?(.{0,2})$", r"\1"),
-    "suffix3": lambda words: tf.strings.regex_replace(words, "^(?s).*?(.{0,3})$", r"\1"),
-    "shape": _shape,
-    "prefix2": lambda words: tf.strings.regex_replace(tf.strings.lower(words, encoding="utf-8"), "^(?s)(.{0,2}).*$",
-                                                      r"\1"),
-    "prefix3": lambda words: tf.strings.regex_replace(tf.strings.lower(words, encoding="utf-8"), "^(?s)(.{0,3}).*$",
-                                                      r"\1"),
+    "lower": lambda words, lower: lower,
+    "suffix2": lambda words, lower: tf.strings.regex_replace(words, "^(?s).*?(.{0,2})$", r"\1"),
+    "suffix3": lambda words, lower: tf.strings.regex_replace(words, "^(?s).*?(.{0,3})$", r"\1"),
+    "shape": lambda words, lower: _shape(words),
+    "prefix2": lambda words, lower: tf.strings.regex_replace(lower, "^(?s)(.{0,2}).*$", r"\1"),
+    "prefix3": lambda words, lower: tf.strings.regex_replace(lower, "^(?s)(.{0,3}).*$", r"\1"),
 }
 
 
@@ -71,7 +70,8 @@ def lexical_ids_in_graph(words: tf.RaggedTensor, template_set: str = "crf") -> t
     """
     features = TEMPLATE_SETS[template_set]
     used = sorted({template for feature in features for _, template in feature})  # the templates it reads
-    values = tf.stack([_TEMPLATE_VALUES[name](words.flat_values) for name in used], axis=1)  # [N, len(used)]
+    lower = tf.strings.lower(words.flat_values, encoding="utf-8")  # [N]
+    values = tf.stack([_TEMPLATE_VALUES[name](words.flat_values, lower) for name in used], axis=1)  # [N, len(used)]
     index = tf.range(tf.shape(values, out_type=tf.int64)[0])  # [N]
     sentence = words.value_rowids()  # [N]
     position = index - tf.gather(words.row_starts(), sentence)  # [N] index of the word in its sentence
