@@ -13,6 +13,7 @@ from ner.errors import ConfigError, NerError
 from ner.model_evaluator import EvaluationReport, build_report, latent_pca
 from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import SPLIT_PARTS, DataSplit
+from ner.readers import Sentence
 from ner.reporting import write_latent_plots, write_report
 from ner.runs import CONFIG_FILE, SPLIT_FILE, find_run
 from ner.tagging import IGNORE_LABEL, bio_tags
@@ -30,6 +31,8 @@ class Evaluation:
     `latent` [n, latent_dim] holds the labelled positions of the first test batches, with their true and
     predicted label ids (`latent_true`, `latent_pred`, each [n]). `weights_sha256` names the weights
     evaluated (`ner.trainers.trainer.weights_checksums`), `evaluated_at` when (UTC, ISO 8601).
+    `sentences` are the part's sentences in split order and `predicted_tags` their decoded IOB2 tags, one
+    list per sentence (`ner.error_analysis` reads both).
     """
 
     config: ExperimentConfig
@@ -42,6 +45,8 @@ class Evaluation:
     run_dir: Path
     weights_sha256: Dict[str, str]
     evaluated_at: str
+    sentences: Sequence[Sentence] = ()
+    predicted_tags: Sequence[Sequence[str]] = ()
 
 
 def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part: str = "test",
@@ -80,7 +85,7 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
                  for s in sentences]
     report = build_report(true_tags, pred_tags, bio_tags(data.label_map.entity_types))  # any scheme: BIO scores
     return Evaluation(config, data.split, report, latent, latent_true, latent_pred, data.label_map.labels,
-                      run_dir, weights_sha256, evaluated_at)
+                      run_dir, weights_sha256, evaluated_at, tuple(sentences), tuple(pred_tags))
 
 
 def write_results(evaluation: Evaluation, command: str) -> Path:

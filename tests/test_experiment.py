@@ -43,6 +43,9 @@ def test_train_save_evaluate_report(tmp_path, tiny_encoder_handle, model_type, s
     assert last_loss < 0.8 * first_loss
     assert evaluation.latent.shape == (report.num_tokens, 8)
     assert evaluation.latent_true.shape == evaluation.latent_pred.shape == (report.num_tokens,)
+    assert tuple(s.sentence_id for s in evaluation.sentences) == split.test_ids
+    assert build_report([s.tags for s in evaluation.sentences], evaluation.predicted_tags,
+                        bio_tags()).entity == report.entity  # the tags scored are the ones kept
 
     results = write_results(evaluation, "ner evaluate --run test-run")
     assert results == config.results_dir()

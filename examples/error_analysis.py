@@ -1,0 +1,108 @@
+"""Where a trained run's test entity errors lie (`ner.error_analysis`), with a sample to read by hand.
+
+    python -m examples.error_analysis --run bert_crf [--set key=value ...] [--sample 40] [--sample-seed 7] \
+        [--output results/error_analysis]
+
+Evaluates the run on its test part and writes to `<output>/<run>/`:
+
+- `recall_by_novelty.csv`: gold test mentions and the share predicted exactly, by type and by whether the
+  mention's words are a gold mention of the labelled part, only of the unlabelled part, or of neither;
+- `error_kinds.csv`: the errors by kind (wrong type, boundary, missed, spurious) and types;
+- `summary.md`: both tables, and `--sample` errors drawn at random, each with its gold and predicted
+  entities bracketed in a window of the sentence and an empty column for a reader's judgement.
+"""
+import argparse
+from collections import Counter
+from pathlib import Path
+from typing import Optional, Sequence
+
+from examples.common import exit_on_error, git_commit, invocation
+from ner.error_analysis import (ERROR_KINDS, NOVELTIES, bracketed, entity_errors, error_kind_counts,
+                                mention_texts, recall_by_novelty, sample_errors)
+from ner.uncertainty.entities import entity_spans
+
+WINDOW = 8  # words shown either side of a sampled error
+
+
+def novelty_rows(recall: dict, types: Sequence[str]) -> list:
+    return [{"novelty": novelty, "type": entity_type, "gold": total, "found": found,
+             "recall": found / total}
+            for novelty in NOVELTIES for entity_type in ("all", *types)
+            for total, found in [recall.get((novelty, entity_type), (0, 0))] if total]
+
+
+def sample_rows(errors, sentences, gold_tags, predicted_tags) -> list:
+    gold_spans, predicted_spans = {}, {}
+    for span in entity_spans(gold_tags):
+        gold_spans.setdefault(span[0], []).append(span)
+    for span in entity_spans(predicted_tags):
+        predicted_spans.setdefault(span[0], []).append(span)
+    rows = []
+    for error in errors:
+        words = sentences[error.row].words
+        focus = error.gold or error.predicted[0]
+        start, end = max(0, focus[1] - WINDOW), min(len(words), focus[2] + WINDOW)
+        rows.append({"kind": error.kind, "entity": " ".join(words[focus[1]:focus[2]]) + f" ({focus[3]})",
+                     "gold": bracketed(words, gold_spans.get(error.row, []), start, end),
+                     "predicted": bracketed(words, predicted_spans.get(error.row, []), start, end),
+                     "judgement": ""})
+    return rows
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", required=True,
+                        help="a trained run (name under paths.saved_models_dir, or a directory)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a key of the run's config (e.g. paths.feature_cache_dir)")
+    parser.add_argument("--sample", type=int, default=40, help="errors to draw for reading (default: %(default)s)")
+    parser.add_argument("--sample-seed", type=int, default=7, help="seed of that draw (default: %(default)s)")
+    parser.add_argument("--output", default="results/error_analysis", help="directory (default: %(default)s)")
+    args = parser.parse_args(argv)
+    command = invocation("examples.error_analysis", argv)
+    exit_on_error(lambda: analyse(args.run, args.overrides, args.sample, args.sample_seed, Path(args.output), command))
+
+
+def analyse(run: str, overrides: Sequence[str], sample: int, sample_seed: int, output: Path, command: str) -> Path:
+    from ner.corpora import read_corpus
+    from ner.experiment import evaluate
+    from ner.reporting import markdown_table, write_csv
+    from ner.utils import write_text_atomic
+
+    evaluation = evaluate(run, overrides, verbose=False)
+    corpus = read_corpus(evaluation.config.data)
+    parts = evaluation.split.parts()
+    seen = {part: mention_texts([corpus.sentences[i].words for i in parts[part]],
+                                [corpus.sentences[i].tags for i in parts[part]]) for part in ("labelled", "unlabelled")}
+    sentences = evaluation.sentences
+    gold_tags = [sentence.tags for sentence in sentences]
+    types = sorted({span[3] for span in entity_spans(gold_tags)})
+    recall = novelty_rows(recall_by_novelty([s.words for s in sentences], gold_tags, evaluation.predicted_tags,
+                                            seen["labelled"], seen["unlabelled"]), types)
+    errors = entity_errors(gold_tags, evaluation.predicted_tags)
+    kinds = [{"kind": kind, "gold_type": gold, "predicted_type": predicted, "count": count}
+             for (kind, gold, predicted), count in error_kind_counts(errors).most_common()]
+    totals = Counter(error.kind for error in errors)
+    directory = output / evaluation.run_dir.name
+    write_csv(directory / "recall_by_novelty.csv", recall)
+    write_csv(directory / "error_kinds.csv", kinds)
+    entity = evaluation.report.entity
+    lines = [f"# Test entity errors of `{evaluation.run_dir.name}`", "",
+             f"Made by `{command}` at {git_commit()}. Entity F1 {entity.f1:.4f} (precision {entity.precision:.4f}, "
+             f"recall {entity.recall:.4f}); {len(errors)} errors.", "",
+             "## Recall by mention novelty", "",
+             "A gold test mention is *labelled* when its lower-cased words are a gold mention in the labelled "
+             "part, *unlabelled only* when they are one only in the unlabelled part, else *new*.", "",
+             markdown_table(recall, ".3f"), "", "## Errors by kind", "",
+             markdown_table([{"kind": kind, "errors": totals[kind]} for kind in ERROR_KINDS]), "",
+             markdown_table(kinds[:20]), "",
+             f"## {min(sample, len(errors))} errors drawn at random (seed {sample_seed})", "",
+             markdown_table(sample_rows(sample_errors(errors, sample, sample_seed), sentences, gold_tags,
+                                        evaluation.predicted_tags)), ""]
+    write_text_atomic(directory / "summary.md", "\n".join(lines))
+    print(f"[error_analysis] {len(errors)} errors of {evaluation.run_dir.name} → {directory}")
+    return directory
+
+
+if __name__ == "__main__":
+    main()
