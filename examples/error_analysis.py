@@ -2,8 +2,10 @@
 
     python -m examples.error_analysis --run bert_crf [--set key=value ...] [--sample 40] [--sample-seed 7] \
         [--output results/error_analysis]
+    python -m examples.error_analysis --feature-crf SEED [--output ...]     # the reference on seed SEED's split
 
-Evaluates the run on its test part and writes to `<output>/<run>/`:
+Evaluates the run on its test part (or trains the feature-CRF reference on the labelled part of the
+seed-001 protocol's split `SEED` and tags its test part) and writes to `<output>/<run>/` (`feature_crf_seed<SEED>`):
 
 - `recall_by_novelty.csv`: gold test mentions and the share predicted exactly, by type and by whether the
   mention's words are a gold mention of the labelled part, only of the unlabelled part, or of neither;
@@ -13,12 +15,17 @@ Evaluates the run on its test part and writes to `<output>/<run>/`:
 """
 import argparse
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 from examples.common import exit_on_error, git_commit, invocation
+from ner.baselines.feature_crf import FeatureCRFOptions
+from ner.config import ExperimentConfig
 from ner.error_analysis import (ERROR_KINDS, NOVELTIES, bracketed, entity_errors, error_kind_counts,
                                 mention_texts, recall_by_novelty, sample_errors)
+from ner.preprocessor import DataSplit
+from ner.readers import Sentence
 from ner.uncertainty.entities import entity_spans
 
 WINDOW = 8  # words shown either side of a sampled error
@@ -51,8 +58,10 @@ def sample_rows(errors, sentences, gold_tags, predicted_tags) -> list:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", required=True,
-                        help="a trained run (name under paths.saved_models_dir, or a directory)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="a trained run (name under paths.saved_models_dir, or a directory)")
+    source.add_argument("--feature-crf", type=int, metavar="SEED",
+                        help="the feature-CRF reference on the seed-001 protocol's split SEED")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key of the run's config (e.g. paths.feature_cache_dir)")
     parser.add_argument("--sample", type=int, default=40, help="errors to draw for reading (default: %(default)s)")
@@ -60,34 +69,63 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--output", default="results/error_analysis", help="directory (default: %(default)s)")
     args = parser.parse_args(argv)
     command = invocation("examples.error_analysis", argv)
-    exit_on_error(lambda: analyse(args.run, args.overrides, args.sample, args.sample_seed, Path(args.output), command))
+    exit_on_error(lambda: analyse(tagged_test_part(args.run, args.feature_crf, args.overrides), args.sample,
+                                  args.sample_seed, Path(args.output), command))
 
 
-def analyse(run: str, overrides: Sequence[str], sample: int, sample_seed: int, output: Path, command: str) -> Path:
+@dataclass(frozen=True)
+class TaggedTestPart:
+    """A tagger's test part: its name, config (for the corpus), split, sentences and predicted IOB2 tags."""
+
+    name: str
+    config: ExperimentConfig
+    split: DataSplit
+    sentences: Sequence[Sentence]
+    predicted_tags: Sequence[Sequence[str]]
+
+
+def tagged_test_part(run: Optional[str], feature_crf_seed: Optional[int], overrides: Sequence[str]) -> TaggedTestPart:
+    """The test part tagged by the trained `run`, or by the feature CRF trained on split `feature_crf_seed`."""
+    if run is not None:
+        from ner.experiment import evaluate
+
+        evaluation = evaluate(run, overrides, verbose=False)
+        return TaggedTestPart(evaluation.run_dir.name, evaluation.config, evaluation.split, evaluation.sentences,
+                              evaluation.predicted_tags)
+    from ner.baselines.feature_crf import predict_on_split
+    from ner.config import load_config
+
+    config = load_config("config/bert_ner.yaml", [f"split.seed={feature_crf_seed}"])
+    predictions = predict_on_split(config, options=FeatureCRFOptions())
+    sentences, predicted = predictions.parts["test"]
+    return TaggedTestPart(f"feature_crf_seed{feature_crf_seed}", config, predictions.split, sentences, predicted)
+
+
+def analyse(tagged: TaggedTestPart, sample: int, sample_seed: int, output: Path, command: str) -> Path:
     from ner.corpora import read_corpus
-    from ner.experiment import evaluate
+    from ner.model_evaluator import build_report
     from ner.reporting import markdown_table, write_csv
+    from ner.tagging import bio_tags
     from ner.utils import write_text_atomic
 
-    evaluation = evaluate(run, overrides, verbose=False)
-    corpus = read_corpus(evaluation.config.data)
-    parts = evaluation.split.parts()
+    corpus = read_corpus(tagged.config.data)
+    parts = tagged.split.parts()
     seen = {part: mention_texts([corpus.sentences[i].words for i in parts[part]],
                                 [corpus.sentences[i].tags for i in parts[part]]) for part in ("labelled", "unlabelled")}
-    sentences = evaluation.sentences
-    gold_tags = [sentence.tags for sentence in sentences]
+    sentences = tagged.sentences
+    gold_tags = [list(sentence.tags) for sentence in sentences]
     types = sorted({span[3] for span in entity_spans(gold_tags)})
-    recall = novelty_rows(recall_by_novelty([s.words for s in sentences], gold_tags, evaluation.predicted_tags,
+    recall = novelty_rows(recall_by_novelty([s.words for s in sentences], gold_tags, tagged.predicted_tags,
                                             seen["labelled"], seen["unlabelled"]), types)
-    errors = entity_errors(gold_tags, evaluation.predicted_tags)
+    errors = entity_errors(gold_tags, tagged.predicted_tags)
     kinds = [{"kind": kind, "gold_type": gold, "predicted_type": predicted, "count": count}
              for (kind, gold, predicted), count in error_kind_counts(errors).most_common()]
     totals = Counter(error.kind for error in errors)
-    directory = output / evaluation.run_dir.name
+    entity = build_report(gold_tags, tagged.predicted_tags, bio_tags(corpus.entity_types)).entity
+    directory = output / tagged.name
     write_csv(directory / "recall_by_novelty.csv", recall)
     write_csv(directory / "error_kinds.csv", kinds)
-    entity = evaluation.report.entity
-    lines = [f"# Test entity errors of `{evaluation.run_dir.name}`", "",
+    lines = [f"# Test entity errors of `{tagged.name}`", "",
              f"Made by `{command}` at {git_commit()}. Entity F1 {entity.f1:.4f} (precision {entity.precision:.4f}, "
              f"recall {entity.recall:.4f}); {len(errors)} errors.", "",
              "## Recall by mention novelty", "",
@@ -98,9 +136,9 @@ def analyse(run: str, overrides: Sequence[str], sample: int, sample_seed: int, o
              markdown_table(kinds[:20]), "",
              f"## {min(sample, len(errors))} errors drawn at random (seed {sample_seed})", "",
              markdown_table(sample_rows(sample_errors(errors, sample, sample_seed), sentences, gold_tags,
-                                        evaluation.predicted_tags)), ""]
+                                        tagged.predicted_tags)), ""]
     write_text_atomic(directory / "summary.md", "\n".join(lines))
-    print(f"[error_analysis] {len(errors)} errors of {evaluation.run_dir.name} → {directory}")
+    print(f"[error_analysis] {len(errors)} errors of {tagged.name} → {directory}")
     return directory
 
 

@@ -61,14 +61,15 @@ def test_sample_errors_is_seeded_and_takes_all_when_fewer():
 
 
 def test_the_example_writes_its_tables_for_a_trained_run(tmp_path, tiny_encoder_handle):
-    from examples.error_analysis import analyse
+    from examples.error_analysis import analyse, tagged_test_part
     from ner.experiment import evaluate, train
     from tests.helpers import tiny_config
 
     run_dir = train(tiny_config(tmp_path, tiny_encoder_handle, "bert_ner", "io", epochs=1), verbose=False)
     evaluation = evaluate(str(run_dir), verbose=False)
     gold = [s.tags for s in evaluation.sentences]
-    directory = analyse(str(run_dir), [], 3, 1, tmp_path / "analysis", "python -m examples.error_analysis")
+    directory = analyse(tagged_test_part(str(run_dir), None, []), 3, 1, tmp_path / "analysis",
+                        "python -m examples.error_analysis")
     kinds = (directory / "error_kinds.csv").read_text().splitlines()
     assert kinds[0] == "kind,gold_type,predicted_type,count"
     assert sum(int(line.rsplit(",", 1)[1]) for line in kinds[1:]) == len(entity_errors(gold, evaluation.predicted_tags))

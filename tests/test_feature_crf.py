@@ -33,3 +33,20 @@ def test_the_crf_learns_a_capitalisation_rule_and_a_transition():
     crf = FeatureCRF().fit(train, tags)
     assert crf.predict([["Fred", "Jones", "ran"], ["they", "met", "Gina"]]) == [["B-per", "I-per", "O"],
                                                                                    ["O", "O", "B-per"]]
+
+
+def test_predict_on_split_tags_the_test_part_that_evaluate_on_split_scores(tmp_path):
+    from ner.baselines.feature_crf import evaluate_on_split, predict_on_split
+    from ner.model_evaluator import build_report
+    from ner.tagging import bio_tags
+    from tests.helpers import tiny_config
+
+    config = tiny_config(tmp_path, "unused: the feature CRF reads no encoder", "bert_ner", "bio")
+    predictions = predict_on_split(config)
+    sentences, predicted = predictions.parts["test"]
+    assert tuple(s.sentence_id for s in sentences) == predictions.split.test_ids
+    assert [len(tags) for tags in predicted] == [len(s.words) for s in sentences]
+    reports, _ = evaluate_on_split(config)
+    expected = build_report([list(s.tags) for s in sentences], predicted, bio_tags(predictions.entity_types))
+    assert reports["test"].summary_row() == expected.summary_row()
+    assert reports["test"].entity == expected.entity

@@ -14,7 +14,11 @@ this module without it works, building a `FeatureCRF` says what to install.
 """
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
+
+if TYPE_CHECKING:
+    from ner.preprocessor import DataSplit
+    from ner.readers import Sentence
 
 FeatureDict = Dict[str, Union[str, bool]]
 
@@ -106,20 +110,30 @@ class FeatureCRF:
         return [list(tags) for tags in self._crf.predict(features)]
 
 
-def evaluate_on_split(config, parts: Sequence[str] = ("test",), options: Optional[FeatureCRFOptions] = None):
-    """Trains a `FeatureCRF` on the labelled part of `config`'s corpus and split (the split a model run of
-    the same config gets) and scores it on each of `parts` with the package's metrics. Without `options`,
-    the defaults with the config's `model.lexical_templates`.
+@dataclass(frozen=True)
+class SplitPredictions:
+    """What `predict_on_split` returns: `parts` maps a part's name to its sentences (split order) and their
+    predicted IOB2 tags (one list per sentence); `split` is the split, `entity_types` the corpus's types,
+    `seconds` the training time."""
 
-    Labels are the config's tag scheme (`data.tag_scheme`), turned back into IOB2 for scoring as the
-    models' are. Returns `({part: EvaluationReport}, training seconds)`.
+    parts: Dict[str, Tuple[List["Sentence"], List[List[str]]]]
+    split: "DataSplit"
+    entity_types: Tuple[str, ...]
+    seconds: float
+
+
+def predict_on_split(config, parts: Sequence[str] = ("test",), options: Optional[FeatureCRFOptions] = None):
+    """Trains a `FeatureCRF` on the labelled part of `config`'s corpus and split (the split a model run of
+    the same config gets) and tags each of `parts`. Without `options`, the defaults with the config's
+    `model.lexical_templates`.
+
+    Labels are the config's tag scheme (`data.tag_scheme`), turned back into IOB2 as the models' are.
     """
     import time
 
     from ner.corpora import read_corpus
     from ner.data import make_corpus_split
-    from ner.model_evaluator import build_report
-    from ner.tagging import LabelMap, bio_tags
+    from ner.tagging import LabelMap
 
     options = options or FeatureCRFOptions(templates=config.model.lexical_templates)
     corpus = read_corpus(config.data)
@@ -130,9 +144,18 @@ def evaluate_on_split(config, parts: Sequence[str] = ("test",), options: Optiona
     crf = FeatureCRF(options).fit([s.words for s in train],
                                   [label_map.from_bio(s.tags, where=f"sentence {s.sentence_id}") for s in train])
     seconds = time.perf_counter() - start
-    reports = {}
+    tagged = {}
     for part in parts:
         sentences = [corpus.sentences[i] for i in split.parts()[part]]
-        predicted = [label_map.to_bio(labels) for labels in crf.predict([s.words for s in sentences])]
-        reports[part] = build_report([list(s.tags) for s in sentences], predicted, bio_tags(label_map.entity_types))
-    return reports, seconds
+        tagged[part] = (sentences, [label_map.to_bio(labels) for labels in crf.predict([s.words for s in sentences])])
+    return SplitPredictions(tagged, split, label_map.entity_types, seconds)
+
+
+def evaluate_on_split(config, parts: Sequence[str] = ("test",), options: Optional[FeatureCRFOptions] = None):
+    """`predict_on_split`, scored with the package's metrics: `({part: EvaluationReport}, training seconds)`."""
+    from ner.model_evaluator import build_report
+    from ner.tagging import bio_tags
+
+    predictions = predict_on_split(config, parts, options)
+    return {part: build_report([list(s.tags) for s in sentences], predicted, bio_tags(predictions.entity_types))
+            for part, (sentences, predicted) in predictions.parts.items()}, predictions.seconds
