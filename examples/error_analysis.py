@@ -5,7 +5,8 @@
     python -m examples.error_analysis --feature-crf SEED [--output ...]     # the reference on seed SEED's split
 
 Evaluates the run on its test part (or trains the feature-CRF reference on the labelled part of the
-seed-001 protocol's split `SEED` and tags its test part) and writes to `<output>/<run>/` (`feature_crf_seed<SEED>`):
+seed-001 protocol's split `SEED` and tags its test part) and writes to `<output>/<run>/` (or
+`<output>/feature_crf_seed<SEED>/`):
 
 - `recall_by_novelty.csv`: gold test mentions and the share predicted exactly, by type and by whether the
   mention's words are a gold mention of the labelled part, only of the unlabelled part, or of neither;
@@ -32,6 +33,7 @@ WINDOW = 8  # words shown either side of a sampled error
 
 
 def novelty_rows(recall: dict, types: Sequence[str]) -> list:
+    """`recall_by_novelty`'s counts as CSV rows, novelty by novelty, "all" types first."""
     return [{"novelty": novelty, "type": entity_type, "gold": total, "found": found,
              "recall": found / total}
             for novelty in NOVELTIES for entity_type in ("all", *types)
@@ -39,6 +41,8 @@ def novelty_rows(recall: dict, types: Sequence[str]) -> list:
 
 
 def sample_rows(errors, sentences, gold_tags, predicted_tags) -> list:
+    """One row per error: its kind, the entity it is about, and the gold and predicted entities bracketed
+    within WINDOW words of it."""
     gold_spans, predicted_spans = {}, {}
     for span in entity_spans(gold_tags):
         gold_spans.setdefault(span[0], []).append(span)
