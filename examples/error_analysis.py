@@ -24,7 +24,7 @@ from examples.common import exit_on_error, git_commit, invocation
 from ner.baselines.feature_crf import FeatureCRFOptions
 from ner.config import ExperimentConfig
 from ner.error_analysis import (ERROR_KINDS, NOVELTIES, bracketed, entity_errors, error_kind_counts,
-                                mention_texts, recall_by_novelty, sample_errors)
+                                mention_texts, recall_by_novelty, sample_errors, spans_by_row)
 from ner.preprocessor import DataSplit
 from ner.readers import Sentence
 from ner.uncertainty.entities import entity_spans
@@ -43,11 +43,7 @@ def novelty_rows(recall: dict, types: Sequence[str]) -> list:
 def sample_rows(errors, sentences, gold_tags, predicted_tags) -> list:
     """One row per error: its kind, the entity it is about, and the gold and predicted entities bracketed
     within WINDOW words of it."""
-    gold_spans, predicted_spans = {}, {}
-    for span in entity_spans(gold_tags):
-        gold_spans.setdefault(span[0], []).append(span)
-    for span in entity_spans(predicted_tags):
-        predicted_spans.setdefault(span[0], []).append(span)
+    gold_spans, predicted_spans = spans_by_row(gold_tags), spans_by_row(predicted_tags)
     rows = []
     for error in errors:
         words = sentences[error.row].words
@@ -67,7 +63,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     source.add_argument("--feature-crf", type=int, metavar="SEED",
                         help="the feature-CRF reference on the seed-001 protocol's split SEED")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key of the run's config (e.g. paths.feature_cache_dir)")
+                        help="override a key of the run's config (e.g. paths.feature_cache_dir), or of the "
+                             "feature CRF's (config/bert_ner.yaml; e.g. split.labelled_size)")
     parser.add_argument("--sample", type=int, default=40, help="errors to draw for reading (default: %(default)s)")
     parser.add_argument("--sample-seed", type=int, default=7, help="seed of that draw (default: %(default)s)")
     parser.add_argument("--output", default="results/error_analysis", help="directory (default: %(default)s)")
@@ -89,7 +86,8 @@ class TaggedTestPart:
 
 
 def tagged_test_part(run: Optional[str], feature_crf_seed: Optional[int], overrides: Sequence[str]) -> TaggedTestPart:
-    """The test part tagged by the trained `run`, or by the feature CRF trained on split `feature_crf_seed`."""
+    """The test part tagged by the trained `run`, or by the feature CRF trained on split `feature_crf_seed`
+    (of `config/bert_ner.yaml` with `overrides`)."""
     if run is not None:
         from ner.experiment import evaluate
 
@@ -99,7 +97,7 @@ def tagged_test_part(run: Optional[str], feature_crf_seed: Optional[int], overri
     from ner.baselines.feature_crf import predict_on_split
     from ner.config import load_config
 
-    config = load_config("config/bert_ner.yaml", [f"split.seed={feature_crf_seed}"])
+    config = load_config("config/bert_ner.yaml", [f"split.seed={feature_crf_seed}", *overrides])
     predictions = predict_on_split(config, options=FeatureCRFOptions())
     sentences, predicted = predictions.parts["test"]
     return TaggedTestPart(f"feature_crf_seed{feature_crf_seed}", config, predictions.split, sentences, predicted)

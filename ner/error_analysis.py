@@ -44,6 +44,14 @@ def mention_texts(words: Sequence[Sequence[str]], tags: Sequence[Sequence[str]])
     return {mention_text(words[span[0]], span) for span in entity_spans(tags)}
 
 
+def spans_by_row(tags: Sequence[Sequence[str]]) -> Dict[int, List[EntitySpan]]:
+    """The entities of IOB2 `tags` (one list per row) by row index, left to right; rows without any absent."""
+    by_row: Dict[int, List[EntitySpan]] = {}
+    for span in entity_spans(tags):
+        by_row.setdefault(span[0], []).append(span)
+    return by_row
+
+
 def _overlaps(first: EntitySpan, second: EntitySpan) -> bool:
     return first[1] < second[2] and second[1] < first[2]
 
@@ -51,12 +59,7 @@ def _overlaps(first: EntitySpan, second: EntitySpan) -> bool:
 def entity_errors(gold_tags: Sequence[Sequence[str]], predicted_tags: Sequence[Sequence[str]]) -> List[EntityError]:
     """Every error of `predicted_tags` against `gold_tags` (IOB2, one list per row), in row order: the gold
     side's errors of a row first, then its spurious entities."""
-    gold_by_row: Dict[int, List[EntitySpan]] = {}
-    predicted_by_row: Dict[int, List[EntitySpan]] = {}
-    for span in entity_spans(gold_tags):
-        gold_by_row.setdefault(span[0], []).append(span)
-    for span in entity_spans(predicted_tags):
-        predicted_by_row.setdefault(span[0], []).append(span)
+    gold_by_row, predicted_by_row = spans_by_row(gold_tags), spans_by_row(predicted_tags)
     errors = []
     for row in range(len(gold_tags)):
         gold, predicted = gold_by_row.get(row, []), predicted_by_row.get(row, [])

@@ -79,3 +79,9 @@ def test_the_example_writes_its_tables_for_a_trained_run(tmp_path, tiny_encoder_
     summary = (directory / "summary.md").read_text()
     assert "Made by `python -m examples.error_analysis`" in summary
     assert "| kind | entity | gold | predicted | judgement |" in summary
+
+
+def test_spans_by_row_groups_entities_and_leaves_out_rows_without_any():
+    from ner.error_analysis import spans_by_row
+    assert spans_by_row(GOLD) == {0: [(0, 0, 2, "per"), (0, 3, 5, "geo"), (0, 5, 6, "tim")],
+                                  1: [(1, 1, 2, "org"), (1, 4, 5, "geo")]}
