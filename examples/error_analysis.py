@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from examples.common import exit_on_error, git_commit, invocation
-from ner.baselines.feature_crf import FeatureCRFOptions
 from ner.config import ExperimentConfig
 from ner.error_analysis import (ERROR_KINDS, NOVELTIES, bracketed, entity_errors, error_kind_counts,
                                 mention_texts, recall_by_novelty, sample_errors, spans_by_row)
@@ -64,7 +63,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="the feature-CRF reference on the seed-001 protocol's split SEED")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key of the run's config (e.g. paths.feature_cache_dir), or of the "
-                             "feature CRF's (config/bert_ner.yaml; e.g. split.labelled_size)")
+                             "feature CRF's (config/bert_ner.yaml; e.g. model.lexical_templates=extended)")
     parser.add_argument("--sample", type=int, default=40, help="errors to draw for reading (default: %(default)s)")
     parser.add_argument("--sample-seed", type=int, default=7, help="seed of that draw (default: %(default)s)")
     parser.add_argument("--output", default="results/error_analysis", help="directory (default: %(default)s)")
@@ -98,7 +97,7 @@ def tagged_test_part(run: Optional[str], feature_crf_seed: Optional[int], overri
     from ner.config import load_config
 
     config = load_config("config/bert_ner.yaml", [f"split.seed={feature_crf_seed}", *overrides])
-    predictions = predict_on_split(config, options=FeatureCRFOptions())
+    predictions = predict_on_split(config)  # the config's templates: crf, or extended by --set
     sentences, predicted = predictions.parts["test"]
     return TaggedTestPart(f"feature_crf_seed{feature_crf_seed}", config, predictions.split, sentences, predicted)
 

@@ -45,8 +45,8 @@ class Evaluation:
     run_dir: Path
     weights_sha256: Dict[str, str]
     evaluated_at: str
-    sentences: Sequence[Sentence] = ()
-    predicted_tags: Sequence[Sequence[str]] = ()
+    sentences: Sequence[Sentence]
+    predicted_tags: Sequence[Sequence[str]]
 
 
 def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part: str = "test",
