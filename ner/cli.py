@@ -90,14 +90,17 @@ def train_run(config_file: str, overrides: Sequence[str], resume: bool, overwrit
     return run_dir
 
 
-def evaluate_run(run: str, overrides: Sequence[str], command: str) -> Path:
-    """Evaluates a trained run on its test split, writes its results (`ner.evaluation.write_results`,
-    quoting `command` as their provenance) and prints the headline numbers; returns the results directory."""
-    check_run(run, overrides)
+def evaluate_run(run: str, overrides: Sequence[str], command: str, ensemble: Sequence[str] = (),
+                 output: Optional[str] = None) -> Path:
+    """Evaluates a trained run on its test split, decoded with the CRF runs of `ensemble` when given, writes
+    its results to `output` (`ner.evaluation.write_results`, quoting `command` as their provenance) and
+    prints the headline numbers; returns the results directory."""
+    for name in (run, *ensemble):
+        check_run(name, overrides)
     from ner.evaluation import evaluate, write_results
 
-    evaluation = evaluate(run, overrides)
-    results_dir = write_results(evaluation, command)
+    evaluation = evaluate(run, overrides, ensemble=ensemble)
+    results_dir = write_results(evaluation, command, output)
     summary = evaluation.report.summary_row()
     print(f"[evaluate] {evaluation.config.run_name}: accuracy {summary['accuracy']:.2%}, "
           f"accuracy without O {summary['accuracy_without_o']:.2%}, mean F1 {summary['mean_f1']:.4f}, "
@@ -137,7 +140,7 @@ def _train(args: argparse.Namespace, command: str) -> None:
 
 
 def _evaluate(args: argparse.Namespace, command: str) -> None:
-    evaluate_run(args.run, args.overrides, command)
+    evaluate_run(args.run, args.overrides, command, args.ensemble, args.output)
 
 
 def _predict(args: argparse.Namespace, command: str) -> None:
@@ -360,6 +363,11 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained run on its test split; write results/<run>/")
     evaluate.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")
+    evaluate.add_argument("--ensemble", nargs="+", default=[], metavar="RUN",
+                          help="other CRF runs of the same split (any encoder) to decode with: the Viterbi path "
+                               "of the runs' mean CRF potentials")
+    evaluate.add_argument("--output", metavar="DIR", help="results directory (default results/<run>/, or "
+                                                          "results/<run>_ensemble<M>/ for an ensemble of M runs)")
     overrides(evaluate)
     evaluate.set_defaults(run_command=_evaluate)
 

@@ -48,6 +48,8 @@ class FirstPiecePredictions:
       span_marginals: float32 [n], a CRF model's span marginals (dropout off): each word's probability of
         the span of `model.decode`'s path that holds it (`CrfOutput.predict_span_outputs`); None when not
         asked for.
+      emission_scores: float32 [n, C], a CRF model's emission scores (dropout off), what its CRF reads
+        (`CrfOutput.latent_and_scores`); None when not asked for.
     """
 
     labels: np.ndarray
@@ -58,6 +60,7 @@ class FirstPiecePredictions:
     mc: Optional[MCStatistics] = None
     log_probability: Optional[np.ndarray] = None
     span_marginals: Optional[np.ndarray] = None
+    emission_scores: Optional[np.ndarray] = None
 
 
 _PER_ROW = ("row_lengths", "log_probability")  # kept per row; every other array per labelled position
@@ -83,10 +86,13 @@ class FirstPiecePredictor:
         self._span_outputs = (tf.function(lambda features: model.predict_span_outputs(features, span_reading),
                                           reduce_retracing=True)
                               if isinstance(model, CrfOutput) and span_reading is not None else None)
+        self._scores = (tf.function(lambda features: model.latent_and_scores(features, training=False)[1],
+                                    reduce_retracing=True) if isinstance(model, CrfOutput) else None)
 
     def predict(self, dataset: tf.data.Dataset, decode: bool = True, probabilities: bool = False,
                 latent_batches: int = 0, mc_predictor: Optional[MCDropoutPredictor] = None,
-                log_probability: bool = False, span_marginals: bool = False) -> FirstPiecePredictions:
+                log_probability: bool = False, span_marginals: bool = False,
+                emission_scores: bool = False) -> FirstPiecePredictions:
         """The model's outputs at the labelled positions of `dataset` (unshuffled), in row order.
 
         Args:
@@ -101,13 +107,15 @@ class FirstPiecePredictor:
             the latent points).
           span_marginals: keep a CRF model's span marginals (its pass gives the probabilities, the labels
             and the latent points too).
+          emission_scores: keep a CRF model's emission scores (one more pass; `ner.crf_ensemble` pools them).
 
         Raises:
-          ValueError: a dataset without batches, or `span_marginals` for a model without a CRF or a predictor
-            without a `span_reading`.
+          ValueError: a dataset without batches, or `span_marginals` or `emission_scores` for a model without
+            a CRF, or `span_marginals` for a predictor without a `span_reading`.
         """
-        if span_marginals and not isinstance(self.model, CrfOutput):
-            raise ValueError(f"span marginals need a CRF model; {type(self.model).__name__} has no CRF")
+        for asked, what in ((span_marginals, "span marginals"), (emission_scores, "emission scores")):
+            if asked and not isinstance(self.model, CrfOutput):
+                raise ValueError(f"{what} need a CRF model; {type(self.model).__name__} has no CRF")
         if span_marginals and self._span_outputs is None:
             raise ValueError("span marginals need the labels' span reading: give FirstPiecePredictor a span_reading")
         kept = defaultdict(list)  # name -> per-batch arrays at the labelled positions
@@ -137,6 +145,8 @@ class FirstPiecePredictor:
                     batch["label_ids"] = label_ids.numpy()
             elif decode:
                 batch["label_ids"] = self._decode(features).numpy()
+            if emission_scores:
+                batch["emission_scores"] = self._scores(features).numpy()
             if index < latent_batches:
                 batch["latent"] = latent.numpy()
             for name, values in batch.items():

@@ -1,0 +1,84 @@
+"""An ensemble of CRF taggers as one CRF: the members' potentials averaged, decoded with Viterbi.
+
+A linear-chain CRF scores a label path by the sum of its emission and transition scores, so the mean of
+M members' scores is again a CRF: the normalised product of their path distributions, each raised to
+1 / M (a geometric mean, or product of experts; Hinton 2002). Its Viterbi path is the path the members
+agree on best as whole sequences, which averaging per-word marginals and taking each word's argmax does
+not give.
+
+Members read each word through their own encoder and word pieces, so they may differ in encoder,
+pooling, features or head; what they must share is the words and the labels. Their emission scores are
+therefore pooled per word (`FirstPiecePredictions.emission_scores`, labelled positions in row order),
+never per word piece.
+"""
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from ner.layers.crf import CrfParameters, crf_viterbi
+from ner.models.crf_output import CrfOutput
+
+DECODE_ROWS = 512  # rows per padded Viterbi batch
+
+
+@dataclass(frozen=True, eq=False)
+class WordPotentials:
+    """A CRF tagger's scores for n words: `emissions` [n, C] (words of all rows, in row order) and its CRF
+    parameters, `transitions` [C, C] (label j after label i at [i, j]), `start` [C] and `end` [C], with the
+    model's transition constraints applied (forbidden moves at `ner.layers.crf.FORBIDDEN`)."""
+
+    emissions: np.ndarray
+    transitions: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+
+def word_potentials(model: CrfOutput, emission_scores: np.ndarray) -> WordPotentials:
+    """The potentials of `model` given its emission scores [n, C] at the labelled positions of a dataset
+    (`FirstPiecePredictor.predict(..., emission_scores=True)`)."""
+    parameters = model.crf.parameters(constrain=True)
+    return WordPotentials(np.asarray(emission_scores, np.float32), parameters.transitions.numpy(),
+                          parameters.start.numpy(), parameters.end.numpy())
+
+
+def average_potentials(members: Sequence[WordPotentials]) -> WordPotentials:
+    """The mean of the members' potentials: the CRF of their geometric mean (module docstring).
+
+    Raises:
+      ValueError: no members, or members whose emissions differ in shape (other words or other labels).
+    """
+    if not members:
+        raise ValueError("a CRF ensemble needs at least one member")
+    shape = members[0].emissions.shape
+    for index, member in enumerate(members[1:], start=1):
+        if member.emissions.shape != shape:
+            raise ValueError(f"member {index} scores emissions of shape {member.emissions.shape}, member 0 of "
+                             f"{shape}; expected the same words and labels")
+    return WordPotentials(*(np.mean([getattr(member, name) for member in members], axis=0)
+                            for name in ("emissions", "transitions", "start", "end")))
+
+
+def viterbi_label_ids(potentials: WordPotentials, row_lengths: np.ndarray) -> np.ndarray:
+    """The Viterbi path of each row under `potentials`: int32 [n], rows of `row_lengths` [R] words (summing to
+    n) decoded apart, concatenated in row order."""
+    row_lengths = np.asarray(row_lengths, np.int64)
+    if row_lengths.sum() != len(potentials.emissions):
+        raise ValueError(f"row lengths sum to {row_lengths.sum()} words, the emissions hold "
+                         f"{len(potentials.emissions)}; expected the same")
+    parameters = CrfParameters(tf.constant(potentials.transitions), tf.constant(potentials.start),
+                               tf.constant(potentials.end))
+    rows = np.split(potentials.emissions, np.cumsum(row_lengths)[:-1])
+    paths = []
+    for first in range(0, len(rows), DECODE_ROWS):
+        batch = rows[first:first + DECODE_ROWS]
+        lengths = row_lengths[first:first + DECODE_ROWS]
+        width = max(int(lengths.max()), 1)
+        padded = np.zeros((len(batch), width, potentials.emissions.shape[1]), np.float32)
+        for index, row in enumerate(batch):
+            padded[index, :len(row)] = row
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        tags, _ = crf_viterbi(tf.constant(padded), tf.constant(mask), parameters)
+        paths.append(tags.numpy()[mask])
+    return np.concatenate(paths).astype(np.int32) if paths else np.zeros([0], np.int32)

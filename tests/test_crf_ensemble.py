@@ -1,0 +1,134 @@
+"""CRF ensembles: the mean of the members' potentials, decoded with Viterbi, and `evaluate --ensemble`."""
+import dataclasses
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+import ner  # noqa: F401
+from ner.cli import main
+from ner.crf_ensemble import WordPotentials, average_potentials, viterbi_label_ids
+from ner.errors import NerError
+from ner.evaluation import evaluate, write_results
+from ner.experiment import train
+from tests.helpers import give_run_random_scores, tiny_config
+
+
+def _brute_force_path(emissions, transitions, start, end):
+    """The best path by enumerating every path: start + emissions + transitions + end."""
+    def score(path):
+        total = start[path[0]] + end[path[-1]] + sum(emissions[t, label] for t, label in enumerate(path))
+        return total + sum(transitions[a, b] for a, b in zip(path, path[1:]))
+    return max(itertools.product(range(emissions.shape[1]), repeat=len(emissions)), key=score)
+
+
+def test_viterbi_takes_the_transitions_into_account():
+    """Two words, two labels. Alone, the emissions choose (0, 1) (2 + 1); a transition score of -5 from 0 to 1
+    makes (0, 0) best (2 + 0 against 2 + 1 - 5, 0 + 1, 0 + 0)."""
+    emissions = np.array([[2.0, 0.0], [0.0, 1.0]], np.float32)
+    zeros = np.zeros(2, np.float32)
+    free = WordPotentials(emissions, np.zeros((2, 2), np.float32), zeros, zeros)
+    penalised = WordPotentials(emissions, np.array([[0.0, -5.0], [0.0, 0.0]], np.float32), zeros, zeros)
+    assert viterbi_label_ids(free, [2]).tolist() == [0, 1]
+    assert viterbi_label_ids(penalised, [2]).tolist() == [0, 0]
+
+
+def test_viterbi_finds_each_rows_best_path_as_enumeration_does():
+    rng = np.random.default_rng(3)
+    lengths = [4, 1, 0, 3, 2]
+    potentials = WordPotentials(rng.normal(size=(sum(lengths), 3)).astype(np.float32),
+                                *(rng.normal(size=shape).astype(np.float32) for shape in ((3, 3), 3, 3)))
+    expected = []
+    for row in np.split(potentials.emissions, np.cumsum(lengths)[:-1]):
+        if len(row):
+            expected.extend(_brute_force_path(row, potentials.transitions, potentials.start, potentials.end))
+    assert viterbi_label_ids(potentials, lengths).tolist() == expected
+    with pytest.raises(ValueError, match="row lengths sum to 9 words, the emissions hold 10"):
+        viterbi_label_ids(potentials, [4, 1, 0, 3, 1])
+
+
+def test_average_potentials_is_the_mean_of_each_part():
+    first = WordPotentials(np.array([[1.0, 3.0]]), np.array([[0.0, 2.0], [4.0, 0.0]]), np.array([1.0, 1.0]),
+                           np.array([0.0, 2.0]))
+    second = WordPotentials(np.array([[3.0, -1.0]]), np.array([[2.0, 0.0], [0.0, 0.0]]), np.array([3.0, -1.0]),
+                            np.array([2.0, 0.0]))
+    mean = average_potentials([first, second])
+    np.testing.assert_array_equal(mean.emissions, [[2.0, 1.0]])
+    np.testing.assert_array_equal(mean.transitions, [[1.0, 1.0], [2.0, 0.0]])
+    np.testing.assert_array_equal(mean.start, [2.0, 0.0])
+    np.testing.assert_array_equal(mean.end, [1.0, 1.0])
+    other_words = dataclasses.replace(second, emissions=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"member 1 scores emissions of shape \(2, 2\), member 0 of \(1, 2\)"):
+        average_potentials([first, other_words])
+    with pytest.raises(ValueError, match="at least one member"):
+        average_potentials([])
+
+
+@pytest.fixture(scope="module")
+def two_crf_runs(tmp_path_factory, tiny_encoder_handle):
+    """`(config of the first, first run dir, second run dir)`: two bert_crf runs of one split, with other casing
+    sizes and initialisations, and random output scores (so that they tag differently)."""
+    first = tiny_config(tmp_path_factory.mktemp("ensemble"), tiny_encoder_handle, "bert_crf", epochs=1)
+    second = dataclasses.replace(first, run_name="second", model=dataclasses.replace(first.model, casing_dim=4),
+                                 training=dataclasses.replace(first.training, seed=7))
+    first_dir, second_dir = train(first, verbose=False), train(second, verbose=False)
+    give_run_random_scores(first_dir, seed=1)
+    give_run_random_scores(second_dir, seed=2)
+    return first, first_dir, second_dir
+
+
+def test_evaluate_decodes_a_crf_ensemble_and_writes_its_provenance(two_crf_runs, tmp_path, capsys):
+    """With itself a run's ensemble tags as the run does; the pair's tags do not depend on the order of the
+    members; the CLI writes `<run>_ensemble2/` naming the other member. A member without a CRF, or of another
+    split, is refused."""
+    first, first_dir, second_dir = two_crf_runs
+
+    single = evaluate(str(first_dir), verbose=False)
+    with_itself = evaluate(str(first_dir), verbose=False, ensemble=[str(first_dir)])
+    assert with_itself.predicted_tags == single.predicted_tags
+    pair = evaluate(str(first_dir), verbose=False, ensemble=[str(second_dir)])
+    swapped = evaluate(str(second_dir), verbose=False, ensemble=[str(first_dir)])
+    assert pair.predicted_tags == swapped.predicted_tags
+    assert pair.predicted_tags != single.predicted_tags  # the second member's scores count
+    assert list(pair.ensemble) == [second_dir]
+
+    main(["evaluate", "--run", str(first_dir), "--ensemble", str(second_dir)])
+    results = first.results_dir().with_name("bert_crf_io_ensemble2")
+    assert f"entity F1 {pair.report.entity.f1:.4f}" in capsys.readouterr().out
+    assert f"Decoded as a CRF ensemble with the run in `{second_dir}`" in (results / "report.md").read_text()
+    assert list(json.loads((results / "manifest.json").read_text())["ensemble"]) == [str(second_dir)]
+    assert write_results(pair, "test", tmp_path / "elsewhere") == tmp_path / "elsewhere"
+
+    no_crf = dataclasses.replace(first, run_name="no_crf", model=dataclasses.replace(first.model, type="bert_ner"))
+    other_split = dataclasses.replace(first, run_name="other_split", split=dataclasses.replace(first.split, seed=5))
+    for config, message in ((no_crf, "run '.*no_crf' is a bert_ner model without a CRF"),
+                            (other_split, "ensemble run '.*other_split' has another split than run 'bert_crf_io'")):
+        with pytest.raises(NerError, match=message):
+            evaluate(str(first_dir), verbose=False, ensemble=[str(train(config, verbose=False))])
+
+
+def test_evaluate_ensembles_example_scores_members_and_ensembles_as_evaluate_does(two_crf_runs, tmp_path, capsys):
+    from examples.common import read_records
+    from examples.evaluate_ensembles import main as evaluate_ensembles
+
+    first, first_dir, second_dir = two_crf_runs
+    seed = first.split.seed
+    arguments = ["--seeds", str(seed), "--member", f"a={first_dir}", "--member", f"b={second_dir}",
+                 "--ensemble", "a", "a+b", "--against", "a", "--output", str(tmp_path / "out")]
+    evaluate_ensembles(arguments)
+    rows = read_records(tmp_path / "out" / "runs.csv")
+    assert [(row["model"], row["seed"]) for row in rows] == [("a", seed), ("a+b", seed)]
+    assert rows[0]["entity_f1"] == evaluate(str(first_dir), verbose=False).report.entity.f1
+    pair = evaluate(str(first_dir), verbose=False, ensemble=[str(second_dir)]).report
+    assert rows[1]["entity_f1"] == pair.entity.f1 and rows[1]["mean_f1"] == pair.summary_row()["mean_f1"]
+    table = (tmp_path / "out" / "ensembles.md").read_text()
+    difference = pair.entity.f1 - rows[0]["entity_f1"]
+    assert f"| a+b | 1 | " in table and f"{difference:+.4f} ± 0.0000 (1) |" in table
+    evaluate_ensembles(arguments)  # recorded pairs are not evaluated again
+    assert len(read_records(tmp_path / "out" / "runs.csv")) == 2
+    for bad, message in ((["--member", "b"], "--member 'b': expected NAME=RUN"),
+                         (["--ensemble", "a+c"], "--ensemble 'a+c' names c, which no --member defines")):
+        with pytest.raises(SystemExit):
+            evaluate_ensembles(["--seeds", "1", "--member", "a=x", "--ensemble", "a", *bad, "--output", str(tmp_path)])
+        assert message in capsys.readouterr().err
