@@ -471,6 +471,11 @@ class SelfTrainingConfig:
     "mc_dropout", one minus its largest word mutual information (BALD) over `mc_samples` passes with the
     head's dropout on at its training rate. `control` keeps the schedule and puts labelled batches where
     the pseudo-labelled ones would be: the same extra steps without the unlabelled data.
+
+    `teachers`: other trained CRF runs of the same split and labels (names under `paths.saved_models_dir`
+    or run directories; any encoder, features and head) that tag the pool together with the current model,
+    as one CRF ensemble (`ner.crf_ensemble`): the pseudo-labels are the Viterbi path of the members' mean
+    potentials, and the "marginal" confidence reads that CRF's marginals. The student stays one model.
     """
 
     rounds: int = 2
@@ -480,9 +485,13 @@ class SelfTrainingConfig:
     mc_samples: int = 10
     student: str = "continue"
     control: bool = False
+    teachers: Tuple[str, ...] = ()
 
     def problems(self) -> list:
         out = []
+        if self.teachers and (self.control or self.confidence != "marginal"):
+            out.append(("teachers", "empty unless confidence is marginal and control is false (a CRF ensemble's "
+                        "confidence is its marginals; the control tags nothing)", list(self.teachers)))
         for name, value in (("rounds", self.rounds), ("pool_size", self.pool_size), ("mc_samples", self.mc_samples)):
             if value < 1:
                 out.append((name, "a positive integer", value))

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from ner.layers.crf import CrfParameters, crf_viterbi
+from ner.layers.crf import CrfParameters, crf_marginals, crf_viterbi
 from ner.models.crf_output import CrfOutput
 
 DECODE_ROWS = 512  # rows per padded Viterbi batch
@@ -63,22 +63,33 @@ def average_potentials(members: Sequence[WordPotentials]) -> WordPotentials:
 def viterbi_label_ids(potentials: WordPotentials, row_lengths: np.ndarray) -> np.ndarray:
     """The Viterbi path of each row under `potentials`: int32 [n], rows of `row_lengths` [R] words (summing to
     n) decoded apart, concatenated in row order."""
+    return _over_rows(potentials, row_lengths, lambda scores, mask, parameters:
+                      crf_viterbi(scores, mask, parameters)[0], np.int32, ())
+
+
+def marginal_probabilities(potentials: WordPotentials, row_lengths: np.ndarray) -> np.ndarray:
+    """Each word's label marginals under `potentials` (forward-backward within its row): float32 [n, C]."""
+    return _over_rows(potentials, row_lengths, crf_marginals, np.float32, potentials.emissions.shape[1:])
+
+
+def _over_rows(potentials: WordPotentials, row_lengths: np.ndarray, infer, dtype, word_shape: tuple) -> np.ndarray:
+    """`infer(scores [B, W, C], mask [B, W], CrfParameters)` run on the rows (`row_lengths` [R] words, summing
+    to n) padded into batches of `DECODE_ROWS`; its per-word outputs [n, *word_shape] in row order."""
     row_lengths = np.asarray(row_lengths, np.int64)
-    if row_lengths.sum() != len(potentials.emissions):
-        raise ValueError(f"row lengths sum to {row_lengths.sum()} words, the emissions hold "
-                         f"{len(potentials.emissions)}; expected the same")
+    emissions = potentials.emissions
+    if row_lengths.sum() != len(emissions):
+        raise ValueError(f"row lengths sum to {row_lengths.sum()} words, the emissions hold {len(emissions)}; "
+                         "expected the same")
     parameters = CrfParameters(tf.constant(potentials.transitions), tf.constant(potentials.start),
                                tf.constant(potentials.end))
-    rows = np.split(potentials.emissions, np.cumsum(row_lengths)[:-1])
-    paths = []
+    rows = np.split(emissions, np.cumsum(row_lengths)[:-1])[:len(row_lengths)]  # none for no rows
+    outputs = []
     for first in range(0, len(rows), DECODE_ROWS):
-        batch = rows[first:first + DECODE_ROWS]
         lengths = row_lengths[first:first + DECODE_ROWS]
         width = max(int(lengths.max()), 1)
-        padded = np.zeros((len(batch), width, potentials.emissions.shape[1]), np.float32)
-        for index, row in enumerate(batch):
+        padded = np.zeros((len(lengths), width, emissions.shape[1]), np.float32)
+        for index, row in enumerate(rows[first:first + DECODE_ROWS]):
             padded[index, :len(row)] = row
         mask = np.arange(width)[None, :] < lengths[:, None]
-        tags, _ = crf_viterbi(tf.constant(padded), tf.constant(mask), parameters)
-        paths.append(tags.numpy()[mask])
-    return np.concatenate(paths).astype(np.int32) if paths else np.zeros([0], np.int32)
+        outputs.append(infer(tf.constant(padded), tf.constant(mask), parameters).numpy()[mask])
+    return np.concatenate(outputs).astype(dtype) if outputs else np.zeros((0, *word_shape), dtype)

@@ -1,15 +1,16 @@
 """Evaluation of a trained run on a part of its split, and the results files written from it."""
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ner.config import ExperimentConfig, load_config, save_config
-from ner.crf_ensemble import average_potentials, viterbi_label_ids, word_potentials
-from ner.data import ModelInputs, model_for, prepare_data
+from ner.config import ENV_OVERRIDES, ExperimentConfig, load_config, save_config
+from ner.crf_ensemble import WordPotentials, average_potentials, viterbi_label_ids, word_potentials
+from ner.data import ModelInputs, PreparedData, model_for, prepare_data
 from ner.errors import ConfigError, NerError
 from ner.models.crf_output import CrfOutput
 from ner.model_evaluator import EvaluationReport, build_report, latent_pca
@@ -89,10 +90,10 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
     if ensemble:
         potentials = [word_potentials(inputs.trainable_model, prediction.emission_scores)]
         for member in ensemble:
-            member_dir, member_potentials = _member_potentials(member, overrides, saved_models_dir, config, data,
-                                                               part, prediction.labels, verbose)
+            member_dir, member_inputs = load_crf_member(member, overrides, saved_models_dir, config, data)
             members[member_dir] = weights_checksums(member_dir)
-            potentials.append(member_potentials)
+            potentials.append(member_potentials(member, member_inputs, member_inputs.dataset(part, shuffle=False),
+                                                prediction.labels, f"the {part} part"))
         word_ids = viterbi_label_ids(average_potentials(potentials), prediction.row_lengths)
     latent_true, latent_pred = prediction.labels[:len(latent)], word_ids[:len(latent)]
     encoded = data.encoded(part)
@@ -115,31 +116,40 @@ def _check_crf(inputs: ModelInputs, run: str, ensemble: Sequence[str]) -> None:
                        "CRF members (model.type bert_crf or another with a CRF output)")
 
 
-def _member_potentials(run: str, overrides: Sequence[str], saved_models_dir: Optional[str], config: ExperimentConfig,
-                       data, part: str, labels: np.ndarray, verbose: bool):
-    """`(run directory, WordPotentials)` of CRF ensemble member `run` on `part`; NerError unless it is a finished
-    CRF run with the evaluated run's data section, split and labels."""
+def load_crf_member(run: str, overrides: Sequence[str], saved_models_dir: Optional[str], config: ExperimentConfig,
+                    data: PreparedData) -> Tuple[Path, ModelInputs]:
+    """`(run directory, model inputs with the weights loaded)` of CRF ensemble member `run`, read with its own
+    saved config and `overrides`; NerError unless it is a finished CRF run with the split and labels of `data`
+    (those of the run `config` describes). Its encoder, features and head may differ, so the environment
+    variables that replace `encoder.handle` are not applied to it."""
     run_dir = find_run(run, overrides, saved_models_dir)
-    member = load_config(run_dir / CONFIG_FILE, overrides)
+    environ = {name: value for name, value in os.environ.items() if ENV_OVERRIDES.get(name) != "encoder.handle"}
+    member = load_config(run_dir / CONFIG_FILE, overrides, environ=environ)
     if not (run_dir / WEIGHTS_DIR).is_dir():
         raise NerError(f"ensemble run '{run}' has no final weights in {run_dir / WEIGHTS_DIR}; its training did not "
                        "finish")
-    if DataSplit.from_json(run_dir / SPLIT_FILE).parts() != data.split.parts():
+    split = DataSplit.from_json(run_dir / SPLIT_FILE)
+    if split.parts() != data.split.parts():
         raise NerError(f"ensemble run '{run}' has another split than run '{config.run_name}'; expected runs of the "
                        "same split (they may differ in encoder, model and training)")
-    member_data = prepare_data(member, split=DataSplit.from_json(run_dir / SPLIT_FILE), verbose=verbose)
+    member_data = prepare_data(member, split=split, verbose=False)
     if member_data.label_map.labels != data.label_map.labels:
         raise NerError(f"ensemble run '{run}' predicts the labels {list(member_data.label_map.labels)}, run "
                        f"'{config.run_name}' {list(data.label_map.labels)}; expected the same labels in the same order")
-    inputs = ModelInputs(member, member_data, model_for(member, member_data), verbose)
+    inputs = ModelInputs(member, member_data, model_for(member, member_data), verbose=False)
     _check_crf(inputs, run, ensemble=[run])
     load_weights(inputs.trainable_model, run_dir)
-    prediction = FirstPiecePredictor(inputs.trainable_model).predict(inputs.dataset(part, shuffle=False),
-                                                                      decode=False, emission_scores=True)
+    return run_dir, inputs
+
+
+def member_potentials(run: str, inputs: ModelInputs, dataset, labels: np.ndarray, what: str) -> WordPotentials:
+    """The potentials of member `run` (its `load_crf_member` inputs) on `dataset`, whose gold labels at the
+    labelled positions must be `labels` (those the other members read on `what`); NerError otherwise."""
+    prediction = FirstPiecePredictor(inputs.trainable_model).predict(dataset, decode=False, emission_scores=True)
     if not np.array_equal(prediction.labels, labels):
-        raise NerError(f"ensemble run '{run}' reads other words or gold labels on the {part} part than run "
-                       f"'{config.run_name}'; expected the same words in the same order")
-    return run_dir, word_potentials(inputs.trainable_model, prediction.emission_scores)
+        raise NerError(f"ensemble run '{run}' reads other words or gold labels on {what} than the run it joins; "
+                       "expected the same words in the same order")
+    return word_potentials(inputs.trainable_model, prediction.emission_scores)
 
 
 def default_results_dir(evaluation: Evaluation) -> Path:

@@ -16,7 +16,8 @@ from ner.config import ExperimentConfig, load_config, save_config
 from ner.data import ModelInputs, PreparedData, model_for, prepare_data
 from ner.distribute import make_strategy
 from ner.errors import ConfigError, NerError
-from ner.evaluation import evaluate, write_results
+from ner.crf_ensemble import average_potentials, marginal_probabilities, viterbi_label_ids, word_potentials
+from ner.evaluation import evaluate, load_crf_member, member_potentials, write_results
 from ner.losses import KLOptions, label_prior, logit_adjustment, unlabelled_loss
 from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import DataSplit
@@ -231,13 +232,26 @@ def _train_semi_supervised(config: ExperimentConfig, verbose: bool) -> Path:
     return run_dir
 
 
+def _pool_potentials(config: ExperimentConfig, inputs: ModelInputs, pool_ids, labels: np.ndarray) -> list:
+    """The `WordPotentials` of each of `self_training.teachers` on the pool sentences `pool_ids`, whose gold
+    labels at the words the self-trained model read are `labels`; NerError for a teacher that is not a finished
+    CRF run of the same split, labels and words (`ner.evaluation.load_crf_member`)."""
+    potentials = []
+    for run in config.semi_supervised.self_training.teachers:
+        _, teacher = load_crf_member(run, (), config.paths.saved_models_dir, config, inputs.data)
+        pool = teacher.rows_dataset(teacher.data.rows_of(pool_ids), shuffle=False, part="unlabelled")
+        potentials.append(member_potentials(run, teacher, pool, labels, "the self-training pool"))
+    return potentials
+
+
 def _self_train(config: ExperimentConfig, inputs: ModelInputs, trainer: Trainer, kl_loss,
                 initial_weights: list) -> None:
     """The stage's pairs in `self_training.rounds` rounds: each round the model as it stands tags the pool,
     and its most confident sentences are the round's unlabelled batches, learnt with the model's own loss
     (plus the stage's KL losses, if any) by the model itself or, with `student: reinitialise`, by the model
-    reset to `initial_weights` (its weights before the teacher's were loaded). Each round's selection goes
-    to `<run dir>/self_training.csv`."""
+    reset to `initial_weights` (its weights before the teacher's were loaded). With `self_training.teachers`
+    the model tags together with those runs, as a CRF ensemble. Each round's selection goes to
+    `<run dir>/self_training.csv`."""
     stage, options = config.semi_supervised, config.semi_supervised.self_training
     pool_ids = inputs.data.split.unlabelled_ids[:options.pool_size]
     check_pool(inputs.data.split, pool_ids)
@@ -247,7 +261,7 @@ def _self_train(config: ExperimentConfig, inputs: ModelInputs, trainer: Trainer,
                if options.confidence == "mc_dropout" else None)
     labelled = inputs.dataset("labelled", shuffle=True)
     validation = inputs.dataset("validation", shuffle=False)
-    history, rounds = [], []
+    history, rounds, teachers = [], [], None
     for index in range(options.rounds):
         pairs = stage.pairs * (index + 1) // options.rounds - stage.pairs * index // options.rounds
         if options.control:  # labelled batches, in another order than the labelled steps' own
@@ -255,10 +269,20 @@ def _self_train(config: ExperimentConfig, inputs: ModelInputs, trainer: Trainer,
         else:
             start = time.perf_counter()
             tagged = predictor.predict(inputs.rows_dataset(pool_rows, shuffle=False, part="unlabelled"),
-                                       probabilities=sampler is None, mc_predictor=sampler)
-            word_confidence = (marginal_confidence(tagged.probabilities, tagged.label_ids) if sampler is None
-                               else bald_confidence(tagged.mc.mean, tagged.mc.expected_entropy))
-            pseudo = select_pseudo_labels(pool_rows, tagged.row_lengths, tagged.label_ids, word_confidence,
+                                       probabilities=sampler is None, mc_predictor=sampler,
+                                       emission_scores=bool(options.teachers))
+            label_ids = tagged.label_ids
+            if options.teachers:
+                if teachers is None:  # their potentials on the pool do not change: computed once
+                    teachers = _pool_potentials(config, inputs, pool_ids, tagged.labels)
+                pooled = average_potentials([word_potentials(trainer.model, tagged.emission_scores), *teachers])
+                label_ids = viterbi_label_ids(pooled, tagged.row_lengths)
+                word_confidence = marginal_confidence(marginal_probabilities(pooled, tagged.row_lengths), label_ids)
+            elif sampler is None:
+                word_confidence = marginal_confidence(tagged.probabilities, label_ids)
+            else:
+                word_confidence = bald_confidence(tagged.mc.mean, tagged.mc.expected_entropy)
+            pseudo = select_pseudo_labels(pool_rows, tagged.row_lengths, label_ids, word_confidence,
                                           options.keep_fraction, tagged.labels)
             rounds.append({"round": index + 1, **pseudo.summary(), "seconds": time.perf_counter() - start})
             if trainer.verbose:

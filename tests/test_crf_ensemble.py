@@ -8,19 +8,21 @@ import pytest
 
 import ner  # noqa: F401
 from ner.cli import main
-from ner.crf_ensemble import WordPotentials, average_potentials, viterbi_label_ids
+from ner.crf_ensemble import WordPotentials, average_potentials, marginal_probabilities, viterbi_label_ids
 from ner.errors import NerError
-from ner.evaluation import evaluate, write_results
+from ner.data import prepare_data
+from ner.evaluation import evaluate, load_crf_member, write_results
+from ner.preprocessor import DataSplit
 from ner.experiment import train
 from tests.helpers import give_run_random_scores, tiny_config
 
 
-def _brute_force_path(emissions, transitions, start, end):
-    """The best path by enumerating every path: start + emissions + transitions + end."""
+def _path_scores(emissions, transitions, start, end):
+    """{path: score} for every label path of one row: start + emissions + transitions + end."""
     def score(path):
         total = start[path[0]] + end[path[-1]] + sum(emissions[t, label] for t, label in enumerate(path))
         return total + sum(transitions[a, b] for a, b in zip(path, path[1:]))
-    return max(itertools.product(range(emissions.shape[1]), repeat=len(emissions)), key=score)
+    return {path: score(path) for path in itertools.product(range(emissions.shape[1]), repeat=len(emissions))}
 
 
 def test_viterbi_takes_the_transitions_into_account():
@@ -34,18 +36,28 @@ def test_viterbi_takes_the_transitions_into_account():
     assert viterbi_label_ids(penalised, [2]).tolist() == [0, 0]
 
 
-def test_viterbi_finds_each_rows_best_path_as_enumeration_does():
+def test_viterbi_and_marginals_of_each_row_are_those_of_enumerating_its_paths():
     rng = np.random.default_rng(3)
     lengths = [4, 1, 0, 3, 2]
     potentials = WordPotentials(rng.normal(size=(sum(lengths), 3)).astype(np.float32),
                                 *(rng.normal(size=shape).astype(np.float32) for shape in ((3, 3), 3, 3)))
-    expected = []
+    best, marginals = [], []
     for row in np.split(potentials.emissions, np.cumsum(lengths)[:-1]):
-        if len(row):
-            expected.extend(_brute_force_path(row, potentials.transitions, potentials.start, potentials.end))
-    assert viterbi_label_ids(potentials, lengths).tolist() == expected
+        if not len(row):
+            continue
+        scores = _path_scores(row, potentials.transitions, potentials.start, potentials.end)
+        best.extend(max(scores, key=scores.get))
+        weights = {path: np.exp(score) for path, score in scores.items()}
+        row_marginals = np.zeros(row.shape)
+        for path, weight in weights.items():
+            row_marginals[np.arange(len(row)), path] += weight / sum(weights.values())
+        marginals.append(row_marginals)
+    assert viterbi_label_ids(potentials, lengths).tolist() == best
+    np.testing.assert_allclose(marginal_probabilities(potentials, lengths), np.concatenate(marginals), atol=1e-5)
     with pytest.raises(ValueError, match="row lengths sum to 9 words, the emissions hold 10"):
         viterbi_label_ids(potentials, [4, 1, 0, 3, 1])
+    no_words = dataclasses.replace(potentials, emissions=np.zeros((0, 3), np.float32))
+    assert marginal_probabilities(no_words, []).shape == (0, 3) and viterbi_label_ids(no_words, []).shape == (0,)
 
 
 def test_average_potentials_is_the_mean_of_each_part():
@@ -99,6 +111,13 @@ def test_evaluate_decodes_a_crf_ensemble_and_writes_its_provenance(two_crf_runs,
     assert f"Decoded as a CRF ensemble with the run in `{second_dir}`" in (results / "report.md").read_text()
     assert list(json.loads((results / "manifest.json").read_text())["ensemble"]) == [str(second_dir)]
     assert write_results(pair, "test", tmp_path / "elsewhere") == tmp_path / "elsewhere"
+
+    # A member keeps its own encoder: the environment's encoder handle (the evaluated run's) is not applied to it.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NER_ENCODER_HANDLE", "/nowhere/encoder")
+        data = prepare_data(first, split=DataSplit.from_json(first_dir / "split.json"), verbose=False)
+        _, member = load_crf_member(str(second_dir), (), None, first, data)
+    assert member.config.encoder.handle == first.encoder.handle
 
     no_crf = dataclasses.replace(first, run_name="no_crf", model=dataclasses.replace(first.model, type="bert_ner"))
     other_split = dataclasses.replace(first, run_name="other_split", split=dataclasses.replace(first.split, seed=5))

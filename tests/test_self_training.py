@@ -17,7 +17,7 @@ from ner.preprocessor import DataSplit
 from ner.self_training import (bald_confidence, check_pool, marginal_confidence, most_confident,
                                select_pseudo_labels, sentence_confidence)
 from ner.tagging import IGNORE_LABEL
-from tests.helpers import tiny_config
+from tests.helpers import give_run_random_scores, tiny_config
 
 
 def test_word_and_sentence_confidence():
@@ -126,11 +126,42 @@ def test_self_training_control_spends_the_steps_on_labelled_batches(tmp_path, ti
     assert not (run_dir / SELF_TRAINING_FILE).exists()
 
 
+def test_self_training_teachers_tag_the_pool_with_the_model_as_one_crf_ensemble(tmp_path, tiny_encoder_handle):
+    """The teacher (random output scores, so that it tags varied labels) joined by itself tags as it does alone:
+    the same selection, confidence and pseudo-label accuracy; joined by another run (another casing size and
+    initialisation, other random scores) the selection's confidence changes. A teacher of another split is
+    refused by name."""
+    supervised = tiny_config(tmp_path, tiny_encoder_handle, "bert_crf", epochs=1)
+    other = dataclasses.replace(supervised, run_name="other", model=dataclasses.replace(supervised.model, casing_dim=4),
+                                training=dataclasses.replace(supervised.training, seed=7))
+    give_run_random_scores(train(supervised, verbose=False), seed=1)
+    give_run_random_scores(train(other, verbose=False), seed=2)
+
+    def selection(name, **options):
+        """The round's line of self_training.csv without its time, and its mean confidence apart."""
+        stage = self_training_stage(supervised, rounds=1, **options)
+        [row] = read_rows(train(dataclasses.replace(stage, run_name=name), verbose=False) / SELF_TRAINING_FILE)
+        confidence = float(row.pop("mean_confidence"))
+        return {key: value for key, value in row.items() if key != "seconds"}, confidence
+
+    alone, alone_confidence = selection("alone")
+    with_itself, with_itself_confidence = selection("with_itself", teachers=[supervised.run_name])
+    assert with_itself == alone and with_itself_confidence == pytest.approx(alone_confidence, abs=1e-6)
+    assert selection("with_other", teachers=[str(other.run_dir())])[1] != pytest.approx(alone_confidence, abs=1e-3)
+
+    other_split = dataclasses.replace(other, run_name="other_split", split=dataclasses.replace(other.split, seed=5))
+    train(other_split, verbose=False)
+    with pytest.raises(NerError, match="ensemble run 'other_split' has another split than run 'refused'"):
+        selection("refused", teachers=["other_split"])
+
+
 @pytest.mark.parametrize("stage,message", [
     ({"losses": [], "loss_weights": []}, "non-empty without self_training"),
     ({"losses": [], "loss_weights": [], "pairs": 1, "self_training": {"rounds": 2}}, "at least self_training.rounds"),
     ({"self_training": {"keep_fraction": 0.0}}, "keep_fraction' must be a number in \\(0, 1\\]"),
     ({"self_training": {"confidence": "entropy"}}, "confidence' must be one of \\('marginal', 'mc_dropout'\\)"),
+    ({"self_training": {"teachers": ["a"], "control": True}}, "teachers' must be empty unless confidence is marginal"),
+    ({"self_training": {"teachers": ["a"], "confidence": "mc_dropout"}}, "teachers' must be empty unless"),
 ])
 def test_self_training_config_errors(stage, message):
     with pytest.raises(ConfigError, match=message):
