@@ -1,6 +1,6 @@
 """What the example scripts share: argument parsing and one-line errors instead of tracebacks."""
 import argparse
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import ner  # noqa: F401  (selects tf_keras before TensorFlow loads)
 from ner.cli import exit_on_error, train_run
@@ -154,3 +154,17 @@ def mean_std(values: Sequence[float]) -> str:
     import numpy as np
 
     return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.4f}"
+
+
+def parse_pairs(values: Sequence[str], option: str) -> Dict[str, str]:
+    """`NAME=VALUE` arguments as a dict, in order; SystemExit naming the option for one without `=` or a name
+    given twice."""
+    pairs = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            raise SystemExit(f"error: {option} {value!r}: expected NAME=VALUE")
+        if name in pairs:
+            raise SystemExit(f"error: {option} {name!r} is given twice; expected each name once")
+        pairs[name] = rest
+    return pairs

@@ -17,24 +17,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from examples.common import METRICS, exit_on_error, git_commit, invocation, read_records, summarise_runs
+from examples.common import (METRICS, exit_on_error, git_commit, invocation, parse_pairs, read_records,
+                             summarise_runs)
 from examples.decompose_seed001_gap import by_seed, paired_difference
-
-
-def parse_members(specs: Sequence[str]) -> Dict[str, str]:
-    """`NAME=RUN` pairs → {name: run template}; ConfigError for a malformed pair or a name given twice."""
-    from ner.errors import ConfigError
-
-    members = {}
-    for spec in specs:
-        name, separator, run = spec.partition("=")
-        if not separator or not name or not run or "+" in name:
-            raise ConfigError(f"--member {spec!r}: expected NAME=RUN, a name without '+', e.g. "
-                              "mpnet=saved_models/bert_crf_seed{seed}")
-        if name in members:
-            raise ConfigError(f"--member {name!r} is given twice; expected each name once")
-        members[name] = run
-    return members
 
 
 def ensemble_runs(ensemble: str, members: Dict[str, str], seed: int) -> List[str]:
@@ -86,11 +71,14 @@ def main(argv: Sequence[str] = None) -> None:
     args = parser.parse_args(argv)
     command = invocation("examples.evaluate_ensembles", argv)
 
+    members = parse_pairs(args.member, "--member")
+    if any("+" in name for name in members):
+        raise SystemExit("error: --member names may not hold '+', which joins them in --ensemble")
+
     def run() -> None:
         from ner.reporting import write_csv
         from ner.utils import write_text_atomic
 
-        members = parse_members(args.member)
         for ensemble in args.ensemble:  # every name checked before any evaluation
             ensemble_runs(ensemble, members, args.seeds[0])
         import tf_keras as keras

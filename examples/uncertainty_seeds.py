@@ -18,20 +18,9 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from examples.common import exit_on_error, invocation
+from examples.common import exit_on_error, invocation, parse_pairs
 
 OOD_METRIC = re.compile(r"^OOD AUROC, (?P<score>.+) \(GMB test vs \d+ OOD sentences\)$")
-
-
-def parse_pairs(values: Sequence[str], option: str) -> Dict[str, str]:
-    """`NAME=VALUE` arguments as a dict, in order; SystemExit naming the option for one without `=`."""
-    pairs = {}
-    for value in values:
-        name, sep, rest = value.partition("=")
-        if not sep or not name or not rest:
-            raise SystemExit(f"error: {option} {value!r}: expected NAME=VALUE")
-        pairs[name] = rest
-    return pairs
 
 
 def read_study(path: Path) -> Dict[str, float]:

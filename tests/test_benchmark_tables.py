@@ -80,7 +80,8 @@ def test_learning_curve_min_steps_raises_epochs_and_stage_overrides_come_last(mo
 
 
 def test_uncertainty_summary_averages_in_domain_metrics_once_and_names_ood_auroc_by_set(tmp_path):
-    from examples.uncertainty_seeds import parse_pairs, read_study, summary_rows
+    from examples.common import parse_pairs
+    from examples.uncertainty_seeds import read_study, summary_rows
     from ner.reporting import write_csv
 
     write_csv(tmp_path / "uncertainty.csv", [{"metric": "ECE (15 bins), softmax", "value": 0.0125}])
@@ -99,6 +100,8 @@ def test_uncertainty_summary_averages_in_domain_metrics_once_and_names_ood_auroc
     assert parse_pairs(["a=b=c"], "--ood") == {"a": "b=c"}
     with pytest.raises(SystemExit, match="--ood 'wnut': expected NAME=VALUE"):
         parse_pairs(["wnut"], "--ood")
+    with pytest.raises(SystemExit, match="--ood 'a' is given twice"):
+        parse_pairs(["a=b", "a=c"], "--ood")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -146,8 +146,11 @@ def test_evaluate_ensembles_example_scores_members_and_ensembles_as_evaluate_doe
     assert f"| a+b | 1 | " in table and f"{difference:+.4f} ± 0.0000 (1) |" in table
     evaluate_ensembles(arguments)  # recorded pairs are not evaluated again
     assert len(read_records(tmp_path / "out" / "runs.csv")) == 2
-    for bad, message in ((["--member", "b"], "--member 'b': expected NAME=RUN"),
-                         (["--ensemble", "a+c"], "--ensemble 'a+c' names c, which no --member defines")):
-        with pytest.raises(SystemExit):
-            evaluate_ensembles(["--seeds", "1", "--member", "a=x", "--ensemble", "a", *bad, "--output", str(tmp_path)])
-        assert message in capsys.readouterr().err
+    base = ["--seeds", "1", "--member", "a=x", "--output", str(tmp_path)]
+    with pytest.raises(SystemExit, match="--member 'b': expected NAME=VALUE"):
+        evaluate_ensembles([*base, "--member", "b", "--ensemble", "a"])
+    with pytest.raises(SystemExit, match="--member names may not hold"):
+        evaluate_ensembles([*base, "--member", "b+c=y", "--ensemble", "a"])
+    with pytest.raises(SystemExit):
+        evaluate_ensembles([*base, "--ensemble", "a+c"])
+    assert "--ensemble 'a+c' names c, which no --member defines" in capsys.readouterr().err
