@@ -1,4 +1,5 @@
-"""Evaluation of a trained run on a part of its split, and the results files written from it."""
+"""Evaluation of a trained run (or a CRF ensemble of runs) on a part of its split, and the results files
+written from it."""
 import json
 import os
 from dataclasses import dataclass
@@ -12,8 +13,8 @@ from ner.config import ENV_OVERRIDES, ExperimentConfig, load_config, save_config
 from ner.crf_ensemble import WordPotentials, average_potentials, viterbi_label_ids, word_potentials
 from ner.data import ModelInputs, PreparedData, model_for, prepare_data
 from ner.errors import ConfigError, NerError
-from ner.models.crf_output import CrfOutput
 from ner.model_evaluator import EvaluationReport, build_report, latent_pca
+from ner.models.crf_output import CrfOutput
 from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import SPLIT_PARTS, DataSplit
 from ner.readers import Sentence

@@ -13,10 +13,10 @@ from typing import Optional
 import numpy as np
 
 from ner.config import ExperimentConfig, load_config, save_config
+from ner.crf_ensemble import average_potentials, marginal_probabilities, viterbi_label_ids, word_potentials
 from ner.data import ModelInputs, PreparedData, model_for, prepare_data
 from ner.distribute import make_strategy
 from ner.errors import ConfigError, NerError
-from ner.crf_ensemble import average_potentials, marginal_probabilities, viterbi_label_ids, word_potentials
 from ner.evaluation import evaluate, load_crf_member, member_potentials, write_results
 from ner.losses import KLOptions, label_prior, logit_adjustment, unlabelled_loss
 from ner.prediction import FirstPiecePredictor
