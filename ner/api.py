@@ -29,19 +29,27 @@ and otherwise the mean confidence of its words. (A span that crosses the cut bet
 sentence belongs to no one CRF and gets the mean too.) `review` marks the
 entities whose confidence is below `threshold`.
 
+An ensemble (`ner.load(run, ensemble=[other, ...])`, `ner predict --ensemble`): CRF runs of the same labels,
+on any encoders, tag together as one CRF (`ner.crf_ensemble`): each reads the words through its own
+featurizer, their word emission and transition scores are averaged, and each sentence is decoded whole with
+Viterbi; word probabilities are that CRF's marginals and an entity's confidence its span marginal. An
+ensemble tags with dropout off (no `mc_samples`) and does not `select`.
+
 Choosing sentences to annotate: `tagger.select(pool, budget, strategy="mnlp")` takes a pool of sentences
 (each a list of words) and returns the `budget` best to label next (`ner.selection`: the strategies and
 the optional diversity term).
 """
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from ner.config import ExperimentConfig, load_config
+from ner.config import ExperimentConfig, load_config, member_environ
+from ner.crf_ensemble import (average_potentials, marginal_probabilities, span_marginal_probabilities,
+                              viterbi_label_ids, word_potentials)
 from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
 from ner.models import build_model
@@ -137,13 +145,23 @@ class Tagger:
         encoder on word pieces (a run trained on cached encoder features included).
       vocab: the encoder's vocabulary (`encoder_vocab`).
       label_map: the labels the model predicts, in id order (the run's `labels.json`).
+      members: other CRF taggers of the same labels that tag together with this one (module docstring).
     """
 
-    def __init__(self, config: ExperimentConfig, model: keras.Model, vocab: EncoderVocab, label_map: LabelMap):
+    def __init__(self, config: ExperimentConfig, model: keras.Model, vocab: EncoderVocab, label_map: LabelMap,
+                 members: Sequence["Tagger"] = ()):
         self.config = config
         self.model = model
         self.vocab = vocab
         self.label_map = label_map
+        self.members = tuple(members)
+        for tagger in (self, *self.members) if members else ():  # an ensemble's every tagger
+            if not isinstance(tagger.model, CrfOutput):
+                raise NerError(f"an ensemble tags with CRF potentials, but run '{tagger.config.run_name}' is a "
+                               f"{tagger.config.model.type} model without a CRF")
+            if tagger.label_map.labels != label_map.labels:
+                raise NerError(f"run '{tagger.config.run_name}' predicts {list(tagger.label_map.labels)}, run "
+                               f"'{config.run_name}' {list(label_map.labels)}; an ensemble needs the same labels")
         self.featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                               self.label_map, long_sentences="split",
                                               lexical_templates=config.model.lexical_template_set,
@@ -152,10 +170,13 @@ class Tagger:
         self._predictor = FirstPiecePredictor(model, label_map.span_reading())
 
     @classmethod
-    def from_run(cls, run: str, saved_models_dir: str = "saved_models") -> "Tagger":
-        """Loads the trained run `run`: a name under `saved_models_dir`, or a run directory."""
+    def from_run(cls, run: str, saved_models_dir: str = "saved_models", ensemble: Sequence[str] = (),
+                 environ: Optional[Mapping[str, str]] = None) -> "Tagger":
+        """Loads the trained run `run`: a name under `saved_models_dir`, or a run directory; with `ensemble`, the
+        other CRF runs it tags with (each read with its own config and encoder: `member_environ`). `environ`
+        is that of `load_config`."""
         run_dir = run_dir_for(run, saved_models_dir)
-        config = load_config(run_dir / CONFIG_FILE)
+        config = load_config(run_dir / CONFIG_FILE, environ=environ)
         if not (run_dir / WEIGHTS_DIR).is_dir():
             raise NerError(f"run '{run}' has no final weights in {run_dir / WEIGHTS_DIR}; its training did not finish")
         vocab = encoder_vocab(config.encoder.handle)
@@ -163,7 +184,8 @@ class Tagger:
         model = build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size, label_map=label_map,
                             precision=config.training.precision)
         load_weights(model, run_dir)
-        return cls(config, model, vocab, label_map)
+        members = [cls.from_run(other, saved_models_dir, environ=member_environ()) for other in ensemble]
+        return cls(config, model, vocab, label_map, members)
 
     def predict(self, texts: Sequence[str], mc_samples: int = 0, threshold: float = 0.0) -> List[TaggedText]:
         """Tags each text; see the module docstring for how words, labels and confidences are made.
@@ -219,8 +241,12 @@ class Tagger:
         `span_marginals` (they cost one more pass over the spans)."""
         if mc_samples < 0:
             raise ValueError(f"mc_samples must be 0 (softmax) or positive, got {mc_samples}")
+        if mc_samples and self.members:
+            raise ValueError("an ensemble tags with its CRF potentials, dropout off; expected mc_samples 0")
         if not sentences:
             return []
+        if self.members:
+            return self._predict_ensemble(sentences, sort_by_length, span_marginals)
         encoded, order, dataset = self._dataset(sentences, sort_by_length)
         if mc_samples:
             prediction = restore_row_order(
@@ -247,6 +273,31 @@ class Tagger:
         return [SentencePrediction(ids, p, scores, starts) for ids, p, scores, starts
                 in zip(*per_sentence, np.split(prediction.span_marginals, cuts), row_starts)]
 
+    def _predict_ensemble(self, sentences: Sequence[Sequence[str]], sort_by_length: bool,
+                          span_marginals: bool) -> List[SentencePrediction]:
+        """`_predict_sentences` for an ensemble: every member's word emission scores, averaged with their CRF
+        parameters, each sentence decoded whole (one row)."""
+        lengths = [len(words_of_sentence) for words_of_sentence in sentences]
+        potentials = []
+        for tagger in (self, *self.members):
+            _, order, dataset = tagger._dataset(sentences, sort_by_length)
+            scores = restore_row_order(tagger._predictor.predict(dataset, decode=False, emission_scores=True),
+                                       order).emission_scores
+            if len(scores) != sum(lengths):
+                raise RuntimeError(f"{len(scores)} first pieces for {sum(lengths)} words; the rows lost words")
+            potentials.append(word_potentials(tagger.model, scores))
+        pooled = average_potentials(potentials)
+        label_ids = viterbi_label_ids(pooled, lengths)
+        probabilities = marginal_probabilities(pooled, lengths)
+        spans = (span_marginal_probabilities(pooled, lengths, label_ids, self.label_map.span_reading())
+                 if span_marginals else None)
+        cuts = np.cumsum(lengths)[:-1]
+        per_sentence = [np.split(values, cuts) for values in (label_ids, probabilities)]
+        if spans is None:
+            return [SentencePrediction(ids, p) for ids, p in zip(*per_sentence)]
+        one_row = np.zeros(1, np.int64)  # each sentence is decoded whole
+        return [SentencePrediction(ids, p, span, one_row) for ids, p, span in zip(*per_sentence, np.split(spans, cuts))]
+
     def select(self, sentences: Sequence[Sequence[str]], budget: int, strategy: str = "mnlp",
                diversity: float = 0.0, mc_samples: Optional[int] = None, seed: int = 0) -> Selection:
         """The `budget` sentences of a pool (each a non-empty sequence of words) to label next, best first.
@@ -261,7 +312,10 @@ class Tagger:
         Raises:
           ValueError: an empty sentence (named by its index), or a value out of range.
           ConfigError: an unknown strategy.
+          NerError: an ensemble (selection reads one model).
         """
+        if self.members:
+            raise NerError("selection reads one model's outputs; load the run without an ensemble to select")
         reads = lookup(ACQUISITIONS, strategy, "acquisition strategy").reads
         check_budget_and_diversity(budget, diversity)
         empty = [index for index, words in enumerate(sentences) if not words]
@@ -324,6 +378,7 @@ def tag_text(text: str, document: Sequence[Sequence[Token]], labels: Sequence[Se
     return TaggedText(text, tuple(tagged), tuple(entities))
 
 
-def load(run: str, saved_models_dir: str = "saved_models") -> Tagger:
-    """The trained run `run` (a name under `saved_models_dir`, or a run directory) as a `Tagger`."""
-    return Tagger.from_run(run, saved_models_dir)
+def load(run: str, saved_models_dir: str = "saved_models", ensemble: Sequence[str] = ()) -> Tagger:
+    """The trained run `run` (a name under `saved_models_dir`, or a run directory) as a `Tagger`; with
+    `ensemble`, tagging together with those other CRF runs (module docstring)."""
+    return Tagger.from_run(run, saved_models_dir, ensemble)

@@ -145,11 +145,12 @@ def _evaluate(args: argparse.Namespace, command: str) -> None:
 
 def _predict(args: argparse.Namespace, command: str) -> None:
     texts = args.texts if args.input is None else read_texts(args.input)
-    check_run(args.run)
+    for run in (args.run, *args.ensemble):
+        check_run(run)
     from ner.api import load
     from ner.utils import set_seed
 
-    tagger = load(args.run)
+    tagger = load(args.run, ensemble=args.ensemble)
     set_seed(tagger.config.training.seed)  # repeatable MC-dropout samples
     results = tagger.predict(texts, mc_samples=args.mc_samples, threshold=args.threshold)
     if args.format == "html":
@@ -373,6 +374,8 @@ def _parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="tag raw text with a trained run")
     predict.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")
+    predict.add_argument("--ensemble", nargs="+", default=[], metavar="RUN",
+                         help="other CRF runs (any encoder) to tag with: one CRF of the runs' mean potentials")
     given = predict.add_mutually_exclusive_group(required=True)
     given.add_argument("texts", nargs="*", default=[], metavar="TEXT", help="texts to tag, each one argument")
     given.add_argument("--input", metavar="FILE", help="a UTF-8 file with one text per line ('-': standard input)")

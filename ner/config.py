@@ -21,7 +21,7 @@ import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
@@ -650,6 +650,12 @@ def resolve_path(path: str) -> Path:
     if candidate.is_absolute() or candidate.exists():
         return candidate
     return REPO_ROOT / candidate
+
+
+def member_environ() -> Dict[str, str]:
+    """The environment for reading a run that joins another run's CRF ensemble: `os.environ` without the
+    variables that replace `encoder.handle`, so that the member keeps its own encoder."""
+    return {name: value for name, value in os.environ.items() if ENV_OVERRIDES.get(name) != "encoder.handle"}
 
 
 def load_config(path: os.PathLike, overrides: Sequence[str] = (),

@@ -17,8 +17,9 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from ner.layers.crf import CrfParameters, crf_marginals, crf_viterbi
+from ner.layers.crf import CrfParameters, crf_marginals, crf_span_marginals, crf_viterbi
 from ner.models.crf_output import CrfOutput
+from ner.tagging import SpanReading
 
 DECODE_ROWS = 512  # rows per padded Viterbi batch
 
@@ -72,9 +73,19 @@ def marginal_probabilities(potentials: WordPotentials, row_lengths: np.ndarray) 
     return _over_rows(potentials, row_lengths, crf_marginals, np.float32, potentials.emissions.shape[1:])
 
 
-def _over_rows(potentials: WordPotentials, row_lengths: np.ndarray, infer, dtype, word_shape: tuple) -> np.ndarray:
-    """`infer(scores [B, W, C], mask [B, W], CrfParameters)` run on the rows (`row_lengths` [R] words, summing
-    to n) padded into batches of `DECODE_ROWS`; its per-word outputs [n, *word_shape] in row order."""
+def span_marginal_probabilities(potentials: WordPotentials, row_lengths: np.ndarray, label_ids: np.ndarray,
+                                reading: SpanReading) -> np.ndarray:
+    """Each word's span marginal under `potentials`: the probability of the span of the path `label_ids` [n]
+    (read by `reading`) that holds the word, within its row (`ner.layers.crf.crf_span_marginals`): float32 [n]."""
+    return _over_rows(potentials, row_lengths, lambda scores, mask, parameters, tags:
+                      crf_span_marginals(scores, mask, parameters, tags, reading), np.float32, (), label_ids)
+
+
+def _over_rows(potentials: WordPotentials, row_lengths: np.ndarray, infer, dtype, word_shape: tuple,
+               *word_values: np.ndarray) -> np.ndarray:
+    """`infer(scores [B, W, C], mask [B, W], CrfParameters, *values [B, W])` run on the rows (`row_lengths` [R]
+    words, summing to n) padded into batches of `DECODE_ROWS`, with `word_values` (arrays [n]) padded alike;
+    its per-word outputs [n, *word_shape] in row order."""
     row_lengths = np.asarray(row_lengths, np.int64)
     emissions = potentials.emissions
     if row_lengths.sum() != len(emissions):
@@ -82,14 +93,17 @@ def _over_rows(potentials: WordPotentials, row_lengths: np.ndarray, infer, dtype
                          "expected the same")
     parameters = CrfParameters(tf.constant(potentials.transitions), tf.constant(potentials.start),
                                tf.constant(potentials.end))
-    rows = np.split(emissions, np.cumsum(row_lengths)[:-1])[:len(row_lengths)]  # none for no rows
+    offsets = np.r_[0, np.cumsum(row_lengths)]  # [R + 1]: each row's first word
     outputs = []
-    for first in range(0, len(rows), DECODE_ROWS):
+    for first in range(0, len(row_lengths), DECODE_ROWS):
         lengths = row_lengths[first:first + DECODE_ROWS]
         width = max(int(lengths.max()), 1)
-        padded = np.zeros((len(lengths), width, emissions.shape[1]), np.float32)
-        for index, row in enumerate(rows[first:first + DECODE_ROWS]):
-            padded[index, :len(row)] = row
-        mask = np.arange(width)[None, :] < lengths[:, None]
-        outputs.append(infer(tf.constant(padded), tf.constant(mask), parameters).numpy()[mask])
+        mask = np.arange(width)[None, :] < lengths[:, None]  # [B, W]
+        words = slice(offsets[first], offsets[first + len(lengths)])  # the batch's words, row after row
+        padded = []
+        for values in (emissions, *map(np.asarray, word_values)):
+            batch = np.zeros((len(lengths), width, *values.shape[1:]), values.dtype)
+            batch[mask] = values[words]  # row-major: the mask's positions are the words in row order
+            padded.append(tf.constant(batch))
+        outputs.append(infer(padded[0], tf.constant(mask), parameters, *padded[1:]).numpy()[mask])
     return np.concatenate(outputs).astype(dtype) if outputs else np.zeros((0, *word_shape), dtype)

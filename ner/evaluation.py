@@ -1,7 +1,6 @@
 """Evaluation of a trained run (or a CRF ensemble of runs) on a part of its split, and the results files
 written from it."""
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -9,7 +8,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ner.config import ENV_OVERRIDES, ExperimentConfig, load_config, save_config
+from ner.config import ExperimentConfig, load_config, member_environ, save_config
 from ner.crf_ensemble import WordPotentials, average_potentials, viterbi_label_ids, word_potentials
 from ner.data import ModelInputs, PreparedData, model_for, prepare_data
 from ner.errors import ConfigError, NerError
@@ -124,8 +123,7 @@ def load_crf_member(run: str, overrides: Sequence[str], saved_models_dir: Option
     (those of the run `config` describes). Its encoder, features and head may differ, so the environment
     variables that replace `encoder.handle` are not applied to it."""
     run_dir = find_run(run, overrides, saved_models_dir)
-    environ = {name: value for name, value in os.environ.items() if ENV_OVERRIDES.get(name) != "encoder.handle"}
-    member = load_config(run_dir / CONFIG_FILE, overrides, environ=environ)
+    member = load_config(run_dir / CONFIG_FILE, overrides, environ=member_environ())
     if not (run_dir / WEIGHTS_DIR).is_dir():
         raise NerError(f"ensemble run '{run}' has no final weights in {run_dir / WEIGHTS_DIR}; its training did not "
                        "finish")

@@ -191,4 +191,5 @@ def restore_row_order(predictions: FirstPiecePredictions, order: np.ndarray) -> 
     return FirstPiecePredictions(labels=take(predictions.labels), row_lengths=lengths,
                                  label_ids=take(predictions.label_ids), probabilities=take(predictions.probabilities),
                                  mc=mc, log_probability=log_probability,
-                                 span_marginals=take(predictions.span_marginals))
+                                 span_marginals=take(predictions.span_marginals),
+                                 emission_scores=take(predictions.emission_scores))

@@ -8,11 +8,13 @@ import pytest
 
 import ner  # noqa: F401
 from ner.cli import main
-from ner.crf_ensemble import WordPotentials, average_potentials, marginal_probabilities, viterbi_label_ids
+from ner.crf_ensemble import (WordPotentials, average_potentials, marginal_probabilities, span_marginal_probabilities,
+                              viterbi_label_ids)
 from ner.errors import NerError
 from ner.data import prepare_data
 from ner.evaluation import evaluate, load_crf_member, write_results
 from ner.preprocessor import DataSplit
+from ner.tagging import LabelMap
 from ner.experiment import train
 from tests.helpers import give_run_random_scores, tiny_config
 
@@ -58,6 +60,44 @@ def test_viterbi_and_marginals_of_each_row_are_those_of_enumerating_its_paths():
         viterbi_label_ids(potentials, [4, 1, 0, 3, 1])
     no_words = dataclasses.replace(potentials, emissions=np.zeros((0, 3), np.float32))
     assert marginal_probabilities(no_words, []).shape == (0, 3) and viterbi_label_ids(no_words, []).shape == (0,)
+
+
+def _bio_spans(tags):
+    """{(start, end, type)} of IOB2 tags."""
+    spans, start = set(), None
+    for index, tag in enumerate([*tags, "O"]):
+        if start is not None and not tag.startswith("I-"):
+            spans.add((start, index, tags[start][2:]))
+            start = None
+        if tag.startswith("B-"):
+            start = index
+    return spans
+
+
+def test_span_marginals_are_the_probability_of_each_words_span_by_enumeration():
+    """IO labels over two types; rows of 4 and 3 words; the path scored is each row's Viterbi path. A word in
+    an entity gets the probability of the paths holding exactly that span and type, an O word p(y = O)."""
+    label_map = LabelMap.for_scheme("io", ("per", "geo"))
+    rng = np.random.default_rng(5)
+    lengths = [4, 3]
+    potentials = WordPotentials(rng.normal(size=(7, 3)).astype(np.float32),
+                                *(rng.normal(size=shape).astype(np.float32) for shape in ((3, 3), 3, 3)))
+    paths = viterbi_label_ids(potentials, lengths)
+    expected = []
+    for row, path in zip(np.split(potentials.emissions, [4]), np.split(paths, [4])):
+        weights = {candidate: np.exp(score) for candidate, score in
+                   _path_scores(row, potentials.transitions, potentials.start, potentials.end).items()}
+        total = sum(weights.values())
+        bio = label_map.to_bio([label_map.labels[i] for i in path])
+        for word, tag in enumerate(bio):
+            if tag == "O":
+                expected.append(sum(w for candidate, w in weights.items() if candidate[word] == 0) / total)
+                continue
+            span = next(span for span in _bio_spans(bio) if span[0] <= word < span[1])
+            expected.append(sum(w for candidate, w in weights.items() if span in _bio_spans(
+                label_map.to_bio([label_map.labels[i] for i in candidate]))) / total)
+    np.testing.assert_allclose(span_marginal_probabilities(potentials, lengths, paths, label_map.span_reading()),
+                               expected, atol=1e-5)
 
 
 def test_average_potentials_is_the_mean_of_each_part():
@@ -154,3 +194,40 @@ def test_evaluate_ensembles_example_scores_members_and_ensembles_as_evaluate_doe
     with pytest.raises(SystemExit):
         evaluate_ensembles([*base, "--ensemble", "a+c"])
     assert "--ensemble 'a+c' names c, which no --member defines" in capsys.readouterr().err
+
+
+def test_an_ensemble_tagger_tags_as_the_ensemble_evaluates_and_as_one_run_with_itself(two_crf_runs, capsys):
+    """`ner.load(run, ensemble=...)`: with itself a run tags as alone (labels, marginals, entity confidences);
+    with another run it gives the test sentences the tags `evaluate --ensemble` scored; `ner predict
+    --ensemble` writes the same entities; MC dropout, selection and a member without a CRF are refused."""
+    first, first_dir, second_dir = two_crf_runs
+    texts = ["john smith said the president in london today", "the army said today"]
+    alone, with_itself = ner.load(str(first_dir)), ner.load(str(first_dir), ensemble=[str(first_dir)])
+    for (labels, probabilities), (want_labels, want_probabilities) in zip(
+            with_itself.predict_words([text.split() for text in texts]), alone.predict_words([t.split() for t in texts])):
+        np.testing.assert_array_equal(labels, want_labels)
+        np.testing.assert_allclose(probabilities, want_probabilities, atol=1e-5)
+    for ours, theirs in zip(with_itself.predict(texts), alone.predict(texts)):
+        assert [(e.text, e.type) for e in ours.entities] == [(e.text, e.type) for e in theirs.entities]
+        assert [e.confidence for e in ours.entities] == pytest.approx([e.confidence for e in theirs.entities],
+                                                                       abs=1e-5)
+
+    pair = ner.load(str(first_dir), ensemble=[str(second_dir)])
+    evaluation = evaluate(str(first_dir), verbose=False, ensemble=[str(second_dir)])
+    tagged = pair.predict_words([sentence.words for sentence in evaluation.sentences])
+    label_map = pair.label_map
+    assert [label_map.to_bio([label_map.labels[i] for i in labels]) for labels, _ in tagged] == [
+        list(tags) for tags in evaluation.predicted_tags]
+
+    main(["predict", "--run", str(first_dir), "--ensemble", str(second_dir), "--format", "json", texts[0]])
+    printed = json.loads(capsys.readouterr().out)
+    assert [(e["text"], e["type"]) for e in printed["entities"]] == [
+        (e.text, e.type) for e in pair.predict(texts[:1])[0].entities]
+
+    with pytest.raises(ValueError, match="expected mc_samples 0"):
+        pair.predict(texts, mc_samples=3)
+    with pytest.raises(NerError, match="selection reads one model"):
+        pair.select([text.split() for text in texts], budget=1)
+    no_crf = dataclasses.replace(first, run_name="no_crf_tagger", model=dataclasses.replace(first.model, type="bert_ner"))
+    with pytest.raises(NerError, match="run 'no_crf_tagger' is a bert_ner model without a CRF"):
+        ner.load(str(first_dir), ensemble=[str(train(no_crf, verbose=False))])
