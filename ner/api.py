@@ -48,7 +48,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from ner.config import ExperimentConfig, load_config, member_environ
-from ner.crf_ensemble import (average_potentials, marginal_probabilities, span_marginal_probabilities,
+from ner.crf_ensemble import (average_potentials, check_member, marginal_probabilities, span_marginal_probabilities,
                               viterbi_label_ids, word_potentials)
 from ner.encoders.hub_encoder import EncoderVocab, encoder_vocab
 from ner.errors import NerError
@@ -156,12 +156,8 @@ class Tagger:
         self.label_map = label_map
         self.members = tuple(members)
         for tagger in (self, *self.members) if members else ():  # an ensemble's every tagger
-            if not isinstance(tagger.model, CrfOutput):
-                raise NerError(f"an ensemble tags with CRF potentials, but run '{tagger.config.run_name}' is a "
-                               f"{tagger.config.model.type} model without a CRF")
-            if tagger.label_map.labels != label_map.labels:
-                raise NerError(f"run '{tagger.config.run_name}' predicts {list(tagger.label_map.labels)}, run "
-                               f"'{config.run_name}' {list(label_map.labels)}; an ensemble needs the same labels")
+            check_member(tagger.config.run_name, tagger.model, tagger.config.model.type, tagger.label_map.labels,
+                         config.run_name, label_map.labels)
         self.featurizer = WordPieceFeaturizer(vocab.vocab_path, vocab.do_lower_case, config.data.max_seq_length,
                                               self.label_map, long_sentences="split",
                                               lexical_templates=config.model.lexical_template_set,

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from ner.errors import NerError
 from ner.layers.crf import CrfParameters, crf_marginals, crf_span_marginals, crf_viterbi
 from ner.models.crf_output import CrfOutput
 from ner.tagging import SpanReading
@@ -34,6 +35,18 @@ class WordPotentials:
     transitions: np.ndarray
     start: np.ndarray
     end: np.ndarray
+
+
+def check_member(run: str, model, model_type: str, labels: Sequence[str], joined: str,
+                 expected_labels: Sequence[str]) -> None:
+    """NerError unless the model of `run` (of `model.type` `model_type`) has a CRF and predicts
+    `expected_labels`, those of run `joined`, whose ensemble it is in."""
+    if not isinstance(model, CrfOutput):
+        raise NerError(f"run '{run}' is a {model_type} model without a CRF; a CRF ensemble needs CRF members "
+                       "(model.type bert_crf or another with a CRF output)")
+    if tuple(labels) != tuple(expected_labels):
+        raise NerError(f"run '{run}' predicts the labels {list(labels)}, run '{joined}' {list(expected_labels)}; "
+                       "a CRF ensemble needs the same labels in the same order")
 
 
 def word_potentials(model: CrfOutput, emission_scores: np.ndarray) -> WordPotentials:

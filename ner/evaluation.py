@@ -9,11 +9,10 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ner.config import ExperimentConfig, load_config, member_environ, save_config
-from ner.crf_ensemble import WordPotentials, average_potentials, viterbi_label_ids, word_potentials
+from ner.crf_ensemble import WordPotentials, average_potentials, check_member, viterbi_label_ids, word_potentials
 from ner.data import ModelInputs, PreparedData, model_for, prepare_data
 from ner.errors import ConfigError, NerError
 from ner.model_evaluator import EvaluationReport, build_report, latent_pca
-from ner.models.crf_output import CrfOutput
 from ner.prediction import FirstPiecePredictor
 from ner.preprocessor import SPLIT_PARTS, DataSplit
 from ner.readers import Sentence
@@ -80,7 +79,9 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
     inputs = ModelInputs(config, data, model_for(config, data), verbose)
     evaluated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     weights_sha256 = weights_checksums(run_dir)
-    _check_crf(inputs, run, ensemble)
+    if ensemble:
+        check_member(run, inputs.trainable_model, config.model.type, data.label_map.labels, run,
+                     data.label_map.labels)
     load_weights(inputs.trainable_model, run_dir)
     prediction = FirstPiecePredictor(inputs.trainable_model).predict(inputs.dataset(part, shuffle=False),
                                                                       latent_batches=PCA_BATCHES,
@@ -109,13 +110,6 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
                       run_dir, weights_sha256, evaluated_at, tuple(sentences), tuple(pred_tags), members)
 
 
-def _check_crf(inputs: ModelInputs, run: str, ensemble: Sequence[str]) -> None:
-    """NerError if `run` belongs to a CRF ensemble (`ensemble` not empty) but its model has no CRF."""
-    if ensemble and not isinstance(inputs.trainable_model, CrfOutput):
-        raise NerError(f"run '{run}' is a {inputs.config.model.type} model without a CRF; a CRF ensemble needs "
-                       "CRF members (model.type bert_crf or another with a CRF output)")
-
-
 def load_crf_member(run: str, overrides: Sequence[str], saved_models_dir: Optional[str], config: ExperimentConfig,
                     data: PreparedData) -> Tuple[Path, ModelInputs]:
     """`(run directory, model inputs with the weights loaded)` of CRF ensemble member `run`, read with its own
@@ -132,11 +126,9 @@ def load_crf_member(run: str, overrides: Sequence[str], saved_models_dir: Option
         raise NerError(f"ensemble run '{run}' has another split than run '{config.run_name}'; expected runs of the "
                        "same split (they may differ in encoder, model and training)")
     member_data = prepare_data(member, split=split, verbose=False)
-    if member_data.label_map.labels != data.label_map.labels:
-        raise NerError(f"ensemble run '{run}' predicts the labels {list(member_data.label_map.labels)}, run "
-                       f"'{config.run_name}' {list(data.label_map.labels)}; expected the same labels in the same order")
     inputs = ModelInputs(member, member_data, model_for(member, member_data), verbose=False)
-    _check_crf(inputs, run, ensemble=[run])
+    check_member(run, inputs.trainable_model, member.model.type, member_data.label_map.labels, config.run_name,
+                 data.label_map.labels)
     load_weights(inputs.trainable_model, run_dir)
     return run_dir, inputs
 

@@ -8,11 +8,12 @@ import pytest
 
 import ner  # noqa: F401
 from ner.cli import main
-from ner.crf_ensemble import (WordPotentials, average_potentials, marginal_probabilities, span_marginal_probabilities,
-                              viterbi_label_ids)
+from ner.crf_ensemble import (WordPotentials, average_potentials, check_member, marginal_probabilities,
+                              span_marginal_probabilities, viterbi_label_ids)
 from ner.errors import NerError
 from ner.data import prepare_data
 from ner.evaluation import evaluate, load_crf_member, write_results
+from ner.models.crf_output import CrfOutput
 from ner.preprocessor import DataSplit
 from ner.tagging import LabelMap
 from ner.experiment import train
@@ -98,6 +99,14 @@ def test_span_marginals_are_the_probability_of_each_words_span_by_enumeration():
                 label_map.to_bio([label_map.labels[i] for i in candidate]))) / total)
     np.testing.assert_allclose(span_marginal_probabilities(potentials, lengths, paths, label_map.span_reading()),
                                expected, atol=1e-5)
+
+
+def test_check_member_names_the_run_and_what_differs():
+    check_member("b", CrfOutput(), "bert_crf", ("O", "geo"), "a", ("O", "geo"))  # a CRF with the same labels
+    with pytest.raises(NerError, match=r"run 'b' predicts the labels \['O', 'per'\], run 'a' \['O', 'geo'\]"):
+        check_member("b", CrfOutput(), "bert_crf", ("O", "per"), "a", ("O", "geo"))
+    with pytest.raises(NerError, match="run 'b' is a bert_ner model without a CRF"):
+        check_member("b", object(), "bert_ner", ("O", "geo"), "a", ("O", "geo"))
 
 
 def test_average_potentials_is_the_mean_of_each_part():
@@ -203,8 +212,9 @@ def test_an_ensemble_tagger_tags_as_the_ensemble_evaluates_and_as_one_run_with_i
     first, first_dir, second_dir = two_crf_runs
     texts = ["john smith said the president in london today", "the army said today"]
     alone, with_itself = ner.load(str(first_dir)), ner.load(str(first_dir), ensemble=[str(first_dir)])
-    for (labels, probabilities), (want_labels, want_probabilities) in zip(
-            with_itself.predict_words([text.split() for text in texts]), alone.predict_words([t.split() for t in texts])):
+    words = [text.split() for text in texts]
+    for (labels, probabilities), (want_labels, want_probabilities) in zip(with_itself.predict_words(words),
+                                                                            alone.predict_words(words)):
         np.testing.assert_array_equal(labels, want_labels)
         np.testing.assert_allclose(probabilities, want_probabilities, atol=1e-5)
     for ours, theirs in zip(with_itself.predict(texts), alone.predict(texts)):
@@ -228,6 +238,7 @@ def test_an_ensemble_tagger_tags_as_the_ensemble_evaluates_and_as_one_run_with_i
         pair.predict(texts, mc_samples=3)
     with pytest.raises(NerError, match="selection reads one model"):
         pair.select([text.split() for text in texts], budget=1)
-    no_crf = dataclasses.replace(first, run_name="no_crf_tagger", model=dataclasses.replace(first.model, type="bert_ner"))
+    no_crf = dataclasses.replace(first, run_name="no_crf_tagger",
+                                 model=dataclasses.replace(first.model, type="bert_ner"))
     with pytest.raises(NerError, match="run 'no_crf_tagger' is a bert_ner model without a CRF"):
         ner.load(str(first_dir), ensemble=[str(train(no_crf, verbose=False))])
