@@ -268,9 +268,11 @@ def _self_train(config: ExperimentConfig, inputs: ModelInputs, trainer: Trainer,
             batches = inputs.rows_dataset(inputs.data.rows("labelled"), shuffle=True, seed=config.training.seed + 1)
         else:
             start = time.perf_counter()
+            # With teachers, the model's emission scores are all it gives: the ensemble decodes.
             tagged = predictor.predict(inputs.rows_dataset(pool_rows, shuffle=False, part="unlabelled"),
-                                       probabilities=sampler is None, mc_predictor=sampler,
-                                       emission_scores=bool(options.teachers))
+                                       decode=not options.teachers,
+                                       probabilities=sampler is None and not options.teachers,
+                                       mc_predictor=sampler, emission_scores=bool(options.teachers))
             label_ids = tagged.label_ids
             if options.teachers:
                 if teachers is None:  # their potentials on the pool do not change: computed once
