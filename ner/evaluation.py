@@ -83,8 +83,9 @@ def evaluate(run: str, overrides: Sequence[str] = (), verbose: bool = True, part
         check_member(run, inputs.trainable_model, config.model.type, data.label_map.labels, run,
                      data.label_map.labels)
     load_weights(inputs.trainable_model, run_dir)
+    # An ensemble decodes the pooled potentials, so this run's own Viterbi pass is skipped.
     prediction = FirstPiecePredictor(inputs.trainable_model).predict(inputs.dataset(part, shuffle=False),
-                                                                      latent_batches=PCA_BATCHES,
+                                                                      decode=not ensemble, latent_batches=PCA_BATCHES,
                                                                       emission_scores=bool(ensemble))
     word_ids, latent = prediction.label_ids, prediction.latent
     members = {}
