@@ -8,9 +8,9 @@
     ner select --run bert_ner --pool FILE --budget N [--strategy mnlp|bald|entropy|random] [--diversity W]
                [--pool-format text|conll] [--exclude FILE ...] [--format conll|jsonl] [--output FILE]
                [--mc-samples T] [--seed S]
-    ner export --run bert_ner --output DIR
+    ner export --run bert_ner --output DIR [--ensemble RUN ...]
     ner tag-corpus --run bert_ner --input FILE --output FILE [--input-format text|jsonl] [--text-field NAME]
-                   [--errors FILE] [--workers N] [--batch-size N] [--threads N]
+                   [--errors FILE] [--workers N] [--batch-size N] [--threads N] [--ensemble RUN ...]
 
 `predict` prints, for `json`, one JSON object per text and line: the text and its entities, each with
 its character offsets (`start`, `end`), `type`, `confidence` (a CRF model's span marginal, else the
@@ -24,6 +24,8 @@ entities. `--input FILE` reads one text per line (UTF-8; `-`: standard input).
 How text is split and confidences are made: `ner.api`. `uncertainty`: the uncertainty study of
 `ner.uncertainty.study` (MC dropout, temperature scaling, Mahalanobis distance, a deep ensemble with
 `--ensemble`, entity confidence), written to `results/uncertainty/<run>/` (or `--output DIR`). `export`: `ner.serving`.
+`predict`, `export` and `tag-corpus` with `--ensemble RUN ...` tag with the run and those other CRF runs (any
+encoder) as one CRF (`ner.crf_ensemble`); `export` writes them into one SavedModel.
 `tag-corpus` (needs the `bulk` extra, Ray Data): `ner.bulk`; it writes one `jsonl` record per good input
 line, keyed by its `line` number and in input order, and each bad line with its number and reason to
 `--errors` (default: the output's name + `.errors.jsonl`), and counts them on stderr.
@@ -211,12 +213,14 @@ def _select(args: argparse.Namespace, command: str) -> None:
 
 
 def _export(args: argparse.Namespace, command: str) -> None:
-    check_run(args.run)
+    for run in (args.run, *args.ensemble):
+        check_run(run)
     from ner.api import load
     from ner.serving import SIGNATURE, export_serving
 
-    output = export_serving(load(args.run), args.output)
-    print(f"[export] serving SavedModel of run '{args.run}' written to {output}")
+    output = export_serving(load(args.run, ensemble=args.ensemble), args.output)
+    members = f" with {', '.join(repr(run) for run in args.ensemble)} as one CRF" if args.ensemble else ""
+    print(f"[export] serving SavedModel of run '{args.run}'{members} written to {output}")
     print(f"[export] signature '{SIGNATURE}': sentences [B] string (words separated by spaces) -> "
           "words, tags [B, W] string, scores, span_scores [B, W] float32, num_words [B] int64")
 
@@ -228,7 +232,8 @@ def _tag_corpus(args: argparse.Namespace, command: str) -> None:
     if len({Path(path).resolve() for path in (args.input, args.output, errors)}) < 3:
         raise NerError(f"the input, output and bad-lines files must be three different files, got {args.input}, "
                        f"{args.output} and {errors}")
-    check_run(args.run)
+    for run in (args.run, *args.ensemble):
+        check_run(run)
     require_bulk_engine()
     import tempfile
 
@@ -237,7 +242,7 @@ def _tag_corpus(args: argparse.Namespace, command: str) -> None:
     from ner.bulk_input import read_corpus
     from ner.serving import export_serving
 
-    tagger = load(args.run)
+    tagger = load(args.run, ensemble=args.ensemble)
     with tempfile.TemporaryDirectory(prefix="ner-export-") as tmp:
         export_dir = export_serving(tagger, Path(tmp) / "export")
         summary = tag_corpus(export_dir, tagger.label_map, read_corpus(args.input, args.input_format, args.text_field),
@@ -345,6 +350,12 @@ _non_negative_float = _checked(float, lambda value: value >= 0.0, "0 or a positi
 _positive = _checked(int, lambda value: value >= 1, "a positive integer")
 
 
+def crf_ensemble_option(command: argparse.ArgumentParser) -> None:
+    """`--ensemble RUN ...` of the commands that tag with a run: other CRF runs to tag with as one CRF."""
+    command.add_argument("--ensemble", nargs="+", default=[], metavar="RUN",
+                         help="other CRF runs (any encoder) to tag with: one CRF of the runs' mean potentials")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ner", description="Named-entity recognition with a TF-Hub BERT encoder.")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
@@ -374,8 +385,7 @@ def _parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="tag raw text with a trained run")
     predict.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")
-    predict.add_argument("--ensemble", nargs="+", default=[], metavar="RUN",
-                         help="other CRF runs (any encoder) to tag with: one CRF of the runs' mean potentials")
+    crf_ensemble_option(predict)
     given = predict.add_mutually_exclusive_group(required=True)
     given.add_argument("texts", nargs="*", default=[], metavar="TEXT", help="texts to tag, each one argument")
     given.add_argument("--input", metavar="FILE", help="a UTF-8 file with one text per line ('-': standard input)")
@@ -425,6 +435,7 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a serving SavedModel (tokenisation inside the graph)")
     export.add_argument("--run", required=True, help="run name under saved_models/, or a run directory")
     export.add_argument("--output", required=True, metavar="DIR", help="directory to write the SavedModel to")
+    crf_ensemble_option(export)
     export.set_defaults(run_command=_export)
 
     bulk = commands.add_parser("tag-corpus", help="tag a large text or JSONL corpus on Ray Data (the bulk extra)")
@@ -445,6 +456,7 @@ def _parser() -> argparse.ArgumentParser:
     bulk.add_argument("--threads", type=_positive, metavar="N",
                       help="TensorFlow threads per actor, and the Ray CPUs it reserves (default: TensorFlow's "
                            "own, every core, reserving one CPU)")
+    crf_ensemble_option(bulk)
     bulk.set_defaults(run_command=_tag_corpus)
     return parser
 

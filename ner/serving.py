@@ -32,9 +32,15 @@ probability → the entity spans of each sentence's labels, read as `ner predict
     num_words    [B] int64       how many of the W positions are words
 
 Padding positions hold "" and 0. Loading it needs TensorFlow and tensorflow-text, not this package.
+
+An ensemble of CRF runs (`ner export --run A --ensemble B ...`, `ner.load(A, ensemble=[B, ...])`) exports as
+one SavedModel with the same signature: every member's tokenizer (its own vocab file, casing, lexical and
+character features) and weights, their word emission and CRF scores averaged, and each sentence decoded
+whole as one CRF (`EnsembleServingModule`), so `scores` and `span_scores` are that CRF's marginals and span
+marginals, as `ner predict --ensemble` gives them.
 """
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -46,7 +52,7 @@ from ner.chars import CHAR_IDS, char_ids_in_graph
 from ner.lexical import LEXICAL_IDS, lexical_ids_in_graph
 from ner.encoders.hub_encoder import EncoderVocab
 from ner.errors import NerError
-from ner.layers.crf import span_starts
+from ner.layers.crf import CrfParameters, crf_marginals, crf_span_marginals, crf_viterbi, span_starts
 from ner.models.crf_output import CrfOutput
 from ner.registry import model_type
 from ner.tagging import FIRST_PIECE_MASK, LabelMap, SpanReading
@@ -55,30 +61,23 @@ from ner.utils import PathLike, atomic_path
 SIGNATURE = "serving_default"
 
 
-class ServingModule(tf.Module):
-    """A model under an in-graph tokenizer; `serve(sentences)` is the exported signature (module docstring).
+class PieceFeaturizer(tf.Module):
+    """One model's featurizer inside the graph: words → rows of word pieces and the features the model reads,
+    as `WordPieceFeaturizer` makes them for `predict` (module docstring).
 
     Args:
-      model: a built model of the package, weights loaded, mapping features to `(latent, probabilities)`.
-      vocab: its encoder's vocabulary (vocab file and lower-casing).
+      vocab: the model's encoder vocabulary (vocab file and lower-casing).
       max_seq_length: word pieces per row, [CLS] and [SEP] included.
-      label_map: the labels of the class ids and their scheme (how they read as entity spans).
       first_piece_mask: whether the model reads the `first_piece_mask` feature (the CRF taggers).
       lexical_templates: the lexical features the model reads (a set of `ner.lexical.TEMPLATE_SETS`); None: none.
-      char_features: whether the model reads the words' character ids (`ner.chars`).
       max_pieces_per_word: the most word pieces each word keeps (`data.max_pieces_per_word`); None: all.
+      char_features: whether the model reads the words' character ids (`ner.chars`).
     """
 
-    def __init__(self, model: keras.Model, vocab: EncoderVocab, max_seq_length: int, label_map: LabelMap,
-                 first_piece_mask: bool, lexical_templates: Optional[str] = None,
-                 max_pieces_per_word: Optional[int] = None, char_features: bool = False):
-        super().__init__(name="ner_serving")
-        # The SavedModel tracks the model's variables, not the Keras model: it then holds the signature
-        # and the weights without every layer's own traced functions, and loads in about half the time
-        # (`benchmarks/benchmark_serving_signature.py`). `object.__setattr__` keeps `tf.Module` from
-        # tracking the attribute.
-        object.__setattr__(self, "model", model)
-        self.model_variables = list(model.variables)
+    def __init__(self, vocab: EncoderVocab, max_seq_length: int, first_piece_mask: bool,
+                 lexical_templates: Optional[str] = None, max_pieces_per_word: Optional[int] = None,
+                 char_features: bool = False):
+        super().__init__(name="piece_featurizer")
         self.vocab_file = tf.saved_model.Asset(str(vocab.vocab_path))
         self.table = tf.lookup.StaticVocabularyTable(
             tf.lookup.TextFileInitializer(self.vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
@@ -88,17 +87,24 @@ class ServingModule(tf.Module):
                                                lower_case=vocab.do_lower_case)
         self.cls_id, self.sep_id, self.unk_id = (int(self.table.lookup(tf.constant(token)))
                                                  for token in ("[CLS]", "[SEP]", "[UNK]"))
-        self.labels = tf.constant(list(label_map.labels))
-        self.span_reading = label_map.span_reading()
         self.budget = max_seq_length - 2  # pieces per row besides [CLS] and [SEP]
         self.pieces_per_word = self.budget if max_pieces_per_word is None else min(self.budget, max_pieces_per_word)
         self.first_piece_mask = first_piece_mask
         self.lexical_templates = lexical_templates
         self.char_features = char_features
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
-    def serve(self, sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
-        words = tf.strings.split(sentences)  # [B, (W)]
+    @classmethod
+    def of_tagger(cls, tagger: Tagger) -> "PieceFeaturizer":
+        """The featurizer of a loaded run's model, from its config."""
+        config = tagger.config
+        return cls(tagger.vocab, config.data.max_seq_length, model_type(config.model.type).reads_first_piece_mask,
+                   lexical_templates=config.model.lexical_template_set,
+                   max_pieces_per_word=config.data.max_pieces_per_word, char_features=config.model.reads_char_ids)
+
+    def __call__(self, words: tf.RaggedTensor) -> Tuple[Dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
+        """`(features, first_piece, row_of_word)` for the sentences' words [B, (W)] string (N words in all):
+        the model's features {name: [R, T, ...]} over R rows, `first_piece` [R, T] int32 (1 on each word's
+        first piece) and `row_of_word` [N] int64, the row each word went to."""
         num_words = words.row_lengths()  # [B]
         pieces = self.tokenizer.tokenize(words.flat_values).merge_dims(1, 2)  # [N, (P)] over all N words
         no_pieces = tf.cast(tf.equal(pieces.row_lengths(), 0), tf.int64)  # [N]
@@ -112,7 +118,7 @@ class ServingModule(tf.Module):
         row_in_sentence = _pack_rows(counts, first_word, self.budget)  # [N]
         # A sentence without words still gets one row ([CLS] [SEP]), as in WordPieceFeaturizer.
         rows_per_sentence = tf.maximum(
-            tf.math.unsorted_segment_max(row_in_sentence, sentence_of_word, tf.shape(sentences)[0]), 0) + 1  # [B]
+            tf.math.unsorted_segment_max(row_in_sentence, sentence_of_word, words.nrows()), 0) + 1  # [B]
         row_of_word = tf.gather(tf.cumsum(rows_per_sentence, exclusive=True), sentence_of_word) + row_in_sentence
         num_rows = tf.reduce_sum(rows_per_sentence)
 
@@ -149,6 +155,35 @@ class ServingModule(tf.Module):
             features[CHAR_IDS] = on_first_pieces(char_ids_in_graph(words.flat_values))  # [R, T, C]
         if self.first_piece_mask:
             features[FIRST_PIECE_MASK] = first_piece
+        return features, first_piece, row_of_word
+
+
+class ServingModule(tf.Module):
+    """A model under its in-graph featurizer; `serve(sentences)` is the exported signature (module docstring).
+
+    Args:
+      model: a built model of the package, weights loaded, mapping features to `(latent, probabilities)`.
+      featurizer: the model's featurizer.
+      label_map: the labels of the class ids and their scheme (how they read as entity spans).
+    """
+
+    def __init__(self, model: keras.Model, featurizer: PieceFeaturizer, label_map: LabelMap):
+        super().__init__(name="ner_serving")
+        # The SavedModel tracks the model's variables, not the Keras model: it then holds the signature
+        # and the weights without every layer's own traced functions, and loads in about half the time
+        # (`benchmarks/benchmark_serving_signature.py`). `object.__setattr__` keeps `tf.Module` from
+        # tracking the attribute.
+        object.__setattr__(self, "model", model)
+        self.model_variables = list(model.variables)
+        self.featurizer = featurizer
+        self.labels = tf.constant(list(label_map.labels))
+        self.span_reading = label_map.span_reading()
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
+    def serve(self, sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
+        words = tf.strings.split(sentences)  # [B, (W)]
+        num_words = words.row_lengths()  # [B]
+        features, first_piece, row_of_word = self.featurizer(words)
         # One pass: the probabilities and `decode`'s labels (argmax, or a CRF model's Viterbi path), [R, T, ...],
         # and a CRF model's span marginals [R, T].
         span_marginals = None
@@ -166,13 +201,70 @@ class ServingModule(tf.Module):
         scores = by_sentence(tf.gather(word_probabilities, word_label_ids, batch_dims=1), 0.0)  # [B, W]
         if span_marginals is not None:
             span_marginals = by_sentence(tf.boolean_mask(span_marginals, first_piece > 0), 0.0)  # [B, W]
-        span_scores = _span_scores(by_sentence(word_label_ids, 0), scores, by_sentence(row_of_word, -1),
-                                   span_marginals, self.span_reading)
-        return {"words": words.to_tensor(""),
-                "tags": by_sentence(tf.gather(self.labels, word_label_ids), ""),
-                "scores": scores,
-                "span_scores": span_scores,
-                "num_words": num_words}
+        label_ids = by_sentence(word_label_ids, 0)
+        span_scores = _span_scores(label_ids, scores, by_sentence(row_of_word, -1), span_marginals, self.span_reading)
+        return _outputs(words, self.labels, label_ids, scores, span_scores)
+
+
+class EnsembleServingModule(tf.Module):
+    """CRF models of the same labels, each under its own in-graph featurizer, tagging as one CRF
+    (`ner.crf_ensemble`, as `ner.load(run, ensemble=...)` tags): each model's emission scores at the words'
+    first pieces and its CRF parameters are averaged, and each sentence is decoded whole with Viterbi; a
+    word's score is that CRF's marginal and an entity's its span marginal. `serve` is the exported signature.
+
+    Args:
+      models: built CRF models (`CrfOutput`), weights loaded, one per member.
+      featurizers: each model's featurizer.
+      label_map: the labels the models share.
+    """
+
+    def __init__(self, models: Sequence[keras.Model], featurizers: Sequence[PieceFeaturizer], label_map: LabelMap):
+        super().__init__(name="ner_ensemble_serving")
+        if len(models) != len(featurizers) or not models:
+            raise ValueError(f"expected one featurizer per model and at least one model, got {len(models)} models "
+                             f"and {len(featurizers)} featurizers")
+        object.__setattr__(self, "models", tuple(models))  # variables only, as in `ServingModule`
+        self.model_variables = [variable for model in models for variable in model.variables]
+        self.featurizers = list(featurizers)
+        self.labels = tf.constant(list(label_map.labels))
+        self.span_reading = label_map.span_reading()
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
+    def serve(self, sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
+        words = tf.strings.split(sentences)  # [B, (W)]
+        num_words = words.row_lengths()  # [B]
+        emissions, parameters = [], []
+        for model, featurizer in zip(self.models, self.featurizers):
+            features, first_piece, _ = featurizer(words)
+            _, scores = model.latent_and_scores(features, training=False)  # [R, T, C]
+            emissions.append(tf.boolean_mask(tf.cast(scores, tf.float32), first_piece > 0))  # [N, C], in word order
+            parameters.append(model.crf.parameters(constrain=True))
+        pooled = CrfParameters(*(tf.reduce_mean(tf.stack(values), axis=0) for values in zip(*parameters)))
+        # One padding column more than the longest sentence: a batch of empty sentences still has a position.
+        word_scores = tf.pad(tf.RaggedTensor.from_row_lengths(tf.reduce_mean(tf.stack(emissions), axis=0),
+                                                              num_words).to_tensor(0.0),
+                             [[0, 0], [0, 1], [0, 0]])  # [B, W + 1, C]
+        mask = tf.sequence_mask(num_words, tf.shape(word_scores)[1])  # [B, W + 1]
+        label_ids, _ = crf_viterbi(word_scores, mask, pooled)
+        label_ids = tf.where(mask, label_ids, 0)  # [B, W + 1], "O" on padding
+        scores = tf.gather(crf_marginals(word_scores, mask, pooled), label_ids, batch_dims=2)  # [B, W + 1], 0 on padding
+        span_marginals = crf_span_marginals(word_scores, mask, pooled, label_ids, self.span_reading)
+        one_row = tf.where(mask, tf.constant(0, tf.int64), -1)  # each sentence is decoded whole
+        span_scores = _span_scores(label_ids, scores, one_row, span_marginals, self.span_reading)
+        return _outputs(words, self.labels, label_ids[:, :-1], scores[:, :-1], span_scores[:, :-1])
+
+
+def _outputs(words: tf.RaggedTensor, labels: tf.Tensor, label_ids: tf.Tensor, scores: tf.Tensor,
+             span_scores: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """The signature's outputs (module docstring) from the words [B, (W)] and the label ids [B, W] int32,
+    scores and span scores [B, W] float32 of their padded layout (anything on padding)."""
+    num_words = words.row_lengths()
+    on_words = tf.sequence_mask(num_words, tf.shape(label_ids)[1])  # [B, W]
+    return {"words": words.to_tensor(""),
+            "tags": tf.where(on_words, tf.gather(labels, label_ids), ""),
+            "scores": tf.where(on_words, scores, 0.0),
+            "span_scores": tf.where(on_words, span_scores, 0.0),
+            "num_words": num_words}
 
 
 def _span_scores(label_ids: tf.Tensor, scores: tf.Tensor, rows: tf.Tensor, span_marginals: Optional[tf.Tensor],
@@ -224,7 +316,9 @@ def _pack_rows(counts: tf.Tensor, first_word: tf.Tensor, budget: int) -> tf.Tens
 
 
 def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
-    """Writes `tagger`'s model as a serving SavedModel (module docstring) to `output_dir`, atomically.
+    """Writes `tagger`'s model as a serving SavedModel (module docstring) to `output_dir`, atomically; a tagger
+    loaded with an ensemble (`ner.load(run, ensemble=...)`) as one of every member under its own featurizer
+    (`EnsembleServingModule`).
 
     An existing `output_dir` is replaced only if it is a SavedModel (a previous export); anything else
     there raises NerError, so a mistyped path never deletes other files.
@@ -233,11 +327,12 @@ def export_serving(tagger: Tagger, output_dir: PathLike) -> Path:
     if output_dir.exists() and not (output_dir / "saved_model.pb").is_file():
         raise NerError(f"export output {output_dir} exists and is not a SavedModel; expected a new directory "
                        "or a previous export to replace")
-    module = ServingModule(tagger.model, tagger.vocab, tagger.config.data.max_seq_length, tagger.label_map,
-                           model_type(tagger.config.model.type).reads_first_piece_mask,
-                           lexical_templates=tagger.config.model.lexical_template_set,
-                           max_pieces_per_word=tagger.config.data.max_pieces_per_word,
-                           char_features=tagger.config.model.reads_char_ids)
+    if tagger.members:
+        taggers = (tagger, *tagger.members)
+        module = EnsembleServingModule([member.model for member in taggers],
+                                       [PieceFeaturizer.of_tagger(member) for member in taggers], tagger.label_map)
+    else:
+        module = ServingModule(tagger.model, PieceFeaturizer.of_tagger(tagger), tagger.label_map)
     with atomic_path(output_dir) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve.get_concrete_function()})
     return output_dir

@@ -228,15 +228,19 @@ def tiny_config(tmp_path: Path, encoder_handle: str, model_type: str, scheme: st
     return load_config(CONFIG_DIR / "bert_ner.yaml", overrides, environ=environ)
 
 
-def give_run_random_scores(run_dir: Path, seed: int = 0) -> "Tagger":
+def give_run_random_scores(run_dir: Path, seed: int = 0, continue_bonus: float = 0.0) -> "Tagger":
     """Sets a trained run's output layer (and a CRF model's transitions) to seeded random values of std 3
     and saves them as the run's final weights, so that the run predicts varied labels where a few tiny
-    training epochs leave it predicting O. Returns the run's `Tagger` with those weights."""
+    training epochs leave it predicting O; `continue_bonus` is added to a CRF's transitions where a label
+    continues a span (longer spans). Returns the run's `Tagger` with those weights."""
     from ner.api import Tagger  # here, so that the helpers load TensorFlow only for the tests that train
     from ner.trainers.trainer import WEIGHTS_DIR, WEIGHTS_PREFIX
 
     tagger = Tagger.from_run(str(run_dir))
     randomise_output_scores(tagger.model, seed)
+    if continue_bonus:
+        continues = np.array(tagger.label_map.span_reading().continues, np.float32)
+        tagger.model.crf.transitions.assign_add(continue_bonus * continues)
     tagger.model.save_weights(str(run_dir / WEIGHTS_DIR / WEIGHTS_PREFIX))
     return tagger
 

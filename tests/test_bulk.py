@@ -1,5 +1,6 @@
 """`ner tag-corpus`: every corpus line once, in the output (tagged as `Tagger.predict` tags it) or in the
 errors file (with its number and reason). The Ray tests are skipped without the `bulk` extra."""
+import dataclasses
 import importlib.util
 import json
 
@@ -116,6 +117,29 @@ def test_the_command_writes_output_and_errors_and_counts_them(tmp_path, tagger):
         '{"line": 2, "error": "no words (an empty or blank text)"}\n'
     assert f"[tag-corpus] 3 lines: 2 tagged, written to {output}; 1 bad" in err
     assert f"{corpus} line 2: no words (an empty or blank text)" in err
+
+
+@needs_ray
+def test_the_command_tags_with_an_ensemble_as_predict_does(tmp_path, tagger):
+    """`ner tag-corpus --ensemble`: the records are the entities `ner.load(run, ensemble=...)` finds, which
+    differ from the run's alone."""
+    other = train(dataclasses.replace(tagger.config, run_name="other", training=dataclasses.replace(
+        tagger.config.training, seed=5)), verbose=False)
+    give_run_random_scores(other, seed=3)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(text + "\n" for text in TEXTS), encoding="utf-8")
+    output = tmp_path / "tagged.jsonl"
+    status, _, err = run_cli(["tag-corpus", "--run", str(tagger.config.run_dir()), "--ensemble", str(other),
+                              "--input", str(corpus), "--output", str(output)])
+    assert status == 0, err
+    records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    served = [(e["text"], e["type"], e["confidence"]) for record in records for e in record["entities"]]
+    pair = [(e.text, e.type, e.confidence) for result in ner.load(str(tagger.config.run_dir()), ensemble=[
+        str(other)]).predict(TEXTS) for e in result.entities]
+    assert [entity[:2] for entity in served] == [entity[:2] for entity in pair]
+    np.testing.assert_allclose([entity[2] for entity in served], [entity[2] for entity in pair], atol=2e-4)
+    alone = [(e.text, e.type) for result in tagger.predict(TEXTS) for e in result.entities]
+    assert [entity[:2] for entity in served] != alone
 
 
 @needs_ray

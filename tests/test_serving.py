@@ -16,14 +16,16 @@ import tensorflow as tf
 
 import ner
 from ner.api import Tagger
+from ner.encoders.bert_export import export_bert_savedmodel
 from ner.encoders.hub_encoder import encoder_vocab
 from ner.errors import NerError
 from ner.experiment import train
 from ner.models import build_model
-from ner.serving import SIGNATURE, ServingModule, _span_scores, export_serving
+from ner.serving import SIGNATURE, PieceFeaturizer, ServingModule, _span_scores, export_serving
 from ner.tagging import LabelMap
 from ner.utils import set_seed
-from tests.helpers import randomise_output_scores, tiny_config
+from tests.helpers import (give_run_random_scores, make_random_mpnet_checkpoint, randomise_output_scores, tiny_config,
+                           tiny_mpnet_vocab)
 
 TEXTS = [
     "John Smith said the president in London today.",
@@ -123,7 +125,7 @@ def test_the_serving_graph_gives_a_crf_its_first_pieces(tmp_path, tiny_encoder_h
     randomise_output_scores(model)
     model.crf.transitions.assign_add(6.0 * np.array(label_map.span_reading().continues, np.float32))  # longer spans
     tagger = Tagger(config, model, vocab, label_map)
-    module = ServingModule(tagger.model, vocab, config.data.max_seq_length, label_map, first_piece_mask=True)
+    module = ServingModule(tagger.model, PieceFeaturizer.of_tagger(tagger), label_map)
     results = tagger.predict(TEXTS)
     assert any(len(entity.text.split()) > 1 for result in results for entity in result.entities)
     sentences = sentences_of(results)
@@ -177,8 +179,7 @@ def test_the_serving_graph_keeps_the_configured_pieces_per_word(tmp_path, tiny_e
     served = {}
     for name, run_config in (("all", config), ("one", one_piece)):
         tagger = Tagger(run_config, model, vocab, label_map)
-        module = ServingModule(model, vocab, run_config.data.max_seq_length, label_map, first_piece_mask=False,
-                               max_pieces_per_word=run_config.data.max_pieces_per_word)
+        module = ServingModule(model, PieceFeaturizer.of_tagger(tagger), label_map)
         sentences = sentences_of(tagger.predict(TEXTS))
         out = module.serve(tf.constant([" ".join(w.text for w, _ in s) for s in sentences]))
         served[name] = {"words": [[w.decode() for w in row] for row in out["words"].numpy().tolist()],
@@ -186,3 +187,43 @@ def test_the_serving_graph_keeps_the_configured_pieces_per_word(tmp_path, tiny_e
                         **{key: out[key].numpy().tolist() for key in ("scores", "span_scores", "num_words")}}
         assert_agree(sentences, served[name])
     assert served["one"]["scores"] != served["all"]["scores"]
+
+
+def test_an_ensemble_exports_as_one_crf_that_tags_as_predict_does(tmp_path, tiny_encoder_handle):
+    """`ner export --ensemble`: two CRF runs on other encoders (BERT and MPNet vocabularies, rows of 16 and 12
+    pieces, other word features) in one SavedModel that, reloaded without this package, gives the words the
+    tags, marginals and span marginals of `ner.load(run, ensemble=...)`, which differ from the first run's
+    alone; it holds both vocab files and both models' weights."""
+    from ner.cli import main
+
+    mpnet_handle = str(export_bert_savedmodel(
+        make_random_mpnet_checkpoint(tmp_path / "mpnet_checkpoint", tiny_mpnet_vocab()), tmp_path / "mpnet"))
+    first = tiny_config(tmp_path, tiny_encoder_handle, "bert_crf", epochs=1)
+    first = dataclasses.replace(first, model=dataclasses.replace(
+        first.model, casing_dim=4, lexical_features=True, lexical_templates="extended", word_pooling="mean"))
+    second = dataclasses.replace(first, run_name="second", encoder=dataclasses.replace(first.encoder,
+                                                                                       handle=mpnet_handle),
+                                 data=dataclasses.replace(first.data, max_seq_length=12),
+                                 model=dataclasses.replace(first.model, casing_dim=2, lexical_features=False),
+                                 training=dataclasses.replace(first.training, seed=7))
+    first_dir, second_dir = train(first, verbose=False), train(second, verbose=False)
+    give_run_random_scores(first_dir, seed=1, continue_bonus=6.0)
+    give_run_random_scores(second_dir, seed=2, continue_bonus=6.0)
+    pair = ner.load(str(first_dir), ensemble=[str(second_dir)])
+    assert [m.config.encoder.handle for m in (pair, *pair.members)] == [tiny_encoder_handle, mpnet_handle]
+
+    results = pair.predict(TEXTS)
+    assert any(len(entity.text.split()) > 1 for result in results for entity in result.entities)
+    sentences = sentences_of(results)
+    main(["export", "--run", str(first_dir), "--ensemble", str(second_dir), "--output", str(tmp_path / "export")])
+    served = serve_in_fresh_process(tmp_path / "export", [" ".join(w.text for w, _ in s) for s in sentences] + [""],
+                                    tmp_path)
+    assert not served["ner_imported"]
+    assert served["variables"] == len(pair.model.variables) + len(pair.members[0].model.variables)
+    assert_agree(sentences, served)
+    assert served["num_words"][-1] == 0  # an empty sentence
+    alone = sentences_of(ner.load(str(first_dir)).predict(TEXTS))
+    assert [[w.label for w, _ in s] for s in alone] != served["tags"][:len(alone)]
+    assets = sorted(path.read_text() for path in (tmp_path / "export" / "assets").iterdir())
+    assert assets == sorted(encoder_vocab(handle).vocab_path.read_text() for handle in (tiny_encoder_handle,
+                                                                                         mpnet_handle))
