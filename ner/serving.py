@@ -158,7 +158,34 @@ class PieceFeaturizer(tf.Module):
         return features, first_piece, row_of_word
 
 
-class ServingModule(tf.Module):
+class _SignatureModule(tf.Module):
+    """The exported signature `serve(sentences)` (module docstring) over `tag`, which subclasses define."""
+
+    def __init__(self, name: str, label_map: LabelMap):
+        super().__init__(name=name)
+        self.labels = tf.constant(list(label_map.labels))
+        self.span_reading = label_map.span_reading()
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
+    def serve(self, sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
+        words = tf.strings.split(sentences)  # [B, (W)]
+        padded_words = words.to_tensor("")  # [B, W]
+        label_ids, scores, span_scores = (values[:, :tf.shape(padded_words)[1]] for values in self.tag(words))
+        num_words = words.row_lengths()  # [B]
+        on_words = tf.sequence_mask(num_words, tf.shape(padded_words)[1])  # [B, W]
+        return {"words": padded_words,
+                "tags": tf.where(on_words, tf.gather(self.labels, label_ids), ""),
+                "scores": tf.where(on_words, scores, 0.0),
+                "span_scores": tf.where(on_words, span_scores, 0.0),
+                "num_words": num_words}
+
+    def tag(self, words: tf.RaggedTensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """`(label_ids [B, W] int32, scores [B, W], span_scores [B, W])` of the words [B, (W)] string, W at
+        least the most words of a sentence; positions past a sentence's words may hold anything."""
+        raise NotImplementedError
+
+
+class ServingModule(_SignatureModule):
     """A model under its in-graph featurizer; `serve(sentences)` is the exported signature (module docstring).
 
     Args:
@@ -168,7 +195,7 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, model: keras.Model, featurizer: PieceFeaturizer, label_map: LabelMap):
-        super().__init__(name="ner_serving")
+        super().__init__("ner_serving", label_map)
         # The SavedModel tracks the model's variables, not the Keras model: it then holds the signature
         # and the weights without every layer's own traced functions, and loads in about half the time
         # (`benchmarks/benchmark_serving_signature.py`). `object.__setattr__` keeps `tf.Module` from
@@ -176,12 +203,8 @@ class ServingModule(tf.Module):
         object.__setattr__(self, "model", model)
         self.model_variables = list(model.variables)
         self.featurizer = featurizer
-        self.labels = tf.constant(list(label_map.labels))
-        self.span_reading = label_map.span_reading()
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
-    def serve(self, sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
-        words = tf.strings.split(sentences)  # [B, (W)]
+    def tag(self, words: tf.RaggedTensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         num_words = words.row_lengths()  # [B]
         features, first_piece, row_of_word = self.featurizer(words)
         # One pass: the probabilities and `decode`'s labels (argmax, or a CRF model's Viterbi path), [R, T, ...],
@@ -202,11 +225,11 @@ class ServingModule(tf.Module):
         if span_marginals is not None:
             span_marginals = by_sentence(tf.boolean_mask(span_marginals, first_piece > 0), 0.0)  # [B, W]
         label_ids = by_sentence(word_label_ids, 0)
-        span_scores = _span_scores(label_ids, scores, by_sentence(row_of_word, -1), span_marginals, self.span_reading)
-        return _outputs(words, self.labels, label_ids, scores, span_scores)
+        return label_ids, scores, _span_scores(label_ids, scores, by_sentence(row_of_word, -1), span_marginals,
+                                               self.span_reading)
 
 
-class EnsembleServingModule(tf.Module):
+class EnsembleServingModule(_SignatureModule):
     """CRF models of the same labels, each under its own in-graph featurizer, tagging as one CRF
     (`ner.crf_ensemble`, as `ner.load(run, ensemble=...)` tags): each model's emission scores at the words'
     first pieces and its CRF parameters are averaged, and each sentence is decoded whole with Viterbi; a
@@ -219,20 +242,15 @@ class EnsembleServingModule(tf.Module):
     """
 
     def __init__(self, models: Sequence[keras.Model], featurizers: Sequence[PieceFeaturizer], label_map: LabelMap):
-        super().__init__(name="ner_ensemble_serving")
+        super().__init__("ner_ensemble_serving", label_map)
         if len(models) != len(featurizers) or not models:
             raise ValueError(f"expected one featurizer per model and at least one model, got {len(models)} models "
                              f"and {len(featurizers)} featurizers")
         object.__setattr__(self, "models", tuple(models))  # variables only, as in `ServingModule`
         self.model_variables = [variable for model in models for variable in model.variables]
         self.featurizers = list(featurizers)
-        self.labels = tf.constant(list(label_map.labels))
-        self.span_reading = label_map.span_reading()
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
-    def serve(self, sentences: tf.Tensor) -> Dict[str, tf.Tensor]:
-        words = tf.strings.split(sentences)  # [B, (W)]
-        num_words = words.row_lengths()  # [B]
+    def tag(self, words: tf.RaggedTensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         emissions, parameters = [], []
         for model, featurizer in zip(self.models, self.featurizers):
             features, first_piece, _ = featurizer(words)
@@ -242,29 +260,15 @@ class EnsembleServingModule(tf.Module):
         pooled = CrfParameters(*(tf.reduce_mean(tf.stack(values), axis=0) for values in zip(*parameters)))
         # One padding column more than the longest sentence: a batch of empty sentences still has a position.
         word_scores = tf.pad(tf.RaggedTensor.from_row_lengths(tf.reduce_mean(tf.stack(emissions), axis=0),
-                                                              num_words).to_tensor(0.0),
+                                                              words.row_lengths()).to_tensor(0.0),
                              [[0, 0], [0, 1], [0, 0]])  # [B, W + 1, C]
-        mask = tf.sequence_mask(num_words, tf.shape(word_scores)[1])  # [B, W + 1]
+        mask = tf.sequence_mask(words.row_lengths(), tf.shape(word_scores)[1])  # [B, W + 1]
         label_ids, _ = crf_viterbi(word_scores, mask, pooled)
         label_ids = tf.where(mask, label_ids, 0)  # [B, W + 1], "O" on padding
-        scores = tf.gather(crf_marginals(word_scores, mask, pooled), label_ids, batch_dims=2)  # [B, W + 1], 0 on padding
+        scores = tf.gather(crf_marginals(word_scores, mask, pooled), label_ids, batch_dims=2)  # [B, W + 1]
         span_marginals = crf_span_marginals(word_scores, mask, pooled, label_ids, self.span_reading)
         one_row = tf.where(mask, tf.constant(0, tf.int64), -1)  # each sentence is decoded whole
-        span_scores = _span_scores(label_ids, scores, one_row, span_marginals, self.span_reading)
-        return _outputs(words, self.labels, label_ids[:, :-1], scores[:, :-1], span_scores[:, :-1])
-
-
-def _outputs(words: tf.RaggedTensor, labels: tf.Tensor, label_ids: tf.Tensor, scores: tf.Tensor,
-             span_scores: tf.Tensor) -> Dict[str, tf.Tensor]:
-    """The signature's outputs (module docstring) from the words [B, (W)] and the label ids [B, W] int32,
-    scores and span scores [B, W] float32 of their padded layout (anything on padding)."""
-    num_words = words.row_lengths()
-    on_words = tf.sequence_mask(num_words, tf.shape(label_ids)[1])  # [B, W]
-    return {"words": words.to_tensor(""),
-            "tags": tf.where(on_words, tf.gather(labels, label_ids), ""),
-            "scores": tf.where(on_words, scores, 0.0),
-            "span_scores": tf.where(on_words, span_scores, 0.0),
-            "num_words": num_words}
+        return label_ids, scores, _span_scores(label_ids, scores, one_row, span_marginals, self.span_reading)
 
 
 def _span_scores(label_ids: tf.Tensor, scores: tf.Tensor, rows: tf.Tensor, span_marginals: Optional[tf.Tensor],
