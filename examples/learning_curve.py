@@ -5,7 +5,8 @@ supervised model, its semi-supervised stages and the feature-CRF reference, over
     python -m examples.learning_curve --sizes 256 2560 --seeds 1 --methods feature_crf bert_crf
 
 Every size keeps the seed's test part (the split draws test first, then the labelled sentences: a smaller
-labelled part is a prefix of a larger one). For each (size, seed) the supervised `bert_crf` run is trained
+labelled part is a prefix of a larger one; sizes beyond the protocol's 2,560 take the sentences that would
+otherwise be validation and unlabelled). For each (size, seed) the supervised `bert_crf` run is trained
 once and is the starting point of the stages: the data-distribution KL of seed 001, self-training with
 uncertainty (`config/bert_crf_self_training.yaml`) and its control, which spends the same steps on
 labelled batches instead (`config/bert_crf_self_training_control.yaml`). A self-training student is
@@ -121,7 +122,8 @@ def write_tables(output: Path, rows: List[Dict], command: str) -> str:
         f"Produced by `python -m examples.learning_curve` (last invocation: `{command}`; commits "
         f"{', '.join(sorted({str(row.get('commit', '')) for row in rows}))}, per run in `learning_curve/runs.csv`). "
         "Each seed draws its own split (9,600 test sentences, the same at every size; the labelled part is the "
-        "first N of the seed's 2,560) and initialisation. Accuracy and accuracy without O in %, mean token F1 "
+        "first N sentences after them, so a smaller part is a prefix of a larger one and 2,560 is the protocol's) "
+        "and initialisation. Accuracy and accuracy without O in %, mean token F1 "
         "over the 9 classes, strict entity F1 (IOB2): mean ± sample std over seeds.",
         "",
         "| labelled | method | seeds | accuracy % | accuracy without O % | mean F1 | entity F1 |",
