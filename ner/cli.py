@@ -137,6 +137,12 @@ def check_run(run: str, overrides: Sequence[str] = ()) -> None:
     load_config(find_run(run, overrides) / CONFIG_FILE, overrides)
 
 
+def check_runs(*runs: str) -> None:
+    """`check_run` on each run a command reads (a run and the members of its ensemble)."""
+    for run in runs:
+        check_run(run)
+
+
 def _train(args: argparse.Namespace, command: str) -> None:
     train_run(args.config, args.overrides, args.resume, args.overwrite)
 
@@ -147,8 +153,7 @@ def _evaluate(args: argparse.Namespace, command: str) -> None:
 
 def _predict(args: argparse.Namespace, command: str) -> None:
     texts = args.texts if args.input is None else read_texts(args.input)
-    for run in (args.run, *args.ensemble):
-        check_run(run)
+    check_runs(args.run, *args.ensemble)
     from ner.api import load
     from ner.utils import set_seed
 
@@ -213,8 +218,7 @@ def _select(args: argparse.Namespace, command: str) -> None:
 
 
 def _export(args: argparse.Namespace, command: str) -> None:
-    for run in (args.run, *args.ensemble):
-        check_run(run)
+    check_runs(args.run, *args.ensemble)
     from ner.api import load
     from ner.serving import SIGNATURE, export_serving
 
@@ -232,8 +236,7 @@ def _tag_corpus(args: argparse.Namespace, command: str) -> None:
     if len({Path(path).resolve() for path in (args.input, args.output, errors)}) < 3:
         raise NerError(f"the input, output and bad-lines files must be three different files, got {args.input}, "
                        f"{args.output} and {errors}")
-    for run in (args.run, *args.ensemble):
-        check_run(run)
+    check_runs(args.run, *args.ensemble)
     require_bulk_engine()
     import tempfile
 

@@ -238,11 +238,15 @@ def give_run_random_scores(run_dir: Path, seed: int = 0, continue_bonus: float =
 
     tagger = Tagger.from_run(str(run_dir))
     randomise_output_scores(tagger.model, seed)
-    if continue_bonus:
-        continues = np.array(tagger.label_map.span_reading().continues, np.float32)
-        tagger.model.crf.transitions.assign_add(continue_bonus * continues)
+    lengthen_spans(tagger.model, tagger.label_map, continue_bonus)
     tagger.model.save_weights(str(run_dir / WEIGHTS_DIR / WEIGHTS_PREFIX))
     return tagger
+
+
+def lengthen_spans(model, label_map, bonus: float) -> None:
+    """Adds `bonus` to a CRF model's transitions where a label continues a span (`label_map`'s reading)."""
+    if bonus:
+        model.crf.transitions.assign_add(bonus * np.array(label_map.span_reading().continues, np.float32))
 
 
 def randomise_output_scores(model, seed: int = 0) -> None:

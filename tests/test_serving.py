@@ -24,8 +24,8 @@ from ner.models import build_model
 from ner.serving import SIGNATURE, PieceFeaturizer, ServingModule, _span_scores, export_serving
 from ner.tagging import LabelMap
 from ner.utils import set_seed
-from tests.helpers import (give_run_random_scores, make_random_mpnet_checkpoint, randomise_output_scores, tiny_config,
-                           tiny_mpnet_vocab)
+from tests.helpers import (give_run_random_scores, lengthen_spans, make_random_mpnet_checkpoint, randomise_output_scores,
+                           tiny_config, tiny_mpnet_vocab)
 
 TEXTS = [
     "John Smith said the president in London today.",
@@ -123,7 +123,7 @@ def test_the_serving_graph_gives_a_crf_its_first_pieces(tmp_path, tiny_encoder_h
     set_seed(0)
     model = build_model(config.model, config.encoder, label_map.num_labels, vocab.vocab_size, label_map=label_map)
     randomise_output_scores(model)
-    model.crf.transitions.assign_add(6.0 * np.array(label_map.span_reading().continues, np.float32))  # longer spans
+    lengthen_spans(model, label_map, 6.0)
     tagger = Tagger(config, model, vocab, label_map)
     module = ServingModule(tagger.model, PieceFeaturizer.of_tagger(tagger), label_map)
     results = tagger.predict(TEXTS)
